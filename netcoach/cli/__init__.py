@@ -1,0 +1,61 @@
+"""The ``netcoach`` command line: a thin layer over the Python API.
+
+Each subcommand lives in its own module with ``register(subparsers)`` that sets
+``func`` (and ``takes_config`` when it accepts ``--section.key`` flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+from netcoach.cli import train_cmd
+from netcoach.cli.options import reject_unknown
+from netcoach.config import ConfigError
+from netcoach.registry import RegistryError
+from netcoach.train.checkpoint import CheckpointError
+from netcoach.train.run import RunExistsError
+
+COMMANDS = [train_cmd]
+
+# Errors caused by the user's input: reported in one line, exit status 2.
+USER_ERRORS = (ConfigError, RegistryError, RunExistsError, CheckpointError, FileNotFoundError,
+               ValueError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import netcoach
+
+    parser = argparse.ArgumentParser(
+        prog="netcoach", allow_abbrev=False,
+        description="Train neural networks the way practitioners do: a sound recipe, every "
+                    "standard technique one config key away, automatic checks and a report.")
+    parser.add_argument("--version", action="version", version=f"netcoach {netcoach.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if extra:
+            if not getattr(args, "takes_config", False):
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            reject_unknown(extra)
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        if os.environ.get("NETCOACH_DEBUG"):
+            raise
+        print(f"netcoach: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("netcoach: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,50 @@
+"""Command-line flags derived from the config dataclasses.
+
+Each config key becomes ``--section.key VALUE`` (also ``--section.key=VALUE``) with
+the field's help text and default; values are parsed and type-checked by the
+config loader, so the CLI and TOML files obey the same rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from netcoach.config import Config, ConfigError, apply_overrides, load_toml, option_keys
+from netcoach.config.loader import _describe  # one description of types for errors and help
+
+PREFIX = "cfg:"  # argparse dest prefix that marks config options
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config FILE`` and one flag per config key, grouped by section."""
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (flags below override it)")
+    defaults = Config()
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for dotted, (tp, f) in option_keys().items():
+        section, key = dotted.split(".", 1)
+        if section not in groups:
+            groups[section] = parser.add_argument_group(f"[{section}] options")
+        default = getattr(getattr(defaults, section), key)
+        choices = f.metadata.get("choices")
+        extra = f"; one of: {', '.join(choices)}" if choices else ""
+        groups[section].add_argument(
+            f"--{dotted}", dest=PREFIX + dotted, default=argparse.SUPPRESS,
+            metavar=_describe(tp).upper().replace(" ", "_"),
+            help=f"{f.metadata.get('help', '')} (default: {default!r}{extra})")
+
+
+def reject_unknown(extra: Sequence[str]) -> None:
+    """Turn argparse's leftover tokens into one clear error."""
+    for token in extra:
+        if token.startswith("--") and "." in token:
+            dotted = token[2:].split("=", 1)[0]
+            apply_overrides(Config(), {dotted: ""})  # raises the 'unknown option ...; valid: ...' error
+        raise ConfigError(f"unrecognized argument '{token}'; see --help for the valid options")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Defaults <- --config file <- --section.key flags."""
+    config = load_toml(args.config) if getattr(args, "config", None) else Config()
+    overrides = {k[len(PREFIX):]: v for k, v in vars(args).items() if k.startswith(PREFIX)}
+    return apply_overrides(config, overrides)

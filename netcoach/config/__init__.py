@@ -1,0 +1,29 @@
+"""Configuration: the typed tree (``schema``) and its loading/validation (``loader``)."""
+
+from netcoach.config.loader import (
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    load_toml,
+    option_keys,
+    to_dict,
+    to_toml,
+)
+from netcoach.config.schema import (
+    AugmentConfig,
+    Config,
+    DataConfig,
+    DiagnoseConfig,
+    ModelConfig,
+    OptimConfig,
+    ReportConfig,
+    RunConfig,
+    ScheduleConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "AugmentConfig", "Config", "ConfigError", "DataConfig", "DiagnoseConfig", "ModelConfig",
+    "OptimConfig", "ReportConfig", "RunConfig", "ScheduleConfig", "TrainConfig",
+    "apply_overrides", "from_dict", "load_toml", "option_keys", "to_dict", "to_toml",
+]

@@ -1,0 +1,230 @@
+"""Load, override, validate and dump the config tree.
+
+The dataclasses in ``schema`` are the single source of truth: every value that
+enters (from TOML or from ``--section.key value`` on the command line) is checked
+against the field's type here, and every error names the offending key and lists
+the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from netcoach.config.schema import Config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config value or key is wrong; the message names it and the valid alternatives."""
+
+
+# ----------------------------------------------------------------------------- types
+
+
+def field_types(cls) -> dict[str, Any]:
+    """Resolved type of each field of a config dataclass (annotations are strings)."""
+    return typing.get_type_hints(cls)
+
+
+def _describe(tp) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union:
+        inner = [a for a in args if a is not type(None)]
+        return f"{_describe(inner[0])} or none"
+    if origin in (list, Sequence):
+        return f"list of {_describe(args[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp, key: str, choices=None) -> Any:
+    """Check ``value`` against ``tp`` (int widens to float); return the typed value."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union:  # Optional[T]
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)][0]
+        return _coerce(value, inner, key, choices)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+    if not ok:
+        raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+    if tp is float:
+        value = float(value)
+    if choices and value not in choices:
+        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {', '.join(map(str, choices))}")
+    return value
+
+
+def parse_cli_value(text: str, tp, key: str, choices=None) -> Any:
+    """Turn a command-line string into a value of type ``tp``.
+
+    Scalars are read literally ("0.1", "true", "none"); lists as comma-separated
+    items or a TOML/JSON list ("0.9,0.999" or "[0.9, 0.999]").
+    """
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union:
+        if text.strip().lower() in ("none", "null", ""):
+            return None
+        inner = [a for a in args if a is not type(None)][0]
+        return parse_cli_value(text, inner, key, choices)
+    if origin is list:
+        stripped = text.strip()
+        if stripped.startswith("["):
+            try:
+                items = json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{key}: cannot read {text!r} as a list ({exc})") from None
+            return _coerce(items, tp, key)
+        parts = [p.strip() for p in stripped.split(",") if p.strip()]
+        return [parse_cli_value(p, args[0], f"{key}[{i}]") for i, p in enumerate(parts)]
+    if tp is bool:
+        low = text.strip().lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{key}: expected true or false, got {text!r}")
+    if tp is int:
+        try:
+            return _coerce(int(text), tp, key, choices)
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {text!r}") from None
+    if tp is float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"{key}: expected a number, got {text!r}") from None
+        if math.isnan(value):
+            raise ConfigError(f"{key}: expected a number, got {text!r}")
+        return _coerce(value, tp, key, choices)
+    return _coerce(text, tp, key, choices)
+
+
+# ------------------------------------------------------------------------ building
+
+
+def _section_classes(root=Config) -> dict[str, type]:
+    return {f.name: field_types(root)[f.name] for f in dataclasses.fields(root)}
+
+
+def _unknown(kind: str, key: str, valid: Sequence[str]) -> ConfigError:
+    return ConfigError(f"unknown {kind} '{key}'; valid: {', '.join(valid)}")
+
+
+def from_dict(data: Mapping[str, Any], base: Config | None = None) -> Config:
+    """Build a validated Config from nested ``{section: {key: value}}`` data over ``base``."""
+    base = base or Config()
+    sections = _section_classes()
+    updates = {}
+    for section, values in data.items():
+        if section not in sections:
+            raise _unknown("config section", section, list(sections))
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] must be a table of keys, got {values!r}")
+        cls = sections[section]
+        types = field_types(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        changes = {}
+        for key, value in values.items():
+            if key not in fields:
+                raise _unknown("key", f"{section}.{key}", [f"{section}.{k}" for k in fields])
+            changes[key] = _coerce(value, types[key], f"{section}.{key}",
+                                   fields[key].metadata.get("choices"))
+        updates[section] = dataclasses.replace(getattr(base, section), **changes)
+    return dataclasses.replace(base, **updates)
+
+
+def load_toml(path: str | Path, base: Config | None = None) -> Config:
+    """Read a TOML config file; unknown keys and wrong types raise ConfigError."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return from_dict(data, base)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def option_keys(root=Config) -> dict[str, tuple[Any, dataclasses.Field]]:
+    """Every ``section.key`` with its type and field, in schema order."""
+    keys = {}
+    for section, cls in _section_classes(root).items():
+        types = field_types(cls)
+        for f in dataclasses.fields(cls):
+            keys[f"{section}.{f.name}"] = (types[f.name], f)
+    return keys
+
+
+def apply_overrides(config: Config, overrides: Mapping[str, str]) -> Config:
+    """Apply ``{"section.key": "text"}`` overrides given as command-line strings."""
+    keys = option_keys()
+    nested: dict[str, dict[str, Any]] = {}
+    for dotted, text in overrides.items():
+        if dotted not in keys:
+            section = dotted.split(".", 1)[0]
+            valid = [k for k in keys if k.startswith(section + ".")] or list(keys)
+            raise _unknown("option", f"--{dotted}", [f"--{k}" for k in valid])
+        tp, f = keys[dotted]
+        section, key = dotted.split(".", 1)
+        nested.setdefault(section, {})[key] = parse_cli_value(text, tp, dotted, f.metadata.get("choices"))
+    return from_dict(nested, config)
+
+
+# ------------------------------------------------------------------------- dumping
+
+
+def to_dict(config: Config) -> dict[str, dict[str, Any]]:
+    """The config as plain nested dicts (JSON/TOML-ready)."""
+    return dataclasses.asdict(config)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def to_toml(config: Config) -> str:
+    """TOML text that ``load_toml`` reads back to an equal Config.
+
+    TOML has no null: a key whose value is None is written as a comment, and
+    omitting it restores the default (None) on reload.
+    """
+    lines = []
+    for section, values in to_dict(config).items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if value is None:
+                lines.append(f"# {key} = (none)")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)

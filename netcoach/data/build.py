@@ -1,0 +1,40 @@
+"""From config to device-resident data and loaders."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+import torch
+
+from netcoach.config import Config
+from netcoach.data.base import DataBundle
+from netcoach.data.loader import BatchTransform, DeviceLoader
+from netcoach.data.normalize import channel_stats
+from netcoach.data.sources import datasets
+from netcoach.utils.runtime import make_generator
+
+
+def build_data(config: Config, device: torch.device, bundle: Optional[DataBundle] = None) -> DataBundle:
+    """Load the configured source (or take ``bundle``), compute train-only statistics,
+    and move everything to ``device``."""
+    if bundle is None:
+        bundle = datasets.get(config.data.name)(config.data)
+    if bundle.mean is None and config.data.normalize:
+        mean, std = channel_stats(bundle.train.x, bundle.scale)  # training split only
+        bundle = replace(bundle, mean=mean, std=std)
+    return bundle.to(device)
+
+
+def build_loaders(config: Config, bundle: DataBundle,
+                  transform: Optional[BatchTransform] = None) -> dict[str, DeviceLoader]:
+    """Train (shuffled, augmented), val and test loaders over a device-resident bundle."""
+    seed = config.train.seed
+    norm = dict(scale=bundle.scale, mean=bundle.mean, std=bundle.std)
+    return {
+        "train": DeviceLoader(bundle.train, config.data.batch_size, shuffle=True,
+                              generator=make_generator(seed, salt=1), transform=transform,
+                              aug_generator=make_generator(seed, salt=2), **norm),
+        "val": DeviceLoader(bundle.val, config.data.eval_batch_size, **norm),
+        "test": DeviceLoader(bundle.test, config.data.eval_batch_size, **norm),
+    }

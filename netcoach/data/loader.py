@@ -1,0 +1,114 @@
+"""A data loader for datasets held as one tensor on the training device.
+
+Written here rather than using torch's DataLoader because for in-memory data the
+per-sample ``__getitem__`` + collate path of DataLoader dominates small-model
+training time; indexing a device tensor with a permutation slice is one gather
+per batch (bench/data_loading.py measures it). Inputs stay in their stored dtype
+(uint8 for images) and are converted, augmented and normalized per batch on the
+device. Shuffling uses an explicit generator, so a run is reproducible and can
+resume mid-epoch exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Optional
+
+import torch
+
+from netcoach.data.base import Split
+
+# (x in [0, 1] float, y, generator) -> (x, y); y may become soft targets (N, K).
+BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
+class DeviceLoader:
+    """Iterate over (inputs, targets) batches of a device-resident split.
+
+    Args:
+        split: the data; its tensors decide the device.
+        batch_size: samples per batch (the last batch may be smaller unless ``drop_last``).
+        scale: stored value that means 1.0.
+        mean, std: per-channel normalization (None: no normalization).
+        shuffle: draw a new permutation every epoch from ``generator``.
+        generator: CPU generator for the permutations (required when shuffling).
+        transform: optional batched augmentation, given ``aug_generator``.
+    """
+
+    def __init__(self, split: Split, batch_size: int, scale: float = 1.0,
+                 mean: Optional[list[float]] = None, std: Optional[list[float]] = None,
+                 shuffle: bool = False, generator: Optional[torch.Generator] = None,
+                 transform: Optional[BatchTransform] = None,
+                 aug_generator: Optional[torch.Generator] = None, drop_last: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if shuffle and generator is None:
+            raise ValueError("a shuffling loader needs an explicit generator")
+        self.split, self.batch_size, self.shuffle, self.drop_last = split, batch_size, shuffle, drop_last
+        self.generator, self.transform, self.aug_generator = generator, transform, aug_generator
+        self.scale = float(scale)
+        device = split.x.device
+        shape = (1, -1) + (1,) * (split.x.dim() - 2)  # broadcast over channels
+        self.mean = None if mean is None else torch.tensor(mean, device=device).view(shape)
+        self.inv_std = None if std is None else (1.0 / torch.tensor(std, device=device)).view(shape)
+        self.position = 0  # batches already yielded in the current epoch
+        self._epoch_state: Optional[torch.Tensor] = None  # generator state before this epoch's permutation
+        self._skip = 0
+
+    def __len__(self) -> int:
+        n = len(self.split)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _order(self) -> Optional[torch.Tensor]:
+        if not self.shuffle:
+            return None
+        self._epoch_state = self.generator.get_state()
+        return torch.randperm(len(self.split), generator=self.generator).to(self.split.x.device)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Stored values -> float in [0, 1] (the unit augmentations work in)."""
+        return x.float().div_(self.scale) if self.scale != 1.0 else x.float()
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mean is None:
+            return x
+        return (x - self.mean).mul_(self.inv_std)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = self._order()
+        n, bs = len(self.split), self.batch_size
+        stop = n - n % bs if self.drop_last else n
+        start_batch, self._skip = self._skip, 0
+        self.position = start_batch
+        for start in range(start_batch * bs, stop, bs):
+            if order is None:
+                x, y = self.split.x[start:start + bs], self.split.y[start:start + bs]
+            else:
+                idx = order[start:start + bs]
+                x, y = self.split.x[idx], self.split.y[idx]
+            x = self.prepare(x)
+            if self.transform is not None:
+                x, y = self.transform(x, y, self.aug_generator)
+            self.position += 1
+            yield self.normalize(x), y
+        self.position = 0
+
+    # ---------------------------------------------------------------- resume support
+
+    def state_dict(self) -> dict:
+        """What resuming needs: the generator state before the current epoch's
+        permutation, the batches already yielded, and the augmentation generator."""
+        state = {"position": self.position}
+        if self.shuffle:
+            current = self._epoch_state if self.position else self.generator.get_state()
+            state["shuffle_state"] = current
+        if self.aug_generator is not None:
+            state["aug_state"] = self.aug_generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore; the next iteration redraws the same permutation and skips done batches."""
+        if "shuffle_state" in state:
+            self.generator.set_state(state["shuffle_state"])
+        if "aug_state" in state and self.aug_generator is not None:
+            self.aug_generator.set_state(state["aug_state"])
+        self._skip = int(state.get("position", 0))

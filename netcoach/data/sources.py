@@ -1,0 +1,60 @@
+"""Data sources, chosen by ``data.name``.
+
+A source is a function ``(DataConfig) -> DataBundle``. Register new ones with
+``@datasets.register("name")``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from netcoach.config import DataConfig
+from netcoach.data.base import DataBundle, Split
+from netcoach.data.splits import three_way
+from netcoach.registry import Registry
+
+datasets: Registry = Registry("dataset")
+
+
+def from_arrays(x, y, cfg: DataConfig, name: str = "arrays", scale: float = 1.0,
+                class_names: list[str] | None = None) -> DataBundle:
+    """Split in-memory arrays (numpy or torch) into a stratified train/val/test bundle.
+
+    Example:
+        >>> import numpy as np
+        >>> b = from_arrays(np.random.rand(100, 4), np.arange(100) % 2, DataConfig())
+        >>> (len(b.train), len(b.val), len(b.test))
+        (60, 20, 20)
+    """
+    x = torch.as_tensor(np.asarray(x))
+    y_np = np.asarray(y)
+    if y_np.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array of class indices, got shape {y_np.shape}")
+    if not np.issubdtype(y_np.dtype, np.integer):
+        raise ValueError(f"labels must be integers (class indices), got dtype {y_np.dtype}")
+    if len(x) != len(y_np):
+        raise ValueError(f"{len(x)} inputs but {len(y_np)} labels")
+    if y_np.min() < 0:
+        raise ValueError(f"labels must be >= 0, found {y_np.min()}")
+    if x.dtype not in (torch.uint8, torch.float32):
+        x = x.float()
+    num_classes = int(y_np.max()) + 1
+    if class_names is not None and len(class_names) < num_classes:
+        raise ValueError(f"labels go up to {num_classes - 1} but only {len(class_names)} class names given")
+    tr, va, te = three_way(y_np, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+    yt = torch.as_tensor(y_np, dtype=torch.int64)
+    split = lambda idx: Split(x[torch.as_tensor(idx)], yt[torch.as_tensor(idx)])  # noqa: E731
+    return DataBundle(name=name, train=split(tr), val=split(va), test=split(te),
+                      num_classes=num_classes,
+                      class_names=class_names or [str(i) for i in range(num_classes)], scale=scale)
+
+
+@datasets.register("digits")
+def load_digits(cfg: DataConfig) -> DataBundle:
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, values 0..16)."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    raw = sk_digits()
+    x = raw.images.astype(np.uint8)[:, None]  # (N, 1, 8, 8); values 0..16 fit uint8 exactly
+    return from_arrays(x, raw.target, cfg, name="digits", scale=16.0)
