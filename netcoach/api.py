@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Optional
 import torch
 from torch import nn
 
+from netcoach import diagnose
 from netcoach.augment import build_augment
 from netcoach.config import Config, apply_overrides, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
@@ -25,7 +26,10 @@ from netcoach.models import build_model, count_parameters
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.tasks import build_task
 from netcoach.train import BestCheckpoint, Callback, CallbackList, MetricsLogger, ProgressBar, RunFolder, Trainer
+from netcoach.optim.regularize import build_update_rules
+from netcoach.report import write_report
 from netcoach.train.checkpoint import load_into
+from netcoach.train.final import evaluate_final
 from netcoach.utils.io import atomic_write_json
 from netcoach.utils.runtime import resolve_device, seed_everything
 
@@ -88,7 +92,7 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     loaders = build_loaders(config, bundle, transform=build_augment(config.augment))
     schedule = build_schedule(optimizer, config.schedule, config.train.epochs, len(loaders["train"]))
     trainer = Trainer(model, loaders, build_task(bundle.task), optimizer, schedule,
-                      config.train.epochs, callbacks)
+                      config.train.epochs, callbacks, rules=build_update_rules(model, config))
     trainer.data, trainer.config, trainer.device = bundle, config, device
     return trainer
 
@@ -121,20 +125,27 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         run.write_env(trainer.device, config.train.seed)
         atomic_write_json(run.path / "data.json", data_record(trainer.data))
     builtin = [best] + ([MetricsLogger(run)] if run else [])
-    trainer.callbacks = CallbackList(builtin + list(callbacks) + ([ProgressBar()] if progress else []))
+    monitors = diagnose.monitor_callbacks(config, run)
+    trainer.callbacks = CallbackList(builtin + monitors + list(callbacks)
+                                     + ([ProgressBar()] if progress else []))
+    checks = diagnose.preflight(trainer, config) if config.diagnose.preflight else []
     history = trainer.fit()
-    summary = _finish(trainer, best, started)
+    summary = _finish(trainer, best, started, run)
+    summary["preflight"] = checks
+    summary["doctor"] = diagnose.doctor(history, summary, config)
     if run is not None:
         run.write_summary(summary)
+        if config.report.enabled:
+            write_report(run.path)
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 
 
-def _finish(trainer: Trainer, best: BestCheckpoint, started: float) -> dict:
+def _finish(trainer: Trainer, best: BestCheckpoint, started: float, run: Optional[RunFolder]) -> dict:
     """Restore the best weights, evaluate them on the test split, and summarise."""
     if best.best_state is not None:
         trainer.model.load_state_dict(best.best_state)
-    test = trainer.evaluate(trainer.loaders["test"], prefix="test")
+    test = evaluate_final(trainer, run.path if run else None)
     by_epoch = {h["epoch"]: h for h in trainer.history}
     return {
         "best_epoch": best.best_epoch,

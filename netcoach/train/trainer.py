@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from netcoach.data.loader import DeviceLoader
+from netcoach.optim.regularize import UpdateRules
 from netcoach.optim.schedules import Schedule
 from netcoach.train.callbacks import Callback, CallbackList
 
@@ -30,11 +31,13 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, loaders: dict[str, DeviceLoader], task, optimizer,
-                 schedule: Schedule, epochs: int, callbacks: Iterable[Callback] = ()):
+                 schedule: Schedule, epochs: int, callbacks: Iterable[Callback] = (),
+                 rules: Optional[UpdateRules] = None):
         if epochs < 1:
             raise ValueError(f"train.epochs must be >= 1, got {epochs}")
         self.model, self.loaders, self.task = model, loaders, task
         self.optimizer, self.schedule, self.epochs = optimizer, schedule, epochs
+        self.rules = rules or UpdateRules(model, None)
         self.callbacks = CallbackList(callbacks)
         self.epoch = 0
         self.step = 0
@@ -89,9 +92,12 @@ class Trainer:
         """Forward, backward, update; returns (loss, outputs)."""
         out = self.model(x)
         loss = self.task.loss(out, y)
+        objective = loss + self.rules.penalty(self.model) if self.rules.has_penalty else loss
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
+        self.rules.before_step(self.step)
         self.optimizer.step()
+        self.rules.after_step()
         self.schedule.after_batch()
         self.step += 1
         return loss, out

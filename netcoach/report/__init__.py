@@ -1,0 +1,5 @@
+"""Reports: plots and the self-contained HTML report of a run folder."""
+
+from netcoach.report.entry import write_report
+
+__all__ = ["write_report"]

@@ -1,0 +1,40 @@
+import pytest
+
+from netcoach.config import Config, ConfigError, apply_overrides, from_dict, load_toml, to_toml
+
+
+def test_defaults_roundtrip_through_toml(tmp_path):
+    cfg = apply_overrides(Config(), {"optim.lr": "0.05", "optim.betas": "0.8,0.99",
+                                     "run.name": "x", "augment.transforms": "[]"})
+    path = tmp_path / "c.toml"
+    path.write_text(to_toml(cfg))
+    assert load_toml(path) == cfg
+
+
+def test_override_types_are_checked():
+    cfg = apply_overrides(Config(), {"train.epochs": "7", "data.normalize": "false", "optim.lr": "1e-2"})
+    assert cfg.train.epochs == 7 and cfg.data.normalize is False and cfg.optim.lr == 0.01
+    with pytest.raises(ConfigError, match=r"train.epochs: expected an integer, got 'ten'"):
+        apply_overrides(Config(), {"train.epochs": "ten"})
+    with pytest.raises(ConfigError, match="expected true or false"):
+        apply_overrides(Config(), {"data.normalize": "maybe"})
+
+
+def test_unknown_key_lists_valid_keys():
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(Config(), {"optim.lrr": "0.1"})
+    assert "--optim.lrr" in str(err.value) and "--optim.lr" in str(err.value)
+    with pytest.raises(ConfigError, match="unknown config section 'optimm'"):
+        from_dict({"optimm": {"lr": 1}})
+
+
+def test_toml_errors_name_file_and_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nepochs = 'ten'\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: train.epochs: expected int"):
+        load_toml(bad)
+    bad.write_text("[train\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_toml(bad)
+    with pytest.raises(ConfigError, match="choose one of: max, min"):
+        from_dict({"train": {"mode": "up"}})
