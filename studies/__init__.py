@@ -1,0 +1,1 @@
+"""Scripts that reproduce the comparison tables reported in the issues' closing notes."""
