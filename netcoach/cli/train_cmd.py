@@ -28,6 +28,6 @@ def run(args: argparse.Namespace) -> int:
     result = netcoach.train(config, progress=not args.quiet)
     test = result.summary["test"]
     metrics = "  ".join(f"{k} {v:.4f}" for k, v in test.items())
-    console.print(f"best epoch {result.summary['best_epoch']}  {metrics}", highlight=False)
-    console.print(f"run folder: {result.run_dir}", highlight=False)
+    console.print(f"best epoch {result.summary['best_epoch']}  {metrics}", highlight=False, soft_wrap=True)
+    console.print(f"run folder: {result.run_dir}", highlight=False, soft_wrap=True)
     return 0
