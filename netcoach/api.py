@@ -34,7 +34,8 @@ from netcoach.train.checkpoint import load_into, load_training_state
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import evaluate_final, predict, test_metrics
 from netcoach.train.guard import NanGuard
-from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, truncate_jsonl
+from netcoach.train.loggers import (CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class,
+                                   truncate_jsonl)
 from netcoach.train.state import restore
 from netcoach.utils.io import atomic_write_json
 from netcoach.utils.runtime import resolve_device, seed_everything
@@ -138,6 +139,8 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     config = config or Config()
     trainer = build_trainer(config, model=model, data=data)
     best = BestCheckpoint(config.train.monitor, config.train.mode)
+    if config.log.tensorboard and (save or run is not None):
+        summary_writer_class()  # a missing optional package fails before any folder exists
     if save and run is None:  # only after everything validated, so a bad config leaves no folder
         run = RunFolder.create(config.run.dir, config.run.name, _default_name(config))
         run.write_config(config)
@@ -187,8 +190,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps) if ck.every_steps
                     else Checkpointer(run, ck.every_epochs))
         if trainer.guard is not None:
-            trainer.guard.checkpoint_note = (f"The last good checkpoint {run.checkpoints / 'last.json'} "
-                                             f"is intact; continue with --resume {run.path}.")
+            trainer.guard.checkpoint = run.checkpoints / "last.json"
     return first, tail
 
 

@@ -62,18 +62,23 @@ class CSVLogger(Callback):
         atomic_write_text(self.path, buf.getvalue())
 
 
+def summary_writer_class():
+    """torch's ``SummaryWriter``; a clear error when the optional package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ValueError("log.tensorboard = true needs the optional dependency 'tensorboard' "
+                         "(pip install 'netcoach[tensorboard]'), or set log.tensorboard = false"
+                         ) from None
+    return SummaryWriter
+
+
 class TensorBoardLogger(Callback):
     """TensorBoard event files in ``tb/``: every numeric epoch metric and the per-step
     loss and learning rate. Needs the optional ``tensorboard`` package."""
 
     def __init__(self, run: RunFolder):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ValueError("log.tensorboard = true needs the optional dependency 'tensorboard' "
-                             "(pip install 'netcoach[tensorboard]'), or set log.tensorboard = false"
-                             ) from None
-        self.writer = SummaryWriter(log_dir=str(run.path / "tb"))
+        self.writer = summary_writer_class()(log_dir=str(run.path / "tb"))
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
         for key, value in logs.items():

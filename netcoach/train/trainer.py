@@ -86,7 +86,8 @@ class Trainer:
                 logs = self.run_epoch()
             except NonFiniteError as err:
                 if self.guard is None or not self.guard.recover(self, err):
-                    self.failure, self.stop_training = str(err), True
+                    self.failure = self.failure or str(err)
+                    self.stop_training = True
         cbs.call("on_fit_end", self, logs)
         return self.history
 
