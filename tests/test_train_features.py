@@ -237,3 +237,27 @@ def test_logs_steps_csv_and_tensorboard_option(tmp_path):
     else:
         run = netcoach.train(quick(tmp_path, **{"log.tensorboard": "true", "train.epochs": 1}))
         assert list((run.run_dir / "tb").glob("events.out.tfevents.*"))
+
+
+def test_progress_prints_one_line_per_epoch_when_not_a_terminal(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from netcoach.train import ProgressBar
+
+    buf = io.StringIO()
+    bar = ProgressBar(Console(file=buf, force_terminal=False, force_jupyter=False, width=200))
+    netcoach.train(quick(tmp_path), callbacks=[bar], save=False)
+    lines = buf.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines] == [["epoch", "1"], ["epoch", "2"], ["epoch", "3"]]
+    assert all("val_acc" in line and "lr" in line for line in lines)
+
+
+def test_every_n_epochs_keeps_numbered_weights(tmp_path):
+    result = netcoach.train(quick(tmp_path, **{"train.epochs": 4, "checkpoint.every_epochs": 2}))
+    names = sorted(p.name for p in (result.run_dir / "checkpoints").glob("*.safetensors"))
+    assert names == ["best.safetensors", "epoch-2.safetensors", "epoch-4.safetensors", "last.safetensors"]
+    _, model = netcoach.load_run(result.run_dir, "epoch-4")
+    last = netcoach.load_run(result.run_dir, "last")[1]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), last.state_dict().values()))

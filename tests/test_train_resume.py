@@ -107,10 +107,15 @@ def assert_same_run(a: Path, b: Path, context: str) -> None:
             assert torch.equal(wa[key], wb[key]), f"{context}: {name}/{key} differs"
 
 
-@pytest.fixture
-def reference(tmp_path, one_thread) -> Path:
-    netcoach.train(netcoach.load_config(overrides=overrides(tmp_path, "ref")))
-    return tmp_path / "ref"
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run (shared by the kill tests)."""
+    folder = tmp_path_factory.mktemp("reference")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    netcoach.train(netcoach.load_config(overrides=overrides(folder, "ref")))
+    torch.set_num_threads(threads)
+    return folder / "ref"
 
 
 def test_sigkill_at_random_batch_then_resume_is_exact(tmp_path, reference, one_thread):
@@ -133,6 +138,8 @@ def test_sigkill_during_checkpoint_write_keeps_previous_checkpoint(tmp_path, ref
     assert list((torn / "checkpoints").rglob(".*.tmp")), "the torn temp file should be left behind"
     netcoach.train(resume=torn)
     assert_same_run(reference, torn, context)
+    assert not list((torn / "checkpoints").rglob(".*.tmp"))  # cleaned up by the next save
+    assert len(list((torn / "checkpoints" / "state").iterdir())) == 1
 
 
 class Payload:
@@ -178,3 +185,17 @@ def test_resume_refuses_changed_options(tmp_path, one_thread):
     result = netcoach.train(longer, resume=tmp_path / "done")
     assert [h["epoch"] for h in result.history] == [1, 2]
     assert result.summary["resumed_from"] == {"epoch": 1, "step": STEPS_PER_EPOCH}
+
+
+def test_cli_resume_continues_and_rejects_changes(tmp_path, one_thread, capsys):
+    from netcoach.cli import main
+
+    over = {**overrides(tmp_path, "cli"), "train.epochs": "1", "checkpoint.every_steps": "0"}
+    netcoach.train(netcoach.load_config(overrides=over))
+    run = str(tmp_path / "cli")
+    assert main(["train", "--resume", run, "--optim.lr", "0.5", "--quiet"]) == 2
+    assert "cannot change optim.lr" in capsys.readouterr().err
+    assert main(["train", "--resume", run, "--train.epochs", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "run folder:" in out and "restored the weights of the best epoch" in out
+    assert len((tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()) == 2

@@ -136,9 +136,13 @@ def save_training_state(folder: Path, name: str, state: dict) -> Path:
 
 
 def _remove_stale(folder: Path, name: str, keep: str) -> None:
+    """Delete tensor files no JSON points to any more, and temp files of writes a
+    killed process never finished (there is one writer per run folder)."""
     for old in (folder / "state").glob(f"{name}-*.safetensors"):
         if f"state/{old.name}" != keep:
             old.unlink(missing_ok=True)
+    for torn in [*(folder / "state").glob(f".{name}-*.tmp"), *folder.glob(f".{name}.*.tmp")]:
+        torn.unlink(missing_ok=True)
 
 
 def load_training_state(folder: Path, name: str = "last") -> dict:
