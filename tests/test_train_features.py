@@ -95,6 +95,13 @@ def test_early_stopping_stops_patience_epochs_after_best_and_restores_it(tmp_pat
     assert again["val_loss"] == losses[best_epoch - 1]  # exactly the best epoch's metric
     assert any(f"best epoch {best_epoch}" in note for note in result.summary["notes"])
     assert "early stopping after epoch" in result.summary["notes"][0]
+    # resuming a run that early stopping ended does not train further
+    from netcoach.api import resume_config
+
+    again = netcoach.train(resume_config(result.run_dir, overrides={"train.epochs": 60}),
+                           resume=result.run_dir)
+    assert len(again.history) == len(losses)
+    assert again.summary["test"] == result.summary["test"]
 
 
 # ----------------------------------------------------------------------------- NaN guard

@@ -56,6 +56,10 @@ class EarlyStopping(Callback):
             return value > self.best_value + self.min_delta
         return value < self.best_value - self.min_delta
 
+    def on_fit_start(self, trainer) -> None:
+        if self.stopped_epoch is not None:  # resumed after it had already stopped the run
+            trainer.stop_training = True
+
     def on_eval_end(self, trainer, logs: dict) -> None:
         if self.monitor not in logs:
             raise KeyError(f"early_stop.monitor: '{self.monitor}' is not logged; "

@@ -124,7 +124,6 @@ class NanGuard(Callback):
                          f"--resume {self.checkpoint.parent.parent} (perhaps with a lower LR in a new run).")
             if self.mode == "rollback":
                 extra += f" (gave up after {self.rollbacks} rollback(s))"
-            self.events.append(f"stopped: {err}")
             trainer.failure = f"{err}{extra}"
             return False
         from netcoach.train.state import restore
