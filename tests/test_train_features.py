@@ -268,3 +268,14 @@ def test_every_n_epochs_keeps_numbered_weights(tmp_path):
     _, model = netcoach.load_run(result.run_dir, "epoch-4")
     last = netcoach.load_run(result.run_dir, "last")[1]
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), last.state_dict().values()))
+
+
+def test_lagged_loss_watch_reports_a_nan_one_step_later():
+    from netcoach.train.guard import LossWatch
+
+    watch = LossWatch(torch.device("meta"))  # any non-CPU, non-CUDA device: lagged mode
+    assert watch.mode == "lagged"
+    assert watch.watch(torch.tensor(1.0)) and watch.watch(torch.tensor(float("nan")))
+    assert not watch.watch(torch.tensor(2.0))  # the NaN of the step before
+    assert watch.flush()
+    assert LossWatch(torch.device("cpu")).watch(torch.tensor(float("inf"))) is False

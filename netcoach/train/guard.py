@@ -11,6 +11,7 @@ good state with a lower learning rate.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -151,3 +152,67 @@ def scale_lr(trainer, factor: float) -> None:
         values = getattr(scheduler, attr, None)
         if isinstance(values, list):
             setattr(scheduler, attr, [v * factor for v in values])
+
+
+class LossWatch:
+    """Checks that each step's loss is finite, without stalling an accelerator.
+
+    On the CPU the check is immediate (reading a CPU scalar costs nothing and no
+    step is taken with a NaN loss). On CUDA each step's ``isfinite(loss)`` flag is
+    copied asynchronously into a small ring of pinned host buffers, with an event;
+    ``poll`` reads the flags whose events have completed (``Event.query`` never
+    blocks), so a NaN is seen as soon as the device has computed it - normally
+    within a step - and the host never waits for the device. Only when the device
+    falls ``RING`` steps behind does the host wait for the oldest flag.
+    ``flush`` (epoch end, before a checkpoint) waits for all of them. Other
+    devices wait for the previous step's flag.
+    """
+
+    RING = 8
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.mode = {"cpu": "now", "cuda": "async"}.get(device.type, "lagged")
+        self.pending: list = []
+        if self.mode == "async":
+            self.free = [torch.empty((), dtype=torch.bool, pin_memory=True) for _ in range(self.RING)]
+
+    def watch(self, loss: torch.Tensor) -> bool:
+        """Record this step's loss; False when a non-finite loss has been seen."""
+        if self.mode == "now":
+            return math.isfinite(loss.item())
+        if self.mode == "lagged":
+            ok = self.flush()
+            self.pending.append(loss.detach())
+            return ok
+        if not self.free:
+            self.pending[0][1].synchronize()  # the device is RING steps behind: wait for the oldest
+        ok = self.poll()
+        host = self.free.pop()
+        host.copy_(torch.isfinite(loss.detach()), non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self.pending.append((host, event))
+        return ok
+
+    def poll(self) -> bool:
+        """Read the flags that are ready; False when one of them is non-finite."""
+        ok = True
+        while self.pending and self.pending[0][1].query():
+            host, _ = self.pending.pop(0)
+            ok = ok and bool(host.item())
+            self.free.append(host)
+        return ok
+
+    def flush(self) -> bool:
+        """Wait for every pending flag; False when one of them is non-finite."""
+        if self.mode == "async":
+            for _, event in self.pending:
+                event.synchronize()
+            return self.poll()
+        pending, self.pending = self.pending, []
+        return all(math.isfinite(p.item()) for p in pending)
+
+    def reset(self) -> None:
+        """Forget pending flags (after a rollback they belong to abandoned steps)."""
+        self.flush()

@@ -110,4 +110,4 @@ def restore(trainer, state: dict) -> None:
         if key in callbacks:
             callbacks[key].load_state_dict(cb_state)
     trainer.stop_training = False
-    trainer._pending_loss = None  # a lagged NaN check belongs to the abandoned steps
+    trainer._watch.reset()  # pending NaN checks belong to the abandoned steps

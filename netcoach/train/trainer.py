@@ -1,9 +1,9 @@
 """The training loop: one readable class, explicit hooks, an explicit stop flag.
 
 Metrics accumulate as device tensors and are read once per epoch, so the hot loop
-never waits for the device (no per-step host synchronisation). The one exception
-is the NaN guard's check of the loss: immediate on the CPU (where reading a
-scalar costs nothing), one step behind on accelerators (the device stays busy).
+never waits for the device (no per-step host synchronisation). The NaN guard's
+check of the loss is immediate on the CPU (reading a CPU scalar costs nothing) and
+asynchronous on CUDA (``guard.LossWatch``: pinned copies polled with events).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from netcoach.data.loader import DeviceLoader
 from netcoach.optim.regularize import UpdateRules
 from netcoach.optim.schedules import Schedule
 from netcoach.train.callbacks import Callback, CallbackList
-from netcoach.train.guard import NonFiniteError, nonfinite_grads
+from netcoach.train.guard import LossWatch, NonFiniteError, nonfinite_grads
 
 METRIC_CHUNK = 32  # training batches whose outputs are scored together (see _reduce_metric)
 
@@ -73,8 +73,7 @@ class Trainer:
         self.lr_scale = 1.0  # product of the NaN guard's LR reductions
         self._partial: Optional[dict] = None  # sums of an unfinished epoch (mid-epoch resume)
         self._epoch_start = time.perf_counter()
-        self._pending_loss: Optional[torch.Tensor] = None  # lagged guard check on accelerators
-        self._lag_check = self.device.type != "cpu"
+        self._watch = LossWatch(self.device)  # the NaN guard's per-step loss check
 
     # ------------------------------------------------------------------ the loop
 
@@ -226,18 +225,13 @@ class Trainer:
         self.step += 1
 
     def _check_loss(self, loss: torch.Tensor, x: torch.Tensor) -> None:
-        """NaN guard on the loss: now on the CPU, one step behind elsewhere."""
-        if not self._lag_check:
-            if not math.isfinite(loss.item()):
-                raise NonFiniteError("loss", [], self, inputs=x)
-            return
-        self.check_pending()
-        self._pending_loss = loss.detach()
+        """NaN guard on the loss: immediate on the CPU, asynchronous on CUDA (``LossWatch``)."""
+        if not self._watch.watch(loss):
+            raise NonFiniteError("loss", [], self, inputs=x if self._watch.mode == "now" else None)
 
     def check_pending(self) -> None:
-        """Check the loss still waiting for the lagged guard check (accelerators)."""
-        pending, self._pending_loss = self._pending_loss, None
-        if pending is not None and not math.isfinite(pending.item()):
+        """Wait for the loss checks still in flight on an accelerator (epoch end, checkpoints)."""
+        if self.guard is not None and not self._watch.flush():
             raise NonFiniteError("loss", [], self)
 
     @torch.no_grad()
