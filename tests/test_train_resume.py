@@ -190,6 +190,9 @@ def test_resume_refuses_changed_options(tmp_path, one_thread):
 def test_cli_resume_continues_and_rejects_changes(tmp_path, one_thread, capsys):
     from netcoach.cli import main
 
+    with pytest.raises(SystemExit) as help_exit:  # every new option's help text renders
+        main(["train", "--help"])
+    assert help_exit.value.code == 0 and "--early_stop.patience" in capsys.readouterr().out
     over = {**overrides(tmp_path, "cli"), "train.epochs": "1", "checkpoint.every_steps": "0"}
     netcoach.train(netcoach.load_config(overrides=over))
     run = str(tmp_path / "cli")

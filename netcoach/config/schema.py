@@ -130,7 +130,7 @@ class AverageConfig:
     ema_decay: float = opt(0.999, "EMA decay per optimizer step")
     polyak: bool = opt(False, "keep the uniform (Polyak-Ruppert) average of all iterates (evaluated as *_polyak)")
     swa: bool = opt(False, "stochastic weight averaging: average the weights once per epoch (evaluated as *_swa)")
-    swa_start: int = opt(0, "first epoch (1-based) averaged by SWA (0: the last 25% of train.epochs)")
+    swa_start: int = opt(0, "first epoch (1-based) averaged by SWA (0: the last quarter of train.epochs)")
 
 
 @dataclass(frozen=True)
