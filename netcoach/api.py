@@ -28,8 +28,15 @@ from netcoach.tasks import build_task
 from netcoach.train import BestCheckpoint, Callback, CallbackList, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.optim.regularize import build_update_rules
 from netcoach.report import write_report
-from netcoach.train.checkpoint import load_into
-from netcoach.train.final import evaluate_final
+from netcoach.train.averaging import build_averagers
+from netcoach.train.builtin import Checkpointer, StepCheckpointer
+from netcoach.train.checkpoint import load_into, load_training_state
+from netcoach.train.early_stopping import EarlyStopping
+from netcoach.train.final import evaluate_final, predict, test_metrics
+from netcoach.train.guard import NanGuard
+from netcoach.train.loggers import (CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class,
+                                   truncate_jsonl)
+from netcoach.train.state import restore
 from netcoach.utils.io import atomic_write_json
 from netcoach.utils.runtime import resolve_device, seed_everything
 
@@ -88,11 +95,19 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     bundle = _bundle(config, device, data)
     torch.manual_seed(config.train.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(device)
+    tc = config.train
+    if tc.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), config.optim)
     loaders = build_loaders(config, bundle, transform=build_augment(config.augment))
-    schedule = build_schedule(optimizer, config.schedule, config.train.epochs, len(loaders["train"]))
+    steps_per_epoch = -(-len(loaders["train"]) // max(tc.grad_accum, 1))  # optimizer steps
+    schedule = build_schedule(optimizer, config.schedule, tc.epochs, steps_per_epoch)
+    guard = None if tc.nan_guard == "off" else NanGuard(
+        tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
     trainer = Trainer(model, loaders, build_task(bundle.task), optimizer, schedule,
-                      config.train.epochs, callbacks, rules=build_update_rules(model, config))
+                      tc.epochs, callbacks, rules=build_update_rules(model, config),
+                      grad_accum=tc.grad_accum, precision=tc.precision,
+                      channels_last=tc.channels_last, compile=tc.compile, guard=guard)
     trainer.data, trainer.config, trainer.device = bundle, config, device
     return trainer
 
@@ -102,33 +117,43 @@ def _default_name(config: Config) -> str:
 
 
 def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None, data=None,
-          callbacks: Iterable[Callback] = (), progress: bool = False, save: bool = True) -> RunResult:
+          callbacks: Iterable[Callback] = (), progress: bool = False, save: bool = True,
+          resume: str | Path | None = None) -> RunResult:
     """Train as configured and evaluate the best checkpoint on the test split.
 
     Args:
-        config: the run's config (default: ``Config()``).
+        config: the run's config (default: ``Config()``; with ``resume``: the run's own,
+            see ``resume_config``).
         model: your own module mapping a batch to (batch, classes) scores (default: ``config.model``).
         data: a ``DataBundle`` or an ``(x, y)`` pair of arrays (default: ``config.data``).
         callbacks: extra callbacks, called after the built-in ones.
-        progress: show a progress bar and a line per epoch.
+        progress: show progress bars and a line per epoch.
         save: write a run folder under ``config.run.dir``.
+        resume: a run folder to continue from its last checkpoint (also mid-epoch); pass
+            the same ``model``/``data`` the run was started with, if any.
     """
-    config = config or Config()
     started = time.perf_counter()
+    run = RunFolder(resume) if resume is not None else None
+    if run is not None:
+        config = resume_config(run.path, config)
+    config = config or Config()
     trainer = build_trainer(config, model=model, data=data)
     best = BestCheckpoint(config.train.monitor, config.train.mode)
-    run = None
-    if save:  # only after everything validated, so a bad config leaves no folder behind
+    if config.log.tensorboard and (save or run is not None):
+        summary_writer_class()  # a missing optional package fails before any folder exists
+    if save and run is None:  # only after everything validated, so a bad config leaves no folder
         run = RunFolder.create(config.run.dir, config.run.name, _default_name(config))
-        best.run = run
         run.write_config(config)
         run.write_env(trainer.device, config.train.seed)
         atomic_write_json(run.path / "data.json", data_record(trainer.data))
-    builtin = [best] + ([MetricsLogger(run)] if run else [])
+    best.run = run
+    builtin, tail = default_callbacks(config, trainer, best, run)
     monitors = diagnose.monitor_callbacks(config, run)
-    trainer.callbacks = CallbackList(builtin + monitors + list(callbacks)
+    trainer.callbacks = CallbackList(builtin + monitors + list(callbacks) + tail
                                      + ([ProgressBar()] if progress else []))
     checks = diagnose.preflight(trainer, config) if config.diagnose.preflight else []
+    if resume is not None:
+        _restore_run(trainer, run)
     history = trainer.fit()
     summary = _finish(trainer, best, started, run)
     summary["preflight"] = checks
@@ -141,13 +166,83 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
                      run.path if run else None, trainer)
 
 
+def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
+                      run: Optional[RunFolder]) -> tuple[list[Callback], list[Callback]]:
+    """The built-in callbacks: (those called first, those called after the user's).
+
+    Averagers come first (they add ``*_ema``/``*_swa`` metrics that the best-weights
+    tracker and the loggers see); the NaN guard's snapshot and the checkpoint come
+    last, so they capture every other callback's state of the epoch.
+    """
+    first: list[Callback] = build_averagers(config, trainer.model, run) + [best]
+    es = config.early_stop
+    if es.enabled:
+        first.append(EarlyStopping(es.monitor or config.train.monitor, es.mode or config.train.mode,
+                                   es.patience, es.min_delta, es.min_epochs, es.restore_best))
+    if run is not None:
+        first.append(MetricsLogger(run))
+        first += [StepsLogger(run)] if config.log.steps else []
+        first += [CSVLogger(run)] if config.log.csv else []
+        first += [TensorBoardLogger(run)] if config.log.tensorboard else []
+    tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
+    if run is not None:
+        ck = config.checkpoint
+        tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps) if ck.every_steps
+                    else Checkpointer(run, ck.every_epochs))
+        if trainer.guard is not None:
+            trainer.guard.checkpoint = run.checkpoints / "last.json"
+    return first, tail
+
+
+RESUMABLE_CHANGES = ("train.epochs", "report.", "diagnose.", "log.csv", "log.tensorboard")
+
+
+def resume_config(run_dir: str | Path, config: Optional[Config] = None,
+                  overrides: Optional[Mapping[str, Any]] = None) -> Config:
+    """The config to continue ``run_dir`` with: the run's own, with ``overrides``
+    (``{"section.key": value}``) applied. Only options that keep the continuation
+    exact may change (``train.epochs`` to train longer, reporting and logging)."""
+    saved = RunFolder(run_dir).config()
+    new = config or saved
+    if overrides:
+        new = apply_overrides(new, {k: v if isinstance(v, str) else _as_text(v)
+                                    for k, v in overrides.items()})
+    changed = [k for k, v in _flat(new).items() if _flat(saved).get(k) != v
+               and not k.startswith(RESUMABLE_CHANGES) and not k.startswith("run.")]
+    if changed:
+        raise ValueError(f"--resume {run_dir}: cannot change {', '.join(changed)} when resuming "
+                         f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
+    return new
+
+
+def _flat(config: Config) -> dict:
+    from netcoach.config import to_dict
+
+    return {f"{section}.{key}": value for section, values in to_dict(config).items()
+            for key, value in values.items()}
+
+
+def _restore_run(trainer: Trainer, run: RunFolder) -> None:
+    """Load the run's last checkpoint into ``trainer`` and cut the logs back to it."""
+    state = load_training_state(run.checkpoints, "last")
+    restore(trainer, state)
+    trainer.resumed_from = {"epoch": trainer.epoch, "step": trainer.step}
+    for name in ("metrics.jsonl", "steps.jsonl"):  # drop what was written after the checkpoint
+        truncate_jsonl(run.path / name, trainer.epoch)
+
+
 def _finish(trainer: Trainer, best: BestCheckpoint, started: float, run: Optional[RunFolder]) -> dict:
-    """Restore the best weights, evaluate them on the test split, and summarise."""
-    if best.best_state is not None:
+    """Restore the best weights (unless early stopping decided), evaluate them on the
+    test split, evaluate the weight averages, and summarise."""
+    stopper = next((cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping)), None)
+    notes = [stopper.message] if stopper is not None and stopper.message else []
+    if stopper is None and best.best_state is not None:
         trainer.model.load_state_dict(best.best_state)
+        notes.append(f"restored the weights of the best epoch {best.best_epoch} "
+                     f"({best.monitor} {best.best_value:.4f}) for the test evaluation")
     test = evaluate_final(trainer, run.path if run else None)
     by_epoch = {h["epoch"]: h for h in trainer.history}
-    return {
+    summary = {
         "best_epoch": best.best_epoch,
         "monitor": best.monitor,
         "best_value": best.best_value,
@@ -158,7 +253,27 @@ def _finish(trainer: Trainer, best: BestCheckpoint, started: float, run: Optiona
         "steps": trainer.step,
         "parameters": count_parameters(trainer.model),
         "wall_time_s": time.perf_counter() - started,
+        "averages": _averages_on_test(trainer),
+        "notes": notes + (trainer.guard.events if trainer.guard is not None else []),
+        "failure": trainer.failure,
     }
+    if getattr(trainer, "resumed_from", None):
+        summary["resumed_from"] = trainer.resumed_from
+    return summary
+
+
+def _averages_on_test(trainer: Trainer) -> dict:
+    """Validation (last epoch) and test metrics of each weight average."""
+    from netcoach.train.averaging import WeightAverage
+
+    out = {}
+    for cb in trainer.callbacks:
+        module = cb.module(trainer) if isinstance(cb, WeightAverage) else None
+        if module is not None:
+            logits = predict(module, trainer.loaders["test"])
+            test = test_metrics(trainer.task, logits, trainer.loaders["test"].split.y.cpu())
+            out[cb.kind] = {**{k[:-len(cb.kind) - 1]: v for k, v in cb.last_logs.items()}, **test}
+    return out
 
 
 def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu") -> tuple[Config, nn.Module]:

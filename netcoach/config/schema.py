@@ -75,6 +75,18 @@ class TrainConfig:
     mode: str = opt("max", "whether the monitored metric is better when larger (max) or smaller (min)",
                     choices=("max", "min"))
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
+    # --- trainer options (issue 7) ---
+    grad_accum: int = opt(1, "micro-batches per optimizer step (effective batch = data.batch_size x grad_accum)")
+    precision: str = opt("fp32", "fp32; bf16 (autocast, CPU and CUDA); fp16 (autocast + grad scaler, CUDA only)",
+                         choices=("fp32", "bf16", "fp16"))
+    channels_last: bool = opt(False, "channels-last memory format for 4-D inputs and the model (faster convs on GPUs)")
+    compile: bool = opt(False, "compile the model with torch.compile (slow start, faster steps)")
+    nan_guard: str = opt("stop", "on a non-finite loss or gradient: stop (keeps the last good checkpoint), "
+                         "rollback (reload it and lower the LR), or off", choices=("stop", "rollback", "off"))
+    check_grads: bool = opt(False, "check every gradient for NaN/Inf before each optimizer step "
+                            "(names the parameter; costs a host sync per step)")
+    rollback_lr_factor: float = opt(0.5, "LR multiplier applied on each nan_guard rollback")
+    max_rollbacks: int = opt(3, "rollbacks allowed before the run stops")
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,41 @@ class RunConfig:
     dir: str = opt("runs", "parent folder of the run folders")
 
 
+# --- trainer sections (issue 7) ---
+@dataclass(frozen=True)
+class EarlyStopConfig:
+    enabled: bool = opt(False, "stop when the monitored metric has not improved for `patience` epochs")
+    monitor: str = opt("", "metric to watch (empty: train.monitor)")
+    mode: str = opt("", "max or min (empty: train.mode)", choices=("", "max", "min"))
+    patience: int = opt(10, "epochs without improvement before stopping")
+    min_delta: float = opt(0.0, "smallest change that counts as an improvement")
+    min_epochs: int = opt(0, "never stop before this many epochs")
+    restore_best: bool = opt(True, "restore the best epoch's weights at the end (whether or not it stopped early)")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every_epochs: int = opt(0, "also keep checkpoints/epoch-N.safetensors every N epochs (0: never)")
+    every_steps: int = opt(0, "also write the resumable last checkpoint every N optimizer steps "
+                           "(mid-epoch; 0: only at epoch ends)")
+
+
+@dataclass(frozen=True)
+class AverageConfig:
+    ema: bool = opt(False, "keep an exponential moving average of the weights (evaluated as *_ema)")
+    ema_decay: float = opt(0.999, "EMA decay per optimizer step")
+    polyak: bool = opt(False, "keep the uniform (Polyak-Ruppert) average of all iterates (evaluated as *_polyak)")
+    swa: bool = opt(False, "stochastic weight averaging: average the weights once per epoch (evaluated as *_swa)")
+    swa_start: int = opt(0, "first epoch (1-based) averaged by SWA (0: the last quarter of train.epochs)")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    csv: bool = opt(False, "also write metrics.csv")
+    tensorboard: bool = opt(False, "also write TensorBoard event files to tb/ (needs the tensorboard package)")
+    steps: bool = opt(True, "write steps.jsonl (step, epoch, lr, loss per optimizer step)")
+
+
 @dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -104,3 +151,7 @@ class Config:
     diagnose: DiagnoseConfig = field(default_factory=DiagnoseConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    average: AverageConfig = field(default_factory=AverageConfig)
+    log: LogConfig = field(default_factory=LogConfig)
