@@ -24,6 +24,7 @@ from netcoach.config import Config, apply_overrides, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
 from netcoach.models import build_model, count_parameters
 from netcoach.optim import build_optimizer, build_schedule
+from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.tasks import build_task
 from netcoach.train import BestCheckpoint, Callback, CallbackList, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.optim.regularize import build_update_rules
@@ -88,11 +89,15 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     bundle = _bundle(config, device, data)
     torch.manual_seed(config.train.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(device)
-    optimizer = build_optimizer(model.parameters(), config.optim)
+    optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
     loaders = build_loaders(config, bundle, transform=build_augment(config.augment))
-    schedule = build_schedule(optimizer, config.schedule, config.train.epochs, len(loaders["train"]))
+    if config.optim.name in FULL_BATCH:  # gradient descent: the whole training split is one batch
+        loaders["train"].batch_size = len(bundle.train)
+    schedule = build_schedule(optimizer, config.schedule, config.train.epochs, len(loaders["train"]),
+                              loader=loaders["train"])
+    rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     trainer = Trainer(model, loaders, build_task(bundle.task), optimizer, schedule,
-                      config.train.epochs, callbacks, rules=build_update_rules(model, config))
+                      config.train.epochs, callbacks, rules=rules)
     trainer.data, trainer.config, trainer.device = bundle, config, device
     return trainer
 
