@@ -33,6 +33,7 @@ cannot combine a per-step warmup with per-epoch or closed-form schedules):
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Optional
 
 from torch.optim import lr_scheduler
@@ -140,20 +141,32 @@ class Schedule:
     def state_dict(self) -> dict:
         state = {"steps": self.steps, "inner_lrs": list(self.inner_lrs)}
         if self.scheduler is not None:
-            state["scheduler"] = self.scheduler.state_dict()
+            state["scheduler"] = _to_json(self.scheduler.state_dict())
         return state
 
     def load_state_dict(self, state: dict) -> None:
         if not state:
             return
         if self.scheduler is not None and "scheduler" in state:
-            self.scheduler.load_state_dict(state["scheduler"])
+            self.scheduler.load_state_dict(_from_json(state["scheduler"]))
         self.steps = int(state.get("steps", 0))
         self.inner_lrs = [float(v) for v in state.get("inner_lrs", self.inner_lrs)]
         self._apply()
 
     def current_lrs(self) -> list[float]:
         return [g["lr"] for g in self._groups()]
+
+
+def _to_json(state: dict) -> dict:
+    """Make a torch scheduler state JSON-safe: MultiStepLR keeps its milestones in a
+    Counter, whose int keys JSON would turn into strings (silently breaking resume)."""
+    return {k: {"__counter__": [[m, c] for m, c in v.items()]} if isinstance(v, Counter) else v
+            for k, v in state.items()}
+
+
+def _from_json(state: dict) -> dict:
+    return {k: Counter({int(m): c for m, c in v["__counter__"]})
+            if isinstance(v, dict) and "__counter__" in v else v for k, v in state.items()}
 
 
 # -------------------------------------------------------------------- builders
