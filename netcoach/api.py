@@ -24,6 +24,7 @@ from netcoach.config import Config, apply_overrides, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
 from netcoach.models import build_model, count_parameters
 from netcoach.optim import build_optimizer, build_schedule
+from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.tasks import build_task
 from netcoach.train import BestCheckpoint, Callback, CallbackList, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.optim.regularize import build_update_rules
@@ -98,14 +99,18 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     tc = config.train
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model.parameters(), config.optim)
+    optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
     loaders = build_loaders(config, bundle, transform=build_augment(config.augment))
+    if config.optim.name in FULL_BATCH:  # gradient descent: the whole training split is one batch
+        loaders["train"].batch_size = len(bundle.train)
     steps_per_epoch = -(-len(loaders["train"]) // max(tc.grad_accum, 1))  # optimizer steps
-    schedule = build_schedule(optimizer, config.schedule, tc.epochs, steps_per_epoch)
+    schedule = build_schedule(optimizer, config.schedule, tc.epochs, steps_per_epoch,
+                              loader=loaders["train"])
+    rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
     trainer = Trainer(model, loaders, build_task(bundle.task), optimizer, schedule,
-                      tc.epochs, callbacks, rules=build_update_rules(model, config),
+                      tc.epochs, callbacks, rules=rules,
                       grad_accum=tc.grad_accum, precision=tc.precision,
                       channels_last=tc.channels_last, compile=tc.compile, guard=guard)
     trainer.data, trainer.config, trainer.device = bundle, config, device
