@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from rich.console import Console
 from rich.table import Table
@@ -32,8 +33,8 @@ def register(subparsers) -> None:
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    try:  # "3,32,32" or "3x32x32"
+        shape = tuple(int(p) for p in re.split(r"[,x]", text.strip()))
     except ValueError:
         raise ValueError(f"--input-shape: expected integers like 3,32,32, got {text!r}") from None
     if not shape or min(shape) < 1:
