@@ -136,3 +136,18 @@ def test_default_models_have_no_dropout_layers():
     for name, shape in [("cnn", (1, 8, 8)), ("mlp", (20,)), ("linear", (20,))]:
         model = build_model(ModelConfig(name=name), shape, CLASSES)
         assert not any("Dropout" in type(m).__name__ for m in model.modules())
+
+
+def test_gradcheck_of_the_residual_modules_written_here():
+    from netcoach.models.resnet import BasicBlock, PadShortcut, Residual, Scale
+    from netcoach.nn.blocks import Blocks
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(PadShortcut(2, 4, 2), (x,))
+    assert torch.autograd.gradcheck(Scale(0.125), (x,))
+    blocks = Blocks(ModelConfig(activation="tanh", norm="group", norm_groups=2))
+    assert torch.autograd.gradcheck(Residual(*blocks.conv(2, 2)).double(), (x,))
+    block = BasicBlock(blocks, 2, 4, stride=2, option_a=True).double()
+    assert block(x).shape == (2, 4, 2, 2)
+    assert torch.autograd.gradcheck(block, (x,))
