@@ -49,12 +49,13 @@ class Blocks:
         """layer + norm/activation in the configured order + block dropout."""
         cfg = self.cfg
         if not activate:  # e.g. the last conv of a residual branch: the sum is activated later
-            return [layer, make_norm(self.norm, out, spatial, cfg.norm_groups)]
-        if cfg.norm_position == "before":
+            mods = [layer, make_norm(self.norm, out, spatial, cfg.norm_groups)]
+        elif cfg.norm_position == "before":
             mods = [layer, make_norm(self.norm, out * self.factor, spatial, cfg.norm_groups), self.act()]
         else:
             mods = [layer, self.act(), make_norm(self.norm, out, spatial, cfg.norm_groups)]
-        mods.append(make_dropout(cfg.dropout_mode, cfg.block_dropout, spatial))
+        if activate:
+            mods.append(make_dropout(cfg.dropout_mode, cfg.block_dropout, spatial))
         return [m for m in mods if not isinstance(m, nn.Identity)]
 
     def _bias(self, activate: bool) -> bool:

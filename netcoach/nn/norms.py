@@ -66,6 +66,6 @@ def make_norm(name: str, channels: int, spatial: bool, groups: int = 8) -> nn.Mo
 
     Example:
         >>> make_norm("group", 16, spatial=True, groups=4)
-        GroupNorm(4, 16, eps=1e-05, affine=True)
+        GroupNorm(4, 16, eps=1e-05, affine=True, bias=True)
     """
     return norms.get(name)(channels, spatial, groups)
