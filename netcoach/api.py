@@ -23,7 +23,7 @@ from netcoach.augment import build_augment
 from netcoach.config import Config, apply_overrides, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
 from netcoach.models import build_model, count_parameters
-from netcoach.models.summary import summarize  # issue 5
+from netcoach.models.summary import summarize, summary_record  # issue 5
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.tasks import build_task
 from netcoach.train import BestCheckpoint, Callback, CallbackList, MetricsLogger, ProgressBar, RunFolder, Trainer
@@ -127,7 +127,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         atomic_write_json(run.path / "data.json", data_record(trainer.data))
         # --- issue 5: per-layer shapes, parameters and MACs of the model being trained ---
         atomic_write_json(run.path / "model_summary.json",
-                          summarize(trainer.model, tuple(trainer.data.input_shape)))
+                          summary_record(trainer.model, tuple(trainer.data.input_shape)))
         # --- end issue 5 ---
     builtin = [best] + ([MetricsLogger(run)] if run else [])
     monitors = diagnose.monitor_callbacks(config, run)

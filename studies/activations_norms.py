@@ -6,7 +6,7 @@ the training images, the best epoch (by validation accuracy) evaluated on a subs
 of the official test set. Every run has the same data, epochs, batch size,
 optimizer (Adam 1e-3) and default init; only the named option changes.
 
-    PYTHONPATH=. python studies/activations_norms.py [--train 5000] [--epochs 3] [--seeds 2]
+    PYTHONPATH=. python studies/activations_norms.py [--train 5000] [--epochs 3] [--seeds 2] [--only "relu, BN"]
 
 Prints a markdown table (mean ± std over seeds of test accuracy and final train loss).
 """
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=5000, help="training images (balanced)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--only", default="", help="run only the rows whose label contains this text")
     args = parser.parse_args()
     torch.set_num_threads(1)
     bundle = mnist_bundle(args.train, 1000, 2000)
@@ -89,7 +90,7 @@ def main() -> None:
           f"LeNet-5, Adam 1e-3, batch 64, {args.epochs} epochs, seeds 0..{args.seeds - 1}\n")
     print("| run | test acc % | final train loss | s/run |\n|---|---|---|---|")
     started = time.perf_counter()
-    for label, overrides in RUNS:
+    for label, overrides in (r for r in RUNS if args.only in r[0]):
         rows = [run_one(bundle, overrides, args.epochs, seed) for seed in range(args.seeds)]
         print(f"| {label} | {_fmt([r['test_acc'] for r in rows], True)} | "
               f"{_fmt([r['train_loss'] for r in rows], False)} | "

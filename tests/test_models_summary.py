@@ -13,6 +13,7 @@ from netcoach.api import model_summary
 from netcoach.cli import main
 from netcoach.config import ModelConfig
 from netcoach.models import build_model, conv_output_size, count_parameters, models, summarize
+from netcoach.models.summary import summary_record
 
 
 @pytest.mark.parametrize("n_in,f,p,s,n_out", [
@@ -104,3 +105,17 @@ def test_train_writes_model_summary_json(quick_overrides):
     written = json.loads((result.run_dir / "model_summary.json").read_text())
     assert written["total_params"] == result.summary["parameters"] == 61_706
     assert written["formula_ok"] is True
+
+
+def test_summary_record_reports_a_model_it_cannot_run_instead_of_raising():
+    record = summary_record(nn.Linear(5, 2), (3,))
+    assert record["input_shape"] == [3] and "RuntimeError" in record["error"]
+
+
+def test_training_with_and_without_a_run_folder_gives_the_same_history(quick_overrides):
+    # the summary's forward pass (eval mode, zeros) must not touch RNG or BN statistics
+    overrides = {**quick_overrides, "train.epochs": "1", "model.name": "cnn", "model.width": "32"}
+    saved = netcoach.train(netcoach.load_config(overrides=overrides))
+    unsaved = netcoach.train(netcoach.load_config(overrides=overrides), save=False)
+    assert saved.history[0]["train_loss"] == unsaved.history[0]["train_loss"]
+    assert saved.history[0]["val_acc"] == unsaved.history[0]["val_acc"]

@@ -116,6 +116,15 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any]:
             "total_macs": sum(row["macs"] for row in layers), "formula_ok": all(checks)}
 
 
+def summary_record(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any]:
+    """``summarize`` for the run folder: a model the summary cannot run (a custom module
+    that rejects a zero batch) gives ``{"error": ...}`` instead of stopping the training."""
+    try:
+        return summarize(model, input_shape)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        return {"input_shape": list(input_shape), "error": f"{type(exc).__name__}: {exc}"}
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A plain-text table of ``summarize``'s result (one line per layer, then totals)."""
     lines = [f"{'layer':<28} {'type':<18} {'output shape':<16} {'params':>11} {'MACs':>14}  N_out formula"]
@@ -132,4 +141,4 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["conv_output_size", "format_summary", "summarize"]
+__all__ = ["conv_output_size", "format_summary", "summarize", "summary_record"]
