@@ -23,6 +23,7 @@ from netcoach.augment import build_augment
 from netcoach.config import Config, apply_overrides, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
 from netcoach.models import build_model, count_parameters
+from netcoach.models.summary import summarize, summary_record  # issue 5
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.tasks import build_task
@@ -151,6 +152,10 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         run.write_config(config)
         run.write_env(trainer.device, config.train.seed)
         atomic_write_json(run.path / "data.json", data_record(trainer.data))
+        # --- issue 5: per-layer shapes, parameters and MACs of the model being trained ---
+        atomic_write_json(run.path / "model_summary.json",
+                          summary_record(trainer.model, tuple(trainer.data.input_shape)))
+        # --- end issue 5 ---
     best.run = run
     builtin, tail = default_callbacks(config, trainer, best, run)
     monitors = diagnose.monitor_callbacks(config, run)
@@ -279,6 +284,33 @@ def _averages_on_test(trainer: Trainer) -> dict:
             test = test_metrics(trainer.task, logits, trainer.loaders["test"].split.y.cpu())
             out[cb.kind] = {**{k[:-len(cb.kind) - 1]: v for k, v in cb.last_logs.items()}, **test}
     return out
+
+
+# --- issue 5: model summary from the Python API (``netcoach model summary``) ---
+def model_summary(config: Optional[Config] = None, *, input_shape: Optional[tuple[int, ...]] = None,
+                  num_classes: Optional[int] = None, model: Optional[nn.Module] = None) -> dict:
+    """Per-layer output shapes, parameter counts and MACs per sample of ``config.model``.
+
+    Input shape and class count default to those of ``config.data`` (which is then
+    loaded); pass both to skip loading data. See ``netcoach.models.summary.summarize``.
+
+    Example:
+        >>> s = model_summary(load_config(overrides={"model.name": "lenet5"}),
+        ...                   input_shape=(1, 32, 32), num_classes=10)
+        >>> s["total_params"], s["formula_ok"]
+        (61706, True)
+    """
+    config = config or Config()
+    if input_shape is None or num_classes is None:
+        bundle = build_data(config, torch.device("cpu"))
+        input_shape = input_shape or tuple(bundle.input_shape)
+        num_classes = num_classes or bundle.num_classes
+    model = model or build_model(config.model, tuple(input_shape), num_classes)
+    summary = summarize(model, tuple(input_shape))
+    summary["model"] = config.model.name
+    summary["num_classes"] = num_classes
+    return summary
+# --- end issue 5 ---
 
 
 def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu") -> tuple[Config, nn.Module]:

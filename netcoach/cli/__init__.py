@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 from netcoach.cli import train_cmd
 from netcoach.cli import lr_find_cmd
+from netcoach.cli import model_cmd  # issue 5: netcoach model summary
 from netcoach.cli.options import reject_unknown
 from netcoach.config import ConfigError
 from netcoach.registry import RegistryError
@@ -21,6 +22,7 @@ from netcoach.train.run import RunExistsError
 
 COMMANDS = [train_cmd]
 COMMANDS.append(lr_find_cmd)  # optimization issue: netcoach lr-find
+COMMANDS.append(model_cmd)  # issue 5
 
 # Errors caused by the user's input: reported in one line, exit status 2.
 USER_ERRORS = (ConfigError, RegistryError, RunExistsError, CheckpointError, FileNotFoundError,

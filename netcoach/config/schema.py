@@ -42,6 +42,33 @@ class ModelConfig:
     depth: int = opt(2, "number of hidden layers (mlp) or conv blocks (cnn)")
     activation: str = opt("relu", "activation function of the hidden layers")
     dropout: float = opt(0.0, "dropout probability before the classifier layer")
+    # --- building blocks (issue 5): every model builds its layers from these choices ---
+    norm: str = opt("default", "normalization in every block: default (the model's own), batch, "
+                               "layer, instance, group or none",
+                    choices=("default", "batch", "layer", "instance", "group", "none"))
+    norm_position: str = opt("before", "place the normalization before or after the activation",
+                             choices=("before", "after"))
+    norm_groups: int = opt(8, "groups of group norm (rounded down to a divisor of each layer's width)")
+    block_dropout: float = opt(0.0, "dropout probability after every hidden block (or of its weights "
+                                    "for dropconnect)")
+    dropout_mode: str = opt("inverted", "dropout variant of model.dropout and model.block_dropout",
+                            choices=("inverted", "direct", "spatial", "alpha", "dropconnect"))
+    input_dropout: float = opt(0.0, "dropout probability applied to the input features")
+    init: str = opt("default", "weight init of Linear/Conv layers: default, xavier_uniform, "
+                               "xavier_normal, he_uniform, he_normal, lecun_normal, normal "
+                               "(glorot_*/kaiming_* are aliases)")
+    init_std: float = opt(0.01, "standard deviation of init normal (the course uses 0.001 for a "
+                                "linear classifier)")
+    bias_init: str = opt("default", "bias init: default (as built), zeros or constant (bias_value)",
+                         choices=("default", "zeros", "constant"))
+    bias_value: float = opt(0.0, "the constant of bias_init constant")
+    leaky_slope: float = opt(0.01, "negative slope of activation leaky_relu")
+    maxout_pieces: int = opt(2, "pieces k of activation maxout (the layer before it is k times wider)")
+    vgg_layout: str = opt("vgg11", "vgg stages: vgg11, vgg13, vgg16, vgg19 or channels and M "
+                                   "(max-pool) separated by commas, e.g. 64,M,128,M")
+    resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34")
+    width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9")
+    # --- end building blocks ---
 
 
 @dataclass(frozen=True)
