@@ -4,13 +4,13 @@ Rules (each a small function over the per-epoch history; thresholds are module c
 
 - lr_too_high: a loss became NaN/inf; the training loss ended higher than it started;
   it never got below chance level ln K; or it oscillates (many epochs where it rises).
-- overfitting: the validation loss reached its minimum at epoch e* and then rose by more
-  than 10% while the training loss kept falling ("training cost falls, validation cost
+- overfitting: the validation loss reached its minimum at epoch e* and then, for two or
+  more epochs, rose by more than 5% while the training loss kept falling (by 30%+) ("training cost falls, validation cost
   does not"), or a large train-val accuracy gap with suspiciously high train accuracy.
 - lr_too_low: the training loss falls slowly and nearly linearly (the second half of the
   run removes at least half as much loss as the first) and is still high.
 - underfitting: training loss high (> ln K / 2, or train accuracy < 80%) with a small
-  train-val gap ("small gap => make the model more complex").
+  train-val gap (validation loss and error within 25% of the training ones) ("small gap => make the model more complex").
 - plateau: neither loss improved by more than 1% over the last third of the run.
 - healthy: none of the above.
 """
@@ -56,10 +56,11 @@ REMEDIES = {
     "healthy": ["nothing urgent; next: learning-rate decay, then a hyperparameter search for the last points"],
 }
 
-VAL_RISE = 0.10        # val loss above its minimum by this fraction => it turned
+VAL_RISE = 0.05        # val loss above its minimum by this fraction => it turned ...
+TRAIN_FALL = 0.7       # ... while train loss fell below this fraction of its value at the turn
 ACC_GAP = 0.15         # train-val accuracy gap that counts as large
 HIGH_ACC = 0.80        # below this train accuracy the model is not fitting the data
-SMALL_GAP = 0.05       # train-val accuracy gap that counts as small
+SMALL_GAP = 0.25       # val error/loss at most 25% above train error/loss counts as a small gap
 PLATEAU_GAIN = 0.01    # relative improvement that counts as progress
 
 
@@ -111,7 +112,8 @@ def overfitting(ep, tl, vl, ta, va) -> Optional[dict]:
     turn = vl.index(min(vl))
     rise = vl[-1] - vl[turn]
     gap = f"; train-val accuracy gap {ta[-1] - va[-1]:.1%}" if ta and va else ""
-    if turn < len(vl) - 1 and rise > max(VAL_RISE * vl[turn], 0.01) and tl[-1] < tl[turn]:
+    after = len(vl) - 1 - turn  # epochs since the turn: one epoch up is noise, a trend is not
+    if after >= 2 and rise > max(VAL_RISE * vl[turn], 0.01) and tl[-1] < TRAIN_FALL * tl[turn]:
         return finding("overfitting", f"validation loss turned at epoch {ep[turn]} (minimum "
                        f"{vl[turn]:.4f}) and rose to {vl[-1]:.4f} by epoch {ep[-1]} "
                        f"(+{rise / vl[turn]:.0%}) while training loss fell from {tl[turn]:.4f} to "
@@ -144,8 +146,9 @@ def lr_too_low(ep, tl, ta, lnk) -> Optional[dict]:
 def underfitting(ep, tl, vl, ta, va, lnk) -> Optional[dict]:
     if not _high(tl, ta, lnk):
         return None
-    acc_gap = ta[-1] - va[-1] if ta and va else 0.0
-    if acc_gap < SMALL_GAP and vl[-1] < 1.25 * tl[-1]:
+    # Small gap, relative to the level: validation error at most 25% above training error.
+    small_err_gap = not (ta and va) or (1 - va[-1]) <= (1 + SMALL_GAP) * (1 - ta[-1])
+    if small_err_gap and vl[-1] <= (1 + SMALL_GAP) * tl[-1]:
         level = f"train accuracy {ta[-1]:.1%}, validation {va[-1]:.1%}; " if ta and va else ""
         ref = f" (chance level ln K = {lnk:.3f})" if lnk else ""
         return finding("underfitting", f"both losses stay high at epoch {ep[-1]}: train "

@@ -94,13 +94,14 @@ class Monitor(Callback):
     @torch.no_grad()
     def _measure(self) -> None:
         weights = [layer.weight.detach() for layer in self.layers]
-        w_norm = torch.stack(torch._foreach_norm(weights))  # one fused call (as clip_grad_norm_)
-        d_norm = torch.stack(torch._foreach_norm(torch._foreach_sub(weights, self.snapshot)))
+        # Fused multi-tensor norms (the call clip_grad_norm_ uses): one op for all layers.
+        before = torch.stack(torch._foreach_norm(self.snapshot))
+        delta = torch.stack(torch._foreach_norm(torch._foreach_sub(weights, self.snapshot)))
         grads = [w.grad if w.grad is not None else torch.zeros_like(w)
                  for w in (layer.weight for layer in self.layers)]
         self.grads.append(torch.stack(torch._foreach_norm(grads)))
-        self.ratios.append(d_norm / w_norm.clamp_min(1e-12))
-        self.weights.append(w_norm)
+        self.ratios.append(delta / before.clamp_min(1e-12))  # ||w_new - w_old|| / ||w_old||
+        self.weights.append(torch.stack(torch._foreach_norm(weights)))
         self.snapshot = None
 
     def _stop_probe(self) -> None:
