@@ -93,8 +93,8 @@ class DiagnoseConfig:
     monitor: bool = opt(True, "record per-layer update ratios, gradient norms and activation "
                               "statistics during training (monitors.jsonl)")
     monitor_samples: int = opt(1, "step pairs sampled per epoch by the monitor (cost grows with it)")
-    update_ratio_band: list[float] = opt([1e-4, 1e-2], "update/weight ratio band outside which the "
-                                                       "monitor warns (rule of thumb ~1e-3)")
+    update_ratio_band: list[float] = opt([1e-4, 3e-2], "update/weight ratio band outside which the "
+                                                       "monitor warns (rules of thumb: ~1e-3 to 1e-2)")
     dead_max: float = opt(0.5, "fraction of dead ReLU units (or saturated sigmoid/tanh outputs) "
                                "above which a layer is flagged")
 

@@ -30,9 +30,11 @@ def sample_starts(num_batches: int, samples: int) -> set[int]:
     """Batch indices that start a sampled pair, spread evenly (a pair needs two batches)."""
     if num_batches < 2 or samples < 1:
         return set()
-    last = num_batches - 2
-    return {round(i * last / max(samples - 1, 1)) if samples > 1 else last // 2
-            for i in range(min(samples, last + 1))}
+    last = num_batches - 2  # the final possible start
+    k = min(samples, last + 1)
+    if k == 1:
+        return {last // 2}
+    return {round(i * last / (k - 1)) for i in range(k)}
 
 
 class Monitor(Callback):
