@@ -55,7 +55,9 @@ class Monitor(Callback):
     def on_epoch_start(self, trainer) -> None:
         t0 = time.perf_counter()
         self.batch, self.snapshot, self.spent, self.hook_clock = 0, None, 0.0, [0.0]
-        self.starts = sample_starts(len(trainer.loaders["train"]), self.cfg.monitor_samples)
+        # A model without weight layers (e.g. all functional) has nothing to sample.
+        samples = self.cfg.monitor_samples if self.layers else 0
+        self.starts = sample_starts(len(trainer.loaders["train"]), samples)
         self.ratios: list[torch.Tensor] = []
         self.grads: list[torch.Tensor] = []
         self.weights: list[torch.Tensor] = []
