@@ -88,7 +88,7 @@ def test_monitor_off_and_in_memory_without_run_folder():
 
 def test_warnings_outside_the_band():
     mon = Monitor(DiagnoseConfig(update_ratio_band=[1e-4, 5e-4], dead_max=0.5))
-    mon.ratios = [torch.zeros(1)]
+    mon.pairs = [torch.zeros(4, 1)]
     layer = dict.fromkeys(KEYS)
     notes = mon._warnings({"a": {**layer, "update_ratio": 1e-3, "grad_norm": 1.0},
                            "b": {**layer, "update_ratio": 1e-5, "grad_norm": 1.0, "dead_frac": 0.75},

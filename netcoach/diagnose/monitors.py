@@ -58,9 +58,7 @@ class Monitor(Callback):
         # A model without weight layers (e.g. all functional) has nothing to sample.
         samples = self.cfg.monitor_samples if self.layers else 0
         self.starts = sample_starts(len(trainer.loaders["train"]), samples)
-        self.ratios: list[torch.Tensor] = []
-        self.grads: list[torch.Tensor] = []
-        self.weights: list[torch.Tensor] = []
+        self.pairs: list[torch.Tensor] = []  # per sampled step pair: (4, layers) norms
         self.acts: dict[str, list[torch.Tensor]] = {}
         self.spent += time.perf_counter() - t0
 
@@ -98,14 +96,13 @@ class Monitor(Callback):
     @torch.no_grad()
     def _measure(self) -> None:
         weights = [layer.weight.detach() for layer in self.layers]
-        # Fused multi-tensor norms (the call clip_grad_norm_ uses): one op for all layers.
-        before = torch.stack(torch._foreach_norm(self.snapshot))
-        delta = torch.stack(torch._foreach_norm(torch._foreach_sub(weights, self.snapshot)))
         grads = [w.grad if w.grad is not None else torch.zeros_like(w)
                  for w in (layer.weight for layer in self.layers)]
-        self.grads.append(torch.stack(torch._foreach_norm(grads)))
-        self.ratios.append(delta / before.clamp_min(1e-12))  # ||w_new - w_old|| / ||w_old||
-        self.weights.append(torch.stack(torch._foreach_norm(weights)))
+        delta = torch._foreach_sub(weights, self.snapshot)
+        # One fused multi-tensor norm (the call clip_grad_norm_ uses) for all four kinds of
+        # norm of all layers: rows ||w_old||, ||w_new - w_old||, ||grad||, ||w_new||.
+        norms = torch._foreach_norm([*self.snapshot, *delta, *grads, *weights])
+        self.pairs.append(torch.stack(norms).view(4, len(self.layers)))
         self.snapshot = None
 
     def _stop_probe(self) -> None:
@@ -115,9 +112,11 @@ class Monitor(Callback):
 
     def _layer_records(self) -> dict[str, dict]:
         acts = summarise(self.acts)  # the epoch's host sync for activations ...
-        if self.ratios:  # ... and for the weight statistics
-            ratio, grad, weight = (torch.stack(v).mean(0).tolist()
-                                   for v in (self.ratios, self.grads, self.weights))
+        if self.pairs:  # ... and for the weight statistics
+            before, delta, grad_n, weight_n = torch.stack(self.pairs).double().unbind(1)
+            ratio = (delta / before.clamp_min(1e-12)).mean(0)  # ||w_new - w_old|| / ||w_old||
+            ratio, grad, weight = (t.tolist() for t in torch.stack([ratio, grad_n.mean(0),
+                                                                    weight_n.mean(0)]))
         else:
             ratio = grad = weight = [math.nan] * len(self.layers)
         empty = {"dead_frac": None, "saturated_frac": None, "act_mean": None, "act_std": None}
@@ -133,7 +132,7 @@ class Monitor(Callback):
         notes = []
         for name, s in layers.items():
             r, g = s["update_ratio"], s["grad_norm"]
-            sampled = not math.isnan(r) or self.ratios  # NaN without samples just means "not measured"
+            sampled = not math.isnan(r) or self.pairs  # NaN without samples just means "not measured"
             if sampled and not (math.isfinite(g) and math.isfinite(r)):
                 notes.append(f"layer {name}: gradient norm {g}, update ratio {r} (diverging)")
             elif sampled and r > high:

@@ -56,10 +56,15 @@ def layer_map(model: nn.Module) -> list[Layer]:
     return layers
 
 
-def _unit_alive(out: torch.Tensor) -> torch.Tensor:
-    """Per unit (dim 1: feature or channel), whether any sample/position is non-zero."""
-    flat = out.transpose(0, 1).reshape(out.shape[1], -1) if out.dim() > 1 else out.reshape(1, -1)
-    return (flat != 0).any(dim=1)
+def dead_fraction(out: torch.Tensor) -> torch.Tensor:
+    """Fraction of units (dim 1: features or channels) that are zero for every sample/position.
+
+    ReLU outputs are >= 0, so a unit is dead exactly when its maximum is 0 (one reduction).
+    """
+    if out.dim() < 2:
+        return (out.amax() <= 0).float()
+    dims = [0] + list(range(2, out.dim()))
+    return (out.amax(dim=dims) <= 0).float().mean()
 
 
 def saturation(module: nn.Module, out: torch.Tensor) -> torch.Tensor:
@@ -75,18 +80,23 @@ def saturation(module: nn.Module, out: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def output_stats(module: Optional[nn.Module], out: torch.Tensor) -> torch.Tensor:
+def output_stats(module: Optional[nn.Module], out: torch.Tensor,
+                 nan: Optional[torch.Tensor] = None) -> torch.Tensor:
     """[mean, std, dead_frac, saturated_frac] of one output (NaN where not applicable).
 
     ``dead_frac`` is per unit: the fraction of units (features/channels) that are zero
-    for every sample of the batch. ``saturated_frac`` is per output element.
+    for every sample of the batch. ``saturated_frac`` is per output element. Few ops on
+    purpose (the monitor calls this during training); ``nan`` may be a cached NaN scalar.
     """
-    out = out.detach().float()
-    nan = torch.full((), float("nan"), device=out.device)
-    dead = 1.0 - _unit_alive(out).float().mean() if isinstance(module, DEAD_KINDS) else nan
+    out = out.detach()
+    if nan is None:
+        nan = torch.full((), float("nan"), device=out.device)
+    x = out.float()
+    mean = x.mean()
+    std = x.std() if out.numel() > 1 else nan  # (torch.std_mean is ~2x slower than both on CPU)
+    dead = dead_fraction(out) if isinstance(module, DEAD_KINDS) else nan
     sat = saturation(module, out) if isinstance(module, SATURATING_KINDS) else nan
-    std = out.std() if out.numel() > 1 else nan
-    return torch.stack([out.mean(), std, dead, sat])
+    return torch.stack([mean, std, dead, sat])
 
 
 @contextmanager
@@ -99,6 +109,7 @@ def probe(layers: list[Layer], sink: dict[str, list[torch.Tensor]],
     the seconds spent in the hooks (so the monitor can report its full cost).
     """
     handles = []
+    nans: dict = {}  # one NaN scalar per device, not one per call
     for layer in layers:
         target = layer.act if layer.act is not None else layer.module
         kind = layer.act
@@ -106,7 +117,10 @@ def probe(layers: list[Layer], sink: dict[str, list[torch.Tensor]],
         def hook(_module, _inputs, output, name=layer.name, kind=kind):
             started = time.perf_counter()
             if isinstance(output, torch.Tensor):
-                sink.setdefault(name, []).append(output_stats(kind, output))
+                nan = nans.get(output.device)
+                if nan is None:
+                    nan = nans[output.device] = torch.full((), float("nan"), device=output.device)
+                sink.setdefault(name, []).append(output_stats(kind, output, nan))
             if clock is not None:
                 clock[0] += time.perf_counter() - started
 
