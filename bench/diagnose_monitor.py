@@ -3,7 +3,8 @@
 Trains the default config (digits, cnn, Adam 1e-3) twice in this process, monitor
 off and on (same seed, preflight off), and prints the per-layer update/weight
 ratios the monitor recorded, the time spent inside the monitor as a fraction of
-epoch time, and last the wall-time ratio of the monitored run to the plain one.
+epoch time, wall-time ratios, and last the CPU-time ratio of the monitored run to
+the plain one (CPU time is the least disturbed by other load on a shared machine).
 
     PYTHONPATH=$PWD python bench/diagnose_monitor.py [--epochs 10] [--model cnn] [--repeats 3]
 """
@@ -24,9 +25,10 @@ def run(epochs: int, model: str, monitor: bool):
     cfg = netcoach.load_config(overrides={
         "model.name": model, "train.epochs": str(epochs), "diagnose.preflight": "false",
         "diagnose.monitor": "true" if monitor else "false", "report.enabled": "false"})
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = netcoach.train(cfg, save=False)
     wall = time.perf_counter() - started
+    result.cpu_s = time.process_time() - cpu_started  # CPU time: robust to other load on the machine
     mons = [cb for cb in result.trainer.callbacks if isinstance(cb, Monitor)]
     return result, wall, (mons[0] if mons else None)
 
@@ -41,15 +43,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     run(1, args.model, True)  # warm-up (imports, allocator, first-call overheads)
     plain, monitored, fractions = [], [], []
-    plain_epochs, monitored_epochs = [], []
+    plain_epochs, monitored_epochs, plain_cpu, monitored_cpu = [], [], [], []
     for _ in range(args.repeats):  # interleaved, so machine load drifts hit both alike
         base, wall, _ = run(args.epochs, args.model, False)
         plain.append(wall)
         plain_epochs += [h["epoch_time"] for h in base.history]
+        plain_cpu.append(base.cpu_s)
         result, wall, mon = run(args.epochs, args.model, True)
         monitored.append(wall)
         epoch_s = [h["epoch_time"] for h in result.history]
         monitored_epochs += epoch_s
+        monitored_cpu.append(result.cpu_s)
         fractions += [o / e for o, e in zip(mon.overhead_s, epoch_s)]
     print(f"update/weight ratio per layer (median over {args.epochs} epochs, last run):")
     for name in mon.records[0]["layers"]:
@@ -67,6 +71,9 @@ def main() -> None:
           f"{statistics.median(plain_epochs) * 1e3:.1f} ms, monitored min {min(monitored_epochs) * 1e3:.1f} ms "
           f"/ median {statistics.median(monitored_epochs) * 1e3:.1f} ms")
     print(f"ratio monitored/plain fastest train epoch: {min(monitored_epochs) / min(plain_epochs):.3f}")
+    print(f"CPU time of a whole run: plain {min(plain_cpu):.3f}s, monitored {min(monitored_cpu):.3f}s (min of "
+          f"{args.repeats})")
+    print(f"ratio monitored/plain CPU time: {min(monitored_cpu) / min(plain_cpu):.3f}")
 
 
 if __name__ == "__main__":
