@@ -105,6 +105,14 @@ def test_learning_rate_10_is_too_high():
     assert _labels(result.summary["doctor"]) == ["lr_too_high"]
 
 
+def test_tiny_sgd_learning_rate_is_too_low_and_the_monitor_agrees():
+    result = _train(**{"optim.name": "sgd", "optim.lr": "1e-4", "optim.momentum": "0",
+                       "train.epochs": "6", "diagnose.monitor": "true"})
+    assert _labels(result.summary["doctor"]) == ["lr_too_low"], result.summary["doctor"]
+    mon = next(cb for cb in result.trainer.callbacks if type(cb).__name__ == "Monitor")
+    assert any("too low" in w for w in mon.records[-1]["warnings"])
+
+
 def test_well_tuned_digits_run_is_healthy():
     result = _train(**{"train.epochs": "10"})
     assert _labels(result.summary["doctor"]) == ["healthy"], result.summary["doctor"]

@@ -188,7 +188,7 @@ def diagnose_history(history: list[dict], summary: dict, config: Optional[Config
     found = [f for f in (overfitting(ep, tl, vl, ta, va), lr_too_low(ep, tl, ta, lnk)) if f]
     if not found:
         found += [f for f in (underfitting(ep, tl, vl, ta, va, lnk),) if f]
-    if not any(f["label"] == "overfitting" for f in found):
+    if not any(f["label"] in ("overfitting", "lr_too_low") for f in found):  # those explain a stall
         found += [f for f in (plateau(ep, tl, vl),) if f]
     if found:
         return found
