@@ -55,9 +55,11 @@ def test_softmax_before_cross_entropy_is_flagged():
 
 def test_wrong_number_of_outputs_is_flagged():
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7))
-    found = _run(model=model, checks=["output_layer"])
+    found = _run(model=model)
     assert found["output_layer"]["status"] == "fail"
     assert found["output_layer"]["details"]["classes"] == 10
+    for name in ("initial_loss", "overfit_batch", "gradient_check"):  # no loss on mismatched outputs
+        assert found[name]["status"] == "fail" and found[name]["reason"].startswith("skipped")
 
 
 def test_relu_output_warns():

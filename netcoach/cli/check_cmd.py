@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 
 from netcoach.cli.options import add_config_options, config_from_args
 
@@ -25,7 +26,7 @@ def register(subparsers) -> None:
 def format_line(check: dict) -> str:
     """``PASS  initial_loss    initial loss 2.319 vs ln 10 = 2.303`` (rich markup)."""
     status = check["status"]
-    return f"[{STYLE[status]}]{status.upper():4}[/]  {check['check']:<15} {check['reason']}"
+    return f"[{STYLE[status]}]{status.upper():4}[/]  {check['check']:<15} {escape(check['reason'])}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 STYLE = {"healthy": "green"}
 
@@ -50,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     for f in findings:
         style = STYLE.get(f["label"], "bold yellow")
         console.print(f"[{style}]{f['label']}[/]  (epochs {', '.join(map(str, f['epochs']))})")
-        console.print(f"  evidence: {f['evidence']}")
+        console.print(f"  evidence: {escape(f['evidence'])}")
         for remedy in f["remedies"]:
-            console.print(f"  - {remedy}")
+            console.print(f"  - {escape(remedy)}")
     if args.save and summary:
         summary["doctor"] = findings
         RunFolder(args.run_dir).write_summary(summary)
