@@ -94,10 +94,26 @@ def test_verdicts_agree_with_torch_autograd_gradcheck():
         with torch.no_grad():
             layer.weight.copy_(w)
             layer.bias.copy_(b)
-        ours = gradient_errors(layer, x, torch.zeros(3, 4, dtype=torch.float64),
+        ours, _ = gradient_errors(layer, x, torch.zeros(3, 4, dtype=torch.float64),
                                lambda out, t: (out * out).sum())
         ours_ok = max(e["max_rel_error"] for e in ours.values()) <= 1e-4
         assert torch_ok == ours_ok == (not wrong)
+
+
+def test_a_relu_kink_is_not_reported_as_a_wrong_backward():
+    # relu(w * x) with w * x = 5e-6 > 0: the step eps = 1e-5 crosses the kink at 0, so the
+    # difference quotient is (relu(1.5e-5) - relu(-5e-6)) / 2e-5 = 0.75 instead of the slope 1.
+    layer = nn.Linear(1, 1, bias=False).double()
+    with torch.no_grad():
+        layer.weight.fill_(5e-6)
+    net = nn.Sequential(layer, nn.ReLU())
+    x = torch.ones(1, 1, dtype=torch.float64)
+    w = layer.weight.detach().clone()
+    quotient = central_difference(lambda: float(torch.relu(w * 1.0).sum()), w, 0, 1e-5)
+    assert quotient == pytest.approx(0.75)
+    errors, retried = gradient_errors(net, x, torch.zeros(1, 1, dtype=torch.float64),
+                                      lambda out, t: out.sum(), eps=1e-5, coords=1)
+    assert retried == 1 and errors["0.weight"]["max_rel_error"] < 1e-6
 
 
 def test_model_is_left_untouched():
