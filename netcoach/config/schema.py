@@ -86,7 +86,7 @@ class DiagnoseConfig:
                             "overfit_batch, gradient_check, data, init_units)")
     batch_size: int = opt(256, "samples used by the initial-loss and units-at-init checks")
     overfit_size: int = opt(16, "size of the single batch the overfit check must memorise")
-    overfit_steps: int = opt(150, "step budget of the overfit-one-batch check")
+    overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)")
     overfit_lr: float = opt(1e-2, "Adam learning rate of the overfit-one-batch check")
     gradcheck_eps: float = opt(1e-5, "finite-difference step of the gradient check (float64)")
     gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)")

@@ -122,7 +122,9 @@ def check_init_units(stats: dict[str, dict], dead_max: float, warn_above: float 
                       "check biases/init scale and input normalization", layers=per_layer,
                       flagged=flagged)
     if any(w > warn_above for w in worst.values()):
-        return result("init_units", "warn", f"at init {'; '.join(notes)}", layers=per_layer)
+        return result("init_units", "warn", f"at init {'; '.join(notes)} (units that never fire on "
+                      f"the batch get no gradient; He init or smaller negative biases help)",
+                      layers=per_layer)
     return result("init_units", "pass", f"{len(per_layer)} activation layers, at most "
                   f"{max(worst.values()):.0%} dead/saturated units at init", layers=per_layer)
 

@@ -17,6 +17,7 @@ from netcoach.diagnose.checks import result
 
 LOSS_TARGET = 0.1  # "near-zero" loss; far below ln K for any K >= 2
 CHECK_EVERY = 5    # read loss/accuracy every few steps (each read is a device sync)
+STALLED = 0.5      # a loss still above half its initial value after the budget: not learning
 
 
 def _without_dropout(model: nn.Module) -> nn.Module:
@@ -33,8 +34,9 @@ def check_overfit_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task
     """Train a copy of ``model`` on the batch ``(x, y)`` for at most ``steps`` Adam steps.
 
     Pass when training accuracy on the batch reaches 100% with loss <= 0.1 (reporting the
-    step it happened); warn when accuracy reaches 100% but the loss stays higher; fail
-    otherwise. Parameters that get no gradient are reported as well.
+    step it happened); warn when it gets there only partly (100% accuracy with a higher
+    loss, or the loss at least halved); fail when the loss stays above half its initial
+    value. Parameters that get no gradient are reported as well.
     """
     name = "overfit_batch"
     net = _without_dropout(copy.deepcopy(model))
@@ -72,6 +74,10 @@ def check_overfit_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task
     if acc >= 1.0:
         return result(name, "warn", f"reached 100% accuracy on {len(y)} samples but loss is still "
                       f"{loss_v:.3f} after {step} steps" + suffix, **details)
+    if loss_v <= STALLED * first[1]:
+        return result(name, "warn", f"learning, but did not memorise {len(y)} samples in {steps} "
+                      f"steps (loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}): slow units or "
+                      "little capacity" + suffix, **details)
     return result(name, "fail", f"could not fit one batch of {len(y)} samples in {steps} steps "
                   f"(loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}): the model or pipeline "
-                  "cannot learn" + suffix, **details)
+                  "cannot learn (detached output, frozen layers, wrong loss?)" + suffix, **details)
