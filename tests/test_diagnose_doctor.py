@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,19 +117,10 @@ def test_well_tuned_digits_run_is_healthy():
     assert result.summary["test"]["test_acc"] > 0.9
 
 
-def _shared_cifar() -> Path:
-    from studies.shared_data import SHARED
-
-    for root in (SHARED, Path(os.environ.get("NETCOACH_SHARED_DATASETS", SHARED))):
-        if (root / "cifar10" / "cifar10-train-jpeg.tar.gz").exists():
-            return root / "cifar10"
-    pytest.skip(f"CIFAR-10 not found under {SHARED} (set NETCOACH_SHARED_DATASETS)")
-
-
-def test_tiny_linear_model_on_cifar10_is_underfitting():
+def test_tiny_linear_model_on_cifar10_is_underfitting(shared_datasets):
     from studies.shared_data import cifar10
 
-    x, y = cifar10(per_class=200, root=_shared_cifar())
+    x, y = cifar10(per_class=200, root=shared_datasets / "cifar10")  # 2,000 images
     # 4x4 average pooling: a tiny linear model on 3x8x8 inputs (1,930 parameters).
     small = torch.nn.functional.avg_pool2d(torch.as_tensor(x).float(), 4).numpy()
     result = _train(data=(small, y), **{"model.name": "linear", "train.epochs": "10"})
