@@ -37,6 +37,7 @@ def test_doctor_reads_a_run_folder(tmp_path, capsys):
     assert main(["doctor", str(run), "--save"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("lr_too_high") and "evidence:" in out and "- lower the learning rate" in out
+    assert "monitor warnings in" in out  # the live monitor saw it too
     summary = json.loads((run / "summary.json").read_text())
     assert [f["label"] for f in summary["doctor"]] == ["lr_too_high"]
     assert main(["doctor", str(tmp_path / "missing")]) == 2

@@ -54,6 +54,15 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"  evidence: {escape(f['evidence'])}")
         for remedy in f["remedies"]:
             console.print(f"  - {escape(remedy)}")
+    monitors = Path(args.run_dir) / "monitors.jsonl"
+    if monitors.exists():  # the live monitor's per-layer warnings back up the curve reading
+        from netcoach.utils.io import read_jsonl
+
+        flagged = [r for r in read_jsonl(monitors) if r.get("warnings")]
+        if flagged:
+            console.print(f"monitor warnings in {len(flagged)} epochs (first: epoch {flagged[0]['epoch']}):")
+            for warning in flagged[-1]["warnings"][:5]:
+                console.print(f"  epoch {flagged[-1]['epoch']}: {escape(warning)}")
     if args.save and summary:
         summary["doctor"] = findings
         RunFolder(args.run_dir).write_summary(summary)
