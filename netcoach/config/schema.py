@@ -147,6 +147,23 @@ class TrainConfig:
 @dataclass(frozen=True)
 class DiagnoseConfig:
     preflight: bool = opt(True, "run the recipe checks before training")
+    checks: list[str] = opt(["output_layer", "initial_loss", "overfit_batch", "gradient_check",
+                             "data", "init_units"],
+                            "preflight checks to run (subset of: output_layer, initial_loss, "
+                            "overfit_batch, gradient_check, data, init_units)")
+    batch_size: int = opt(256, "samples used by the initial-loss and units-at-init checks")
+    overfit_size: int = opt(16, "size of the single batch the overfit check must memorise")
+    overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)")
+    overfit_lr: float = opt(1e-2, "Adam learning rate of the overfit-one-batch check")
+    gradcheck_eps: float = opt(1e-5, "finite-difference step of the gradient check (float64)")
+    gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)")
+    monitor: bool = opt(True, "record per-layer update ratios, gradient norms and activation "
+                              "statistics during training (monitors.jsonl)")
+    monitor_samples: int = opt(1, "step pairs sampled per epoch by the monitor (cost grows with it)")
+    update_ratio_band: list[float] = opt([1e-4, 3e-2], "update/weight ratio band outside which the "
+                                                       "monitor warns (rules of thumb: ~1e-3 to 1e-2)")
+    dead_max: float = opt(0.5, "fraction of dead ReLU units (or saturated sigmoid/tanh outputs) "
+                               "above which a layer is flagged")
 
 
 @dataclass(frozen=True)
