@@ -12,6 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from netcoach.cli import train_cmd
+from netcoach.cli import compare_cmd, report_cmd  # reports (issue 9)
 from netcoach.cli.options import reject_unknown
 from netcoach.config import ConfigError
 from netcoach.registry import RegistryError
@@ -19,6 +20,7 @@ from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.run import RunExistsError
 
 COMMANDS = [train_cmd]
+COMMANDS += [report_cmd, compare_cmd]  # reports (issue 9)
 
 # Errors caused by the user's input: reported in one line, exit status 2.
 USER_ERRORS = (ConfigError, RegistryError, RunExistsError, CheckpointError, FileNotFoundError,
