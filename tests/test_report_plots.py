@@ -1,0 +1,56 @@
+"""Report building blocks: confusion counts (checked against scikit-learn), per-class
+accuracy by hand, number formatting, image conversion, and records of a folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netcoach.report import html
+from netcoach.report.images import confusion, filter_colours, per_class_accuracy, to_display
+from netcoach.report.records import flatten, load_run_record
+
+
+def test_confusion_matches_sklearn():
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(0)
+    probs = rng.random((500, 7)).astype(np.float32)
+    labels = rng.integers(0, 7, 500)
+    ours = confusion(probs, labels, 7)
+    assert (ours == confusion_matrix(labels, probs.argmax(1), labels=list(range(7)))).all()
+
+
+def test_per_class_accuracy_by_hand():
+    # class 0: 2 of 3 right; class 1: 1 of 1; class 2: no samples
+    probs = np.array([[.9, .1, 0], [.8, .2, 0], [.1, .9, 0], [.2, .7, .1]])
+    labels = np.array([0, 0, 0, 1])
+    acc = per_class_accuracy(confusion(probs, labels, 3))
+    assert acc[0] == pytest.approx(2 / 3) and acc[1] == 1.0 and np.isnan(acc[2])
+
+
+def test_to_display_scales_like_the_loader():
+    x = np.array([[[[0, 8], [16, 4]]]], dtype=np.uint8)  # digits: uint8 with scale 16
+    assert to_display(x, 16.0)[0].tolist() == [[0.0, 0.5], [1.0, 0.25]]
+    rgb = np.zeros((2, 3, 4, 5), np.float32)
+    assert to_display(rgb, None).shape == (2, 4, 5, 3)
+
+
+def test_filter_colours_signs():
+    out = filter_colours(np.array([[[-1.0, 0.0, 1.0]]]))
+    assert out[0, 0].tolist() == [[5, 113, 176], [255, 255, 255], [202, 0, 32]]
+
+
+def test_fmt_and_escaping():
+    assert html.fmt(0.98333333) == "0.9833"
+    assert html.fmt(12345) == "12,345" and html.fmt(None) == "—" and html.fmt(True) == "true"
+    assert html.fmt(3e-5) == "3e-05" and html.fmt([0.9, 0.999]) == "0.9, 0.999"
+    assert "&lt;script&gt;" in html.table(["a"], [["<script>"]])
+
+
+def test_records_of_empty_and_foreign_folders(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        load_run_record(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_run_record(tmp_path / "nope")
+    assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
