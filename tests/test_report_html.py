@@ -21,7 +21,7 @@ from netcoach.utils.io import append_jsonl, atomic_write_json
 
 SECTIONS = ["summary", "doctor", "preflight", "curves", "lr", "lr-finder", "test", "mistakes",
             "filters", "monitors", "augment", "model", "config", "environment", "notes"]
-PLOTS = ["curves.png", "lr.png", "confusion.png", "per_class.png", "mistakes.png", "filters.png"]
+PLOTS = ["curves.png", "lr.png", "confusion.png", "mistakes.png", "filters.png"]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from netcoach.report import html
-from netcoach.report.images import confusion, filter_colours, per_class_accuracy, to_display
+from netcoach.report.confusion import confusion, per_class_accuracy
+from netcoach.report.images import filter_colours, to_display
 from netcoach.report.records import flatten, load_run_record
 
 

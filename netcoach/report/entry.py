@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from netcoach.report import html as h
-from netcoach.report import images, plots, sections
+from netcoach.report import confusion, images, plots, sections
 from netcoach.report.records import RunRecord, first_conv_weight, load_predictions, load_run_record
 from netcoach.utils.io import atomic_write_text
 
@@ -80,15 +80,12 @@ def test_sections(rec: RunRecord, out: Path) -> tuple[str, str]:
     data = rec.data or {}
     k = int(data.get("num_classes") or probs.shape[1])
     names = list(data.get("class_names") or [str(i) for i in range(k)])
-    matrix = images.confusion(probs, labels, k)
-    per_class = images.per_class_accuracy(matrix)
+    matrix = confusion.confusion(probs, labels, k)
     overall = float(np.trace(matrix) / max(matrix.sum(), 1))
-    cm = _guard(rec.notes, "confusion matrix", images.plot_confusion, matrix, names, out / "confusion.png")
-    pc = _guard(rec.notes, "per-class accuracy", images.plot_per_class, per_class, names,
-                out / "per_class.png", overall=overall)
+    png = _guard(rec.notes, "confusion matrix", confusion.plot_confusion, matrix, names,
+                 out / "confusion.png")
     body = (f"<p>{len(labels):,} test samples, accuracy {overall:.4f}.</p>"
-            + _figure(cm, "confusion matrix", "confusion matrix could not be drawn")
-            + _figure(pc, "per-class accuracy", "per-class accuracy could not be drawn"))
+            + _figure(png, "confusion matrix and per-class accuracy", "confusion matrix could not be drawn"))
     return body, _mistakes(rec, pred, names, out)
 
 
@@ -152,7 +149,7 @@ def build_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
         ("curves", "Learning curves", curves_section(rec, out)),
         ("lr", "Learning rate", lr_section(rec, out)),
         ("lr-finder", "LR finder", lr_find_section(rec, out)),
-        ("test", "Test results", test),
+        ("test", "Confusion matrix and per-class accuracy", test),
         ("mistakes", "Worst mistakes", mistakes),
         ("filters", "First-layer filters", filters_section(rec, out)),
         ("monitors", "Per-layer monitors", monitors_section(rec, out)),

@@ -1,10 +1,9 @@
-"""Image-like plots of a run: confusion matrix, per-class accuracy (matplotlib Agg),
-worst mistakes and first-layer filters (Pillow), all PNG.
+"""Image grids of a run: worst mistakes and first-layer filters (Pillow, PNG).
 
-The two image grids are composed with numpy and Pillow rather than matplotlib:
-they are pixel mosaics with short captions, and drawing them with matplotlib
-took about 40% of the report time for a digits run (``bench/report_time.py``),
-while report time must stay small next to a short training run.
+The grids are composed with numpy and Pillow rather than matplotlib: they are
+pixel mosaics with short captions, and drawing them with matplotlib took about
+a third of the report time for a digits run (``bench/report_time.py``), while
+report time must stay small next to a short training run.
 """
 
 from __future__ import annotations
@@ -15,78 +14,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from netcoach.report.plots import new_figure, save_png
 from netcoach.utils.io import atomic_path
 
 # Diverging colours for filter weights: negative blue, zero white, positive red.
 NEGATIVE, POSITIVE = np.array([5, 113, 176], np.float32), np.array([202, 0, 32], np.float32)
-
-
-def confusion(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Confusion counts ``[true, predicted]`` of argmax predictions.
-
-    One ``np.bincount`` instead of ``sklearn.metrics.confusion_matrix`` (same result,
-    checked in the tests): importing ``sklearn.metrics`` alone takes 0.4-2 s, more
-    than the whole report of a short run may take.
-    """
-    pred = probs.argmax(1).astype(np.int64)
-    k = max(num_classes, int(pred.max(initial=-1)) + 1, int(labels.max(initial=-1)) + 1)
-    counts = np.bincount(labels.astype(np.int64) * k + pred, minlength=k * k)
-    return counts.reshape(k, k)
-
-
-def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
-    """Recall of each class (diagonal / row sum); NaN for a class with no samples."""
-    totals = matrix.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(totals > 0, np.diag(matrix) / np.maximum(totals, 1), np.nan)
-
-
-def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
-    """Row-normalised confusion matrix, counts written in the cells (up to 20 classes)."""
-    k = len(matrix)
-    side = min(2.5 + 0.32 * k, 11.0)
-    fig, (ax,) = new_figure(side, side)
-    rows = matrix.sum(1, keepdims=True)
-    norm = matrix / np.maximum(rows, 1)
-    # No colour bar: the cells carry their counts, and the colour is the row fraction.
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    if k <= 20:
-        for i in range(k):
-            for j in range(k):
-                if matrix[i, j]:
-                    ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if norm[i, j] > 0.5 else "black")
-    if k <= 30:
-        ticks = list(range(k))
-        ax.set_xticks(ticks, [str(c) for c in class_names[:k]], rotation=90 if k > 10 else 0,
-                      fontsize=7)
-        ax.set_yticks(ticks, [str(c) for c in class_names[:k]], fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix ({int(matrix.sum())} samples)", fontsize=10)
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)
-    return save_png(fig, path)
-
-
-def plot_per_class(accuracy: np.ndarray, class_names: Sequence[str], path: str | Path,
-                   overall: Optional[float] = None) -> Path:
-    """Accuracy of each class as bars, the overall accuracy as a line."""
-    k = len(accuracy)
-    fig, (ax,) = new_figure(min(4.0 + 0.3 * k, 12.0), 3.2)
-    ax.bar(range(k), np.nan_to_num(accuracy), color="C0")
-    if overall is not None:
-        ax.axhline(overall, color="crimson", linestyle="--", linewidth=1, label=f"overall {overall:.3f}")
-        ax.legend(fontsize=7, loc="lower right")
-    if k <= 40:
-        ax.set_xticks(range(k), [str(c) for c in class_names[:k]], rotation=90 if k > 10 else 0,
-                      fontsize=7)
-    ax.set_ylim(0, 1.02)
-    ax.set_ylabel("accuracy")
-    ax.set_title("per-class accuracy (test)")
-    ax.grid(alpha=0.3, axis="y")
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.25 if k > 10 else 0.14, top=0.88)
-    return save_png(fig, path)
 
 
 def to_display(x: np.ndarray, scale: Optional[float]) -> np.ndarray:
