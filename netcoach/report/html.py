@@ -71,7 +71,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], raw: bool = Fal
 
 def kv_table(items: Mapping[str, Any]) -> str:
     """A two-column table of label -> value."""
-    rows = "".join(f"<tr><th>{esc(k)}</th>{cell(v)}</tr>" for k, v in items.items())
+    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(fmt(v))}</td></tr>" for k, v in items.items())
     return f"<table><tbody>{rows}</tbody></table>"
 
 
