@@ -55,3 +55,16 @@ def test_records_of_empty_and_foreign_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_run_record(tmp_path / "nope")
     assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_plot_lr_find_survives_a_diverged_sweep(tmp_path):
+    from PIL import Image
+
+    from netcoach.report.plots import plot_lr_find
+
+    record = {"lrs": [1e-6, 1e-4, 1e-2, 1.0], "losses": [2.3, 1.2, 0.9, float("inf")],
+              "smoothed": [2.3, 1.6, 1.2, float("nan")], "suggestion": None,
+              "rule": "minimum of the smoothed loss divided by ten " * 3, "stopped_early": True}
+    out = plot_lr_find(record, tmp_path / "lrf.png")
+    with Image.open(out) as im:
+        assert im.size[0] > 300 and im.size[1] > 200

@@ -132,6 +132,11 @@ def plot_lr(steps: Sequence[dict], metrics: Sequence[dict], path: str | Path) ->
     return save_png(fig, path)
 
 
+def _short(text: str, limit: int = 40) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def plot_lr_find(record: dict, path) -> Path:
     """The LR-finder curve: loss against learning rate (log axis), with the suggestion.
 
@@ -153,7 +158,7 @@ def plot_lr_find(record: dict, path) -> Path:
     if isinstance(suggestion, (int, float)) and suggestion > 0:
         rule = record.get("rule")
         ax.axvline(suggestion, color="crimson", linestyle="--",
-                   label=f"suggested lr {suggestion:.2g}" + (f" ({rule})" if rule else ""))
+                   label=f"suggested lr {suggestion:.2g}" + (f" ({_short(rule)})" if rule else ""))
     ax.set_xscale("log")
     finite = [v for v in (smoothed or losses) if not math.isnan(v)]
     if finite:  # the diverging tail would squash the interesting part of the curve
@@ -188,6 +193,7 @@ def plot_monitors(monitors: Sequence[dict], path: str | Path, max_layers: int = 
             ax.axhline(UPDATE_RATIO_TARGET, color="0.4", linestyle=":", label="1e-3 rule of thumb")
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        _epoch_ticks(ax)
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=6, ncol=2)

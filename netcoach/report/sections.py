@@ -129,8 +129,20 @@ def preflight_section(rec: RunRecord) -> str:
         details = c.get("details")
         rows.append([h.esc(c.get("check", "")), h.status(c.get("status", "")),
                      h.esc(c.get("reason", "")),
-                     h.esc(json.dumps(details, default=str)) if details else ""])
+                     h.esc(_details(details))])
     return h.table(["check", "status", "reason", "details"], rows, raw=True)
+
+
+def _details(details: Any, limit: int = 400) -> str:
+    """A check's details as ``key: value; ...`` with numbers rounded, cut at ``limit`` chars."""
+    if not details:
+        return ""
+    if isinstance(details, dict):
+        text = "; ".join(f"{k}: {h.fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v, default=str)}"
+                         for k, v in details.items())
+    else:
+        text = json.dumps(details, default=str)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def model_section(rec: RunRecord) -> str:
