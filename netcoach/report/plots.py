@@ -30,6 +30,20 @@ def new_figure(width: float, height: float, ncols: int = 1):
     return fig, list(axes)
 
 
+def set_title(ax, text: str) -> None:
+    """Set an axis title at a fixed height: with the default automatic placement
+    matplotlib measures every tick label to avoid them, about a fifth of a plot's
+    drawing time, though these plots have no tick labels on top."""
+    ax.set_title(text, y=1.0, pad=5)
+
+
+def lean_y(ax, bins: int = 6) -> None:
+    """At most ``bins`` major ticks on a linear y axis (each tick is several objects)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=bins))
+
+
 def save_png(fig, path: str | Path) -> Path:
     """Render ``fig`` to ``path`` (atomic; fast zlib level since the files are embedded)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -81,12 +95,14 @@ def plot_curves(metrics: Sequence[dict], path: str | Path, best_epoch: Optional[
                             markersize=11, label=f"best ({monitor}, epoch {best_epoch})")
         ax.set_xlabel("epoch")
         _epoch_ticks(ax)
-        ax.set_title(title if keys else f"{title}: not recorded")
+        lean_y(ax)
+        set_title(ax, title if keys else f"{title}: not recorded")
         ax.grid(alpha=0.3)
         if keys:
-            ax.legend(fontsize=7)
+            # a fixed corner: loc="best" searches the data for free space, a costly draw step
+            ax.legend(fontsize=7, loc="upper right" if ax is ax_loss else "lower right")
     if loss_keys and _positive(metrics, loss_keys) and _spread(metrics, loss_keys) > 30:
-        ax_loss.set_yscale("log")  # a huge first-epoch loss would flatten the rest
+        log_axis(ax_loss)  # a huge first-epoch loss would flatten the rest
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.22)
     return save_png(fig, path)
 
@@ -96,6 +112,22 @@ def _epoch_ticks(ax) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+
+
+def log_axis(ax, which: str = "y") -> None:
+    """A log axis with plain-text labels at 1, 2, 5 x 10^k and no minor ticks.
+
+    Matplotlib's default log labels are mathtext (``$10^{-2}$``), parsed by pyparsing
+    at every draw, and its minor ticks are many objects: together they made the
+    per-layer monitor plot 2-3x slower than a linear plot.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=8))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
 
 
 def _values(metrics: Sequence[dict], keys: Sequence[str]) -> list[float]:
@@ -118,13 +150,13 @@ def plot_lr(steps: Sequence[dict], metrics: Sequence[dict], path: str | Path) ->
     if rows:
         ax.plot([s["step"] for s in rows], _finite(s["lr"] for s in rows), linewidth=1.2)
         ax.set_xlabel("optimizer step")
-        ax.set_title("learning rate per step")
+        set_title(ax, "learning rate per step")
     else:
         epochs, lrs = _series(metrics, "lr")
         ax.step(epochs, lrs, where="post", marker="o", markersize=3)
         ax.set_xlabel("epoch")
         _epoch_ticks(ax)
-        ax.set_title("learning rate per epoch (no steps.jsonl)")
+        set_title(ax, "learning rate per epoch (no steps.jsonl)")
     ax.set_ylabel("lr")
     ax.grid(alpha=0.3)
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
@@ -159,16 +191,16 @@ def plot_lr_find(record: dict, path) -> Path:
         rule = record.get("rule")
         ax.axvline(suggestion, color="crimson", linestyle="--",
                    label=f"suggested lr {suggestion:.2g}" + (f" ({_short(rule)})" if rule else ""))
-    ax.set_xscale("log")
+    log_axis(ax, "x")
     finite = [v for v in (smoothed or losses) if not math.isnan(v)]
     if finite:  # the diverging tail would squash the interesting part of the curve
         low, start = min(finite), finite[0]
         ax.set_ylim(low - 0.1 * abs(start - low) - 1e-3, start + 0.5 * abs(start - low) + 1e-3)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")
-    ax.set_title("LR finder")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    set_title(ax, "LR finder")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.15, top=0.9)
     return save_png(fig, Path(path))
 
@@ -191,14 +223,14 @@ def plot_monitors(monitors: Sequence[dict], path: str | Path, max_layers: int = 
                 ax.plot(*zip(*pts), marker="o", markersize=2.5, linewidth=1, label=name)
         if key == "update_ratio":
             ax.axhline(UPDATE_RATIO_TARGET, color="0.4", linestyle=":", label="1e-3 rule of thumb")
-        ax.set_yscale("log")
+        log_axis(ax)
         ax.set_xlabel("epoch")
         _epoch_ticks(ax)
-        ax.set_title(title)
+        set_title(ax, title)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=6, ncol=2)
+    axes[0].legend(fontsize=6, ncol=2, loc="upper right")
     if len(layers) > max_layers:
-        axes[1].set_title(f"gradient norm (first {max_layers} of {len(layers)} layers)")
+        set_title(axes[1], f"gradient norm (first {max_layers} of {len(layers)} layers)")
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.9, wspace=0.22)
     return save_png(fig, path)
 
@@ -215,9 +247,9 @@ def plot_overlay(curves: dict[str, dict[str, tuple[list, list]]], keys: Sequence
                         color=f"C{i % 10}")
         ax.set_xlabel("epoch")
         _epoch_ticks(ax)
-        ax.set_title(key)
+        set_title(ax, key)
         ax.grid(alpha=0.3)
     if curves and keys:
-        axes[-1].legend(fontsize=7)
+        axes[-1].legend(fontsize=7, loc="best" if len(curves) > 6 else "lower right")
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.22)
     return save_png(fig, path)
