@@ -68,3 +68,27 @@ def test_plot_lr_find_survives_a_diverged_sweep(tmp_path):
     out = plot_lr_find(record, tmp_path / "lrf.png")
     with Image.open(out) as im:
         assert im.size[0] > 300 and im.size[1] > 200
+
+
+def test_rgb_grids_and_many_classes(tmp_path):
+    """CIFAR-like inputs: RGB filters and mistakes, and a 100-class confusion matrix."""
+    from PIL import Image
+
+    from netcoach.report.confusion import plot_confusion
+    from netcoach.report.images import plot_filters, plot_mistakes
+
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(0, 256, (10, 3, 32, 32)).astype(np.uint8)
+    out = plot_mistakes(to_display(inputs, 255.0), list(range(10)), [9 - i for i in range(10)],
+                        [0.9] * 10, [f"class{i}" for i in range(10)], tmp_path / "m.png")
+    with Image.open(out) as im:
+        assert im.mode == "RGB" and im.size[0] > 8 * 64  # 8 columns of upscaled 32x32 tiles
+    out = plot_filters(rng.normal(size=(16, 3, 5, 5)).astype(np.float32), tmp_path / "f.png")
+    with Image.open(out) as im:
+        pixels = np.asarray(im.convert("RGB")).reshape(-1, 3)
+        assert len(np.unique(pixels, axis=0)) > 50  # colour filters, not grey
+    probs = rng.random((2000, 100)).astype(np.float32)
+    out = plot_confusion(confusion(probs, rng.integers(0, 100, 2000), 100),
+                         [str(i) for i in range(100)], tmp_path / "c.png")
+    with Image.open(out) as im:
+        assert min(im.size) > 600
