@@ -168,3 +168,14 @@ def test_report_renders_in_headless_chromium(digits_run, tmp_path):
     caught = screenshot(bad, tmp_path / "bad.png", 400, 300)
     assert any("boom" in m for m in caught.console)
     assert any("missingFn" in m for m in caught.console)
+
+
+def test_unexpected_record_content_becomes_a_note(tmp_path):
+    run = tmp_path / "odd"
+    run.mkdir()
+    atomic_write_json(run / "summary.json", {"test": [0.5], "doctor": 3, "best_epoch": "x"})
+    append_jsonl(run / "metrics.jsonl", {"epoch": 1, "train_loss": "nan?", "val_acc": None})
+    html = write_report(run).read_text(encoding="utf-8")
+    assert '<section id="notes">' in html and "could not build the Summary section" in html
+    for ident in SECTIONS:
+        assert f'<section id="{ident}">' in html

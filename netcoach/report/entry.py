@@ -138,26 +138,41 @@ def augment_section(rec: RunRecord) -> str:
     return h.image(rec.augment_preview, "augmentation preview")
 
 
+def _section(rec: RunRecord, what: str, fn: Callable, *args):
+    """One section's HTML (what ``fn`` returns); a record with unexpected content becomes
+    a note, not a crash (the report is written at the end of training, after all the work)."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001
+        rec.notes.append(f"could not build the {what} section: {type(exc).__name__}: {exc}")
+        return h.note(f"this section could not be built ({type(exc).__name__}: {exc})")
+
+
 def build_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
     """Every section as ``(id, title, html)``; the notes section comes last so it
     collects what the others could not show."""
-    test, mistakes = test_sections(rec, out)
-    parts = [
-        ("summary", "Summary", sections.summary_section(rec)),
-        ("doctor", "Doctor's findings", sections.diagnosis_section(rec)),
-        ("preflight", "Preflight checks", sections.preflight_section(rec)),
-        ("curves", "Learning curves", curves_section(rec, out)),
-        ("lr", "Learning rate", lr_section(rec, out)),
-        ("lr-finder", "LR finder", lr_find_section(rec, out)),
-        ("test", "Confusion matrix and per-class accuracy", test),
-        ("mistakes", "Worst mistakes", mistakes),
-        ("filters", "First-layer filters", filters_section(rec, out)),
-        ("monitors", "Per-layer monitors", monitors_section(rec, out)),
-        ("augment", "Augmentation preview", augment_section(rec)),
-        ("model", "Model", sections.model_section(rec)),
-        ("config", "Config", sections.config_section(rec)),
-        ("environment", "Environment", sections.environment_section(rec)),
+    both = _section(rec, "test results", test_sections, rec, out)  # two sections, or one note
+    test, mistakes = (both, both) if isinstance(both, str) else both
+    specs = [
+        ("summary", "Summary", sections.summary_section, (rec,)),
+        ("doctor", "Doctor's findings", sections.diagnosis_section, (rec,)),
+        ("preflight", "Preflight checks", sections.preflight_section, (rec,)),
+        ("curves", "Learning curves", curves_section, (rec, out)),
+        ("lr", "Learning rate", lr_section, (rec, out)),
+        ("lr-finder", "LR finder", lr_find_section, (rec, out)),
     ]
+    parts = [(i, t, _section(rec, t, fn, *args)) for i, t, fn, args in specs]
+    parts += [("test", "Confusion matrix and per-class accuracy", test),
+              ("mistakes", "Worst mistakes", mistakes)]
+    specs = [
+        ("filters", "First-layer filters", filters_section, (rec, out)),
+        ("monitors", "Per-layer monitors", monitors_section, (rec, out)),
+        ("augment", "Augmentation preview", augment_section, (rec,)),
+        ("model", "Model", sections.model_section, (rec,)),
+        ("config", "Config", sections.config_section, (rec,)),
+        ("environment", "Environment", sections.environment_section, (rec,)),
+    ]
+    parts += [(i, t, _section(rec, t, fn, *args)) for i, t, fn, args in specs]
     parts.append(("notes", "Missing pieces", sections.notes_section(rec.notes)))
     return parts
 
