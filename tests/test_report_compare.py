@@ -79,3 +79,20 @@ def test_expand_runs_errors(runs, tmp_path):
         expand_runs([runs / "not-a-run"])
     with pytest.raises(FileNotFoundError, match="no run folder matches"):
         expand_runs([str(tmp_path / "zz*")])
+
+
+def test_crashed_run_in_a_comparison(runs, tmp_path):
+    import shutil
+
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    shutil.copy(runs / "adam" / "config.toml", crashed)
+    lines = (runs / "adam" / "metrics.jsonl").read_text().splitlines()
+    (crashed / "metrics.jsonl").write_text(lines[0] + "\n")
+    comp = compare_runs([runs / "adam", crashed])
+    row = comp.rows[1]
+    import json
+
+    first = json.loads(lines[0])
+    assert row[comp.columns.index("best val_acc")] == first["val_acc"]  # from metrics.jsonl
+    assert row[comp.columns.index("epochs")] == 1 and row[comp.columns.index("test_acc")] is None

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:  # piped or captured: print the full table instead of eliding cells
         cells = [comp.columns] + [[html.fmt(v) for v in row] for row in comp.rows]
-        console = Console(width=max(80, sum(max(len(r[i]) for r in cells) + 3 for i in range(len(comp.columns)))))
+        console = Console(width=max(80, sum(max(len(r[i]) for r in cells) + 4 for i in range(len(comp.columns)))))
     console.print(table)
     differing = ", ".join(comp.differing) if comp.differing else "none (apart from run.*)"
     console.print(f"differing config keys: {differing}", highlight=False)

@@ -85,10 +85,24 @@ def _row(rec: RunRecord, test_keys: list[str], diff: list[str]) -> list[Any]:
     wall = s.get("wall_time_s")
     if wall is None and rec.metrics:  # crashed run: sum of the recorded epochs
         wall = sum(float(m.get("epoch_time", 0.0)) for m in rec.metrics)
+    best_value, best_epoch = s.get("best_value"), s.get("best_epoch")
+    if best_value is None:
+        best_value, best_epoch = _best_from_metrics(rec)
     return ([rec.name] + [test.get(k) for k in test_keys]
-            + [s.get("best_value"), s.get("best_epoch"), s.get("parameters"),
+            + [best_value, best_epoch, s.get("parameters"),
                s.get("epochs_run", last.get("epoch")), None if wall is None else round(float(wall), 2)]
             + [flat.get(k) for k in diff])
+
+
+def _best_from_metrics(rec: RunRecord) -> tuple[Any, Any]:
+    """Best monitored value and its epoch from metrics.jsonl (a run that never finished)."""
+    train = (rec.config or {}).get("train") or {}
+    monitor, mode = train.get("monitor", "val_acc"), train.get("mode", "max")
+    rows = [m for m in rec.metrics if isinstance(m.get(monitor), (int, float)) and "epoch" in m]
+    if not rows:
+        return None, None
+    best = (max if mode == "max" else min)(rows, key=lambda m: m[monitor])
+    return best[monitor], best["epoch"]
 
 
 def compare_runs(paths: Sequence[str | Path]) -> Comparison:
