@@ -169,6 +169,9 @@ class DiagnoseConfig:
 @dataclass(frozen=True)
 class ReportConfig:
     enabled: bool = opt(True, "write report.html at the end of training")
+    mistakes: int = opt(16, "most confidently misclassified test samples shown in the report "
+                            "(at most the 32 the run stores)")
+    max_filters: int = opt(64, "first-layer convolution filters shown in the report")
 
 
 @dataclass(frozen=True)
