@@ -128,7 +128,8 @@ def test_overfit_one_batch_fails_for_frozen_zero_last_layer():
 
 def test_overfit_one_batch_fails_when_everything_is_frozen_or_output_detached():
     frozen = _mlp().requires_grad_(False)
-    assert _run(model=frozen, checks=["overfit_batch"])["overfit_batch"]["status"] == "fail"
+    with pytest.raises(ValueError, match="no trainable parameters"):  # refused before any check runs
+        _run(model=frozen, checks=["overfit_batch"])
 
     class Detached(nn.Module):
         def __init__(self):

@@ -21,7 +21,8 @@ from netcoach.utils.io import append_jsonl, atomic_write_json
 
 SECTIONS = ["summary", "doctor", "preflight", "curves", "lr", "lr-finder", "test", "mistakes",
             "filters", "monitors", "augment", "model", "config", "environment", "notes"]
-PLOTS = ["curves.png", "lr.png", "confusion.png", "mistakes.png", "filters.png"]
+# A default run has live monitors on (monitors.jsonl), so its report has their plot too.
+PLOTS = ["curves.png", "lr.png", "confusion.png", "mistakes.png", "filters.png", "monitors.png"]
 
 
 @pytest.fixture(scope="module")

@@ -130,6 +130,9 @@ def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig) -> torc
     _check(cfg)
     builder = optimizers.get(cfg.name)
     if isinstance(model, nn.Module):
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError("the model has no trainable parameters (requires_grad is False everywhere), "
+                             "so there is nothing to optimize; unfreeze at least its last layer")
         groups, report = param_groups(model, cfg.weight_decay, cfg.decay_bias_norm)
         optimizer = builder(groups, cfg)
         optimizer.group_report = report
