@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 # The CPU machines this project is developed on carry this exact torch release;
 # on a machine with CUDA the same pin from PyPI is the CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-PYTEST_ARGS ?=
+# Two workers: CI has 2 cores (tests/conftest.py gives each worker one torch thread).
+PYTEST_ARGS ?= -n 2
 
 .PHONY: setup demo test bench clean
 
