@@ -1,6 +1,6 @@
 """Data: sources (registry), splits, normalization statistics and the device loader."""
 
-from netcoach.data import standard  # noqa: F401  (registers mnist, fashion-mnist, cifar10, cifar100)
+from netcoach.data import folder, standard  # noqa: F401  (register folder, mnist, fashion-mnist, cifar*)
 from netcoach.data.base import DataBundle, Split
 from netcoach.data.build import build_data, build_loaders
 from netcoach.data.errors import DataError
