@@ -187,3 +187,17 @@ def test_streaming_path_matches_in_memory(tmp_path):
     rest = [y for _, y in it]
     loaders["train"].load_state_dict(state)
     assert [y.tolist() for _, y in loaders["train"]] == [y.tolist() for y in rest]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_train_on_folder_end_to_end(tmp_path, quick_overrides, streaming):
+    import netcoach
+
+    root = make_folder(tmp_path / "imgs", per_class=10)
+    cfg = netcoach.load_config(overrides={
+        **quick_overrides, "train.epochs": 1, "data.name": "folder", "data.path": str(root),
+        "data.cache_dir": str(tmp_path / "c"), "data.streaming": streaming, "data.num_workers": 0,
+        "data.batch_size": 8, "run.name": "f"})
+    result = netcoach.train(cfg)
+    assert result.summary["epochs_run"] == 1 and 0.0 <= result.summary["test"]["test_acc"] <= 1.0
+    assert result.data.class_names == ["cat", "dog", "eel"]

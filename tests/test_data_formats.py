@@ -178,3 +178,25 @@ def test_unreadable_cifar_archive(tmp_path):
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage" + bytes(50))
     with pytest.raises(DataError, match=r"cifar-10-python.tar.gz: unreadable archive"):
         datasets.get("cifar10")(DataConfig(path=str(bad)))
+
+
+# ----------------------------------------------------------------------------- arrays
+
+
+def test_arrays_entry_numpy_and_torch():
+    import torch
+
+    from netcoach.data import from_arrays
+
+    x = torch.randint(0, 256, (60, 1, 4, 4), dtype=torch.uint8)
+    y = torch.arange(60) % 3
+    b = from_arrays(x, y, DataConfig(), scale=255.0, class_names=["a", "b", "c"])
+    assert (len(b.train), len(b.val), len(b.test)) == (36, 12, 12) and b.train.x.dtype == torch.uint8
+    b2 = from_arrays(x.numpy(), y.numpy(), DataConfig(), scale=255.0)
+    assert torch.equal(b.train.x, b2.train.x)
+    with pytest.raises(ValueError, match="labels go up to 2 but only 2 class names"):
+        from_arrays(x, y, DataConfig(), class_names=["a", "b"])
+    with pytest.raises(ValueError, match="labels must be >= 0, found -1"):
+        from_arrays(x, y - 1, DataConfig())
+    with pytest.raises(ValueError, match="60 inputs but 59 labels"):
+        from_arrays(x, y[:59], DataConfig())
