@@ -4,7 +4,6 @@ written in the official formats, and their errors on bad input."""
 from __future__ import annotations
 
 import gzip
-import io
 import pickle
 import struct
 import tarfile

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
 
 from netcoach.config import DataConfig
-from netcoach.data.base import DataBundle, Split
+from netcoach.data.base import DataBundle
 from netcoach.data.cache import DecodeCache, cache_key
 from netcoach.data.decode import Decoded, decode_all
 from netcoach.data.download import cache_root
@@ -106,6 +105,3 @@ def load_folder(cfg: DataConfig) -> DataBundle:
     return from_train_test("folder", (train.x, train.y), extra["test"], cfg, train.classes,
                            scale=255.0, val=extra.get("val"), info=info)
 
-
-def as_split(x: np.ndarray, y: np.ndarray) -> Split:
-    return Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y))

@@ -47,8 +47,12 @@ def _visible(name: str) -> bool:
     return not any(part.startswith((".", "__MACOSX")) for part in PurePosixPath(name).parts)
 
 
-def list_images(source: str | Path) -> ImageList:
-    """Entries of ``source`` (a folder or an archive) grouped into classes."""
+def list_images(source: str | Path, keep_bytes: bool = True) -> ImageList:
+    """Entries of ``source`` (a folder or an archive) grouped into classes.
+
+    Args:
+        keep_bytes: for a tar, keep the file bytes read on the listing pass (for decoding next).
+    """
     source = Path(source).expanduser()
     if not source.exists():
         raise FileNotFoundError(f"image folder {source} does not exist")
@@ -57,7 +61,7 @@ def list_images(source: str | Path) -> ImageList:
     if not is_archive(source):
         raise DataError(f"{source}: not a folder or a .tar/.tar.gz/.tgz/.zip archive of one")
     blobs: dict = {}
-    entries = _archive_entries(source, blobs)  # (name, size, mtime)
+    entries = _archive_entries(source, blobs if keep_bytes else None)  # (name, size, mtime)
     images = _group(source, [(n, s) for n, s, _ in entries], archive_fingerprint(source), empty_dirs=[])
     images.blobs = blobs or None
     return images
@@ -118,7 +122,7 @@ def _group(source: Path, entries: list[tuple[str, int]], fingerprint: list, empt
     return ImageList(source, names, [index[p[depth]] for p in parts], classes, fingerprint)
 
 
-def _archive_entries(path: Path, blobs: dict) -> list[tuple[str, int, int]]:
+def _archive_entries(path: Path, blobs: Optional[dict]) -> list[tuple[str, int, int]]:
     """Sorted (name, size, mtime) of the files; a tar's file bytes go into ``blobs`` on the
     same pass (a .tar.gz cannot seek, so reading it twice would cost a second decompression)."""
     try:
@@ -131,7 +135,8 @@ def _archive_entries(path: Path, blobs: dict) -> list[tuple[str, int, int]]:
             for m in tar:
                 if m.isfile() and _visible(m.name):
                     entries.append((m.name, m.size, int(m.mtime)))
-                    blobs[m.name] = tar.extractfile(m).read()
+                    if blobs is not None:
+                        blobs[m.name] = tar.extractfile(m).read()
         return sorted(entries)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
         raise DataError(f"{path}: unreadable archive ({exc})") from None

@@ -10,7 +10,7 @@ Validation and test splits are decoded into memory (they are the small part).
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator
 
 import numpy as np
 import torch
