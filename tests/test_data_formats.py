@@ -199,3 +199,18 @@ def test_arrays_entry_numpy_and_torch():
         from_arrays(x, y - 1, DataConfig())
     with pytest.raises(ValueError, match="60 inputs but 59 labels"):
         from_arrays(x, y[:59], DataConfig())
+
+
+def test_normalization_statistics_come_from_train_only(tmp_path):
+    import torch
+
+    from netcoach.config import Config
+    from netcoach.data import build_data, channel_stats
+
+    make_mnist(tmp_path, n_train=200, gz=False)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.full((20, 28, 28), 255))  # a bright test set
+    bundle = build_data(Config(data=DataConfig(name="mnist", path=str(tmp_path))), torch.device("cpu"))
+    mean, std = channel_stats(bundle.train.x, 255.0)
+    assert bundle.mean == pytest.approx(mean) and bundle.std == pytest.approx(std)
+    rng_mean = 127.5 / 255  # the training pixels are uniform on 0..255; val and test left out
+    assert abs(bundle.mean[0] - rng_mean) < 0.01
