@@ -7,6 +7,7 @@ import os
 import shutil
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,11 +194,17 @@ def test_streaming_path_matches_in_memory(tmp_path):
 def test_train_on_folder_end_to_end(tmp_path, quick_overrides, streaming):
     import netcoach
 
+    import json
+
     root = make_folder(tmp_path / "imgs", per_class=10)
+    if not streaming:  # a bad file, skipped and recorded in the run folder's data.json
+        (root / "dog" / "bad.png").write_bytes(b"not a png")
     cfg = netcoach.load_config(overrides={
         **quick_overrides, "train.epochs": 1, "data.name": "folder", "data.path": str(root),
         "data.cache_dir": str(tmp_path / "c"), "data.streaming": streaming, "data.num_workers": 0,
-        "data.batch_size": 8, "run.name": "f"})
+        "data.batch_size": 8, "run.name": "f", "data.skip_bad": not streaming})
     result = netcoach.train(cfg)
     assert result.summary["epochs_run"] == 1 and 0.0 <= result.summary["test"]["test_acc"] <= 1.0
     assert result.data.class_names == ["cat", "dog", "eel"]
+    record = json.loads((result.run_dir / "data.json").read_text())
+    assert [Path(p).name for p in record["skipped_files"]] == ([] if streaming else ["bad.png"])
