@@ -208,3 +208,9 @@ def test_train_on_folder_end_to_end(tmp_path, quick_overrides, streaming):
     assert result.data.class_names == ["cat", "dog", "eel"]
     record = json.loads((result.run_dir / "data.json").read_text())
     assert [Path(p).name for p in record["skipped_files"]] == ([] if streaming else ["bad.png"])
+
+
+def test_unpacked_archive_top_folder_is_descended(tmp_path):
+    make_folder(tmp_path / "top" / "train", per_class=6)
+    b = datasets.get("folder")(cfg(tmp_path, path=str(tmp_path / "top")))
+    assert b.class_names == ["cat", "dog", "eel"] and len(b.train) + len(b.val) + len(b.test) == 18
