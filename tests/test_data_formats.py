@@ -120,9 +120,12 @@ def make_cifar10(root, n=20, as_tar=False, bad_label=False):
     return archive
 
 
-@pytest.mark.parametrize("as_tar", [False, True])
+@pytest.mark.parametrize("as_tar", [False, True, "folder"])
 def test_cifar10_python_version(tmp_path, as_tar):
-    path = make_cifar10(tmp_path, as_tar=as_tar)
+    path = make_cifar10(tmp_path, as_tar=bool(as_tar))
+    if as_tar == "folder":  # data.path = a folder holding only the official archive
+        (tmp_path / "dl").mkdir()
+        path = path.rename(tmp_path / "dl" / path.name).parent
     b = datasets.get("cifar10")(DataConfig(path=str(path), val_fraction=0.2))
     assert (len(b.train) + len(b.val), len(b.test)) == (100, 20)
     assert b.input_shape == (3, 32, 32) and b.class_names[3] == "c3"

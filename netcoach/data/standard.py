@@ -102,6 +102,9 @@ class _Members:
             for p in sorted(root.rglob("*")):
                 if p.is_file() and p.name not in self.files:
                     self.files[p.name] = p
+            archives = [p for n, p in self.files.items() if n.endswith((".tar.gz", ".tgz", ".tar"))]
+            if not {"batches.meta", "meta"} & set(self.files) and len(archives) == 1:
+                self.__init__(archives[0])  # a folder holding just the official archive
 
     def read(self, name: str) -> tuple[dict, str]:
         if name not in self.files:
