@@ -6,6 +6,11 @@ processes); batches still arrive as uint8 and are converted, augmented and
 normalized on the device exactly as in ``DeviceLoader``, and the epoch's order
 is drawn from the same kind of explicit generator, so resuming mid-epoch works.
 Validation and test splits are decoded into memory (they are the small part).
+
+Limits: the training statistics (mean/std) cost one decoding pass in the main
+process at start; ``data.skip_bad`` is not applied while streaming (a bad file
+stops the epoch with an error naming it), so check a new folder with
+``netcoach data info`` first.
 """
 
 from __future__ import annotations
