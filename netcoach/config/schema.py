@@ -33,6 +33,27 @@ class DataConfig:
     batch_size: int = opt(64, "mini-batch size for training")
     eval_batch_size: int = opt(1024, "batch size for evaluation (no gradients, so larger is fine)")
     normalize: bool = opt(True, "standardize inputs per channel with statistics of the training split")
+    # --- issue 3 (datasets): real formats, downloads, decode cache, streaming
+    cache_dir: Optional[str] = opt(None, "where downloads and decode caches go (default: $NETCOACH_CACHE, "
+                                         "else the user's cache folder, e.g. ~/.cache/netcoach)")
+    download: bool = opt(True, "download the standard sets (mnist, fashion-mnist, cifar10, cifar100) "
+                               "into cache_dir when data.path is not given and they are missing")
+    skip_bad: bool = opt(False, "skip unreadable images in a folder (counted in the data summary) "
+                                "instead of stopping with an error")
+    image_size: list[int] = opt([], "resize folder images to this size (H,W or one number for square); "
+                                    "empty: keep the size, or use the most common one when images differ")
+    channels: int = opt(0, "folder images: 1 (grayscale) or 3 (RGB); 0 picks from the images")
+    train_path: Optional[str] = opt(None, "folder source: separate training folder/archive (overrides path)")
+    val_path: Optional[str] = opt(None, "folder source: separate validation folder/archive "
+                                        "(else carved from training with val_fraction)")
+    test_path: Optional[str] = opt(None, "folder source: separate test folder/archive "
+                                         "(else carved with test_fraction)")
+    labels: str = opt("fine", "cifar100 label set: fine (100 classes) or coarse (20 superclasses)",
+                      choices=("fine", "coarse"))
+    cache: bool = opt(True, "keep decoded folder images in the decode cache for faster later loads")
+    streaming: bool = opt(False, "folder source: decode the training images on the fly with torch's "
+                                 "DataLoader workers instead of holding them in memory")
+    num_workers: int = opt(2, "DataLoader worker processes of the streaming path")
 
 
 @dataclass(frozen=True)

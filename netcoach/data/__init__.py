@@ -1,10 +1,12 @@
 """Data: sources (registry), splits, normalization statistics and the device loader."""
 
+from netcoach.data import folder, standard  # noqa: F401  (register folder, mnist, fashion-mnist, cifar*)
 from netcoach.data.base import DataBundle, Split
 from netcoach.data.build import build_data, build_loaders
+from netcoach.data.errors import DataError
 from netcoach.data.loader import DeviceLoader
 from netcoach.data.normalize import channel_stats
 from netcoach.data.sources import datasets, from_arrays
 
-__all__ = ["DataBundle", "DeviceLoader", "Split", "build_data", "build_loaders", "channel_stats",
-           "datasets", "from_arrays"]
+__all__ = ["DataBundle", "DataError", "DeviceLoader", "Split", "build_data", "build_loaders",
+           "channel_stats", "datasets", "from_arrays"]

@@ -12,6 +12,7 @@ from netcoach.data.base import DataBundle
 from netcoach.data.loader import BatchTransform, DeviceLoader
 from netcoach.data.normalize import channel_stats
 from netcoach.data.sources import datasets
+from netcoach.data.stream import StreamLoader, is_streaming
 from netcoach.utils.runtime import make_generator
 
 
@@ -31,10 +32,13 @@ def build_loaders(config: Config, bundle: DataBundle,
     """Train (shuffled, augmented), val and test loaders over a device-resident bundle."""
     seed = config.train.seed
     norm = dict(scale=bundle.scale, mean=bundle.mean, std=bundle.std)
+    train_cls, extra = DeviceLoader, {}
+    if is_streaming(bundle.train):  # data.streaming: decode training images in DataLoader workers
+        train_cls, extra = StreamLoader, {"num_workers": config.data.num_workers}
     return {
-        "train": DeviceLoader(bundle.train, config.data.batch_size, shuffle=True,
-                              generator=make_generator(seed, salt=1), transform=transform,
-                              aug_generator=make_generator(seed, salt=2), **norm),
+        "train": train_cls(bundle.train, config.data.batch_size, shuffle=True,
+                           generator=make_generator(seed, salt=1), transform=transform,
+                           aug_generator=make_generator(seed, salt=2), **norm, **extra),
         "val": DeviceLoader(bundle.val, config.data.eval_batch_size, **norm),
         "test": DeviceLoader(bundle.test, config.data.eval_batch_size, **norm),
     }

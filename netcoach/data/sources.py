@@ -58,3 +58,34 @@ def load_digits(cfg: DataConfig) -> DataBundle:
     raw = sk_digits()
     x = raw.images.astype(np.uint8)[:, None]  # (N, 1, 8, 8); values 0..16 fit uint8 exactly
     return from_arrays(x, raw.target, cfg, name="digits", scale=16.0)
+
+
+def check_labels(y: np.ndarray, num_classes: int, where: str) -> np.ndarray:
+    """``y`` as int64, or a DataError naming ``where`` when a label is outside 0..num_classes-1."""
+    from netcoach.data.errors import DataError
+
+    y = np.asarray(y).astype(np.int64)
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        bad = int(y.min()) if y.min() < 0 else int(y.max())
+        raise DataError(f"{where}: label {bad} out of range 0..{num_classes - 1}")
+    return y
+
+
+def from_train_test(name: str, train: tuple, test: tuple, cfg: DataConfig, class_names: list[str],
+                    scale: float = 255.0, val: tuple | None = None, info: dict | None = None) -> DataBundle:
+    """A bundle from a source's own train and test sets; without ``val``, a stratified
+    ``val_fraction`` of the training set (seed ``split_seed``) becomes the validation split.
+
+    The test set is kept as given and used for nothing but the final evaluation.
+    """
+    from netcoach.data.splits import stratified_indices
+
+    as_split = lambda x, y: Split(torch.as_tensor(np.asarray(x)), torch.as_tensor(y, dtype=torch.int64))  # noqa: E731
+    x_tr, y_tr = train
+    if val is None:
+        keep, held = stratified_indices(np.asarray(y_tr), cfg.val_fraction, cfg.split_seed)
+        val = (x_tr[held], y_tr[held])
+        train = (x_tr[keep], y_tr[keep])
+    return DataBundle(name=name, train=as_split(*train), val=as_split(*val), test=as_split(*test),
+                      num_classes=len(class_names), class_names=list(class_names), scale=scale,
+                      info=dict(info or {}))

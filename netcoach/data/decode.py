@@ -1,0 +1,103 @@
+"""Decoding image files into one uint8 array, with clear errors for bad files.
+
+Pillow decodes every format it knows. Images are converted to grayscale (L) or
+RGB, and resized (bilinear) to one size when they differ or a size is configured.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from netcoach.data.errors import DataError
+from netcoach.data.imagefiles import ImageList, iter_bytes
+
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F", "P;L"}
+
+
+@dataclass
+class Decoded:
+    """The result of decoding a folder: ``x`` (N, C, H, W) uint8, ``y`` (N,) int64, and
+    which entries were skipped (``skip_bad``) or resized."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    skipped: list[str] = field(default_factory=list)
+    resized: int = 0
+
+
+def bad_file_message(where: str, exc: Exception) -> str:
+    return (f"{where}: cannot decode image ({type(exc).__name__}: {exc}); fix or remove the file, "
+            f"or set data.skip_bad = true to skip unreadable files")
+
+
+def decode_one(data: bytes, where: str, channels: int = 0) -> np.ndarray:
+    """One image's bytes -> (H, W, C) uint8; ``channels`` 0 keeps gray as 1, else 1 or 3."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            img.load()  # decode now: a truncated file fails here, not later
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
+        raise DataError(bad_file_message(where, exc)) from None
+    gray = img.mode in GRAY_MODES or (img.mode == "P" and _palette_is_gray(img))
+    want = channels or (1 if gray else 3)
+    arr = np.asarray(img.convert("L" if want == 1 else "RGB"))
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def _palette_is_gray(img: Image.Image) -> bool:
+    pal = np.asarray(img.getpalette() or [], dtype=np.int32).reshape(-1, 3)
+    return bool(len(pal)) and bool((pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all())
+
+
+def decode_all(images: ImageList, channels: int = 0, size: Optional[tuple[int, int]] = None,
+               skip_bad: bool = False) -> Decoded:
+    """Decode every entry of ``images`` into one array.
+
+    Args:
+        channels: 1 or 3 forces grayscale or RGB; 0: RGB if any image has colour, else gray.
+        size: (H, W) to resize every image to; None keeps the size, or resizes to the most
+            common size when images differ.
+        skip_bad: skip undecodable files (listed in ``Decoded.skipped``) instead of raising.
+    """
+    if channels not in (0, 1, 3):
+        raise ValueError(f"data.channels must be 0 (auto), 1 or 3, got {channels}")
+    arrays: list[Optional[np.ndarray]] = [None] * len(images)
+    skipped = []
+    for i, data in iter_bytes(images):
+        where = f"{images.source}/{images.names[i]}" if images.source.is_dir() else \
+            f"{images.source}:{images.names[i]}"
+        try:
+            arrays[i] = decode_one(data, where, channels)
+        except DataError:
+            if not skip_bad:
+                raise
+            skipped.append(where)
+    keep = [i for i, a in enumerate(arrays) if a is not None]
+    if not keep:
+        raise DataError(f"{images.source}: no readable images ({len(skipped)} skipped)")
+    kept = [arrays[i] for i in keep]
+    n_channels = max(a.shape[2] for a in kept)
+    if size is None:
+        size = Counter(a.shape[:2] for a in kept).most_common(1)[0][0]
+    resized = 0
+    for j, a in enumerate(kept):
+        if a.shape[2] != n_channels:  # gray among colour images
+            a = np.repeat(a, n_channels, axis=2)
+        if a.shape[:2] != tuple(size):
+            mode = "L" if a.shape[2] == 1 else "RGB"
+            img = Image.fromarray(a[:, :, 0] if mode == "L" else a, mode)
+            a = np.asarray(img.resize((size[1], size[0]), Image.BILINEAR)).reshape(size[0], size[1], -1)
+            resized += 1
+        kept[j] = a
+    x = np.stack(kept).transpose(0, 3, 1, 2).copy()  # (N, C, H, W), contiguous
+    y = np.asarray([images.labels[i] for i in keep], dtype=np.int64)
+    return Decoded(x, y, list(images.classes), skipped, resized)

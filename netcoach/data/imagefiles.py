@@ -1,0 +1,175 @@
+"""Finding the images of a class-per-sub-folder layout in a folder or an archive.
+
+The layout (what torchvision calls ImageFolder)::
+
+    root/<class name>/<any name>.<any format Pillow reads>
+
+``root`` may be a folder or a ``.tar``/``.tar.gz``/``.tgz``/``.zip`` holding it
+(optionally under one top folder, e.g. ``train/<class>/...``). Class indices follow
+the sorted class names. Hidden files (``.DS_Store``, ``._x``) are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Optional
+
+from netcoach.data.errors import DataError
+
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
+
+
+def is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+@dataclass
+class ImageList:
+    """Image entries of one folder or archive: names (paths inside it), labels, classes,
+    and a fingerprint of the content (names, sizes, mtimes) for the decode cache."""
+
+    source: Path
+    names: list[str]
+    labels: list[int]
+    classes: list[str]
+    fingerprint: list
+    blobs: Optional[dict] = None  # name -> bytes, kept from a tar's single sequential pass
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _visible(name: str) -> bool:
+    return not any(part.startswith((".", "__MACOSX")) for part in PurePosixPath(name).parts)
+
+
+def list_images(source: str | Path, keep_bytes: bool = True) -> ImageList:
+    """Entries of ``source`` (a folder or an archive) grouped into classes.
+
+    Args:
+        keep_bytes: for a tar, keep the file bytes read on the listing pass (for decoding next).
+    """
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise FileNotFoundError(f"image folder {source} does not exist")
+    if source.is_dir():
+        return _from_folder(source)
+    if not is_archive(source):
+        raise DataError(f"{source}: not a folder or a .tar/.tar.gz/.tgz/.zip archive of one")
+    blobs: dict = {}
+    entries = _archive_entries(source, blobs if keep_bytes else None)  # (name, size, mtime)
+    images = _group(source, [(n, s) for n, s, _ in entries], archive_fingerprint(source), empty_dirs=[])
+    images.blobs = blobs or None
+    return images
+
+
+def archive_fingerprint(path: Path) -> list:
+    """An archive's identity for the decode cache: its path, size and mtime (cheap: no listing)."""
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _from_folder(root: Path) -> ImageList:
+    # A single sub-folder holding only folders (e.g. an unpacked archive's train/) is descended into.
+    children = [c for c in sorted(root.iterdir()) if _visible(c.name)]
+    if len(children) == 1 and children[0].is_dir() and all(g.is_dir() for g in children[0].iterdir()
+                                                           if _visible(g.name)):
+        if any(g.is_dir() and any(g.iterdir()) for g in children[0].iterdir()):
+            return _from_folder(children[0])
+    class_dirs = [c for c in children if c.is_dir()]
+    if not class_dirs:
+        raise DataError(f"{root}: no class sub-folders; expected {root}/<class name>/<image files> "
+                        f"(one sub-folder per class)")
+    entries, fingerprint, empty = [], [str(root.resolve())], []
+    for d in class_dirs:
+        files = []
+        for dirpath, dirnames, filenames in os.walk(d):
+            dirnames[:] = sorted(n for n in dirnames if _visible(n))
+            for fn in sorted(filenames):
+                if _visible(fn):
+                    path = Path(dirpath) / fn
+                    st = path.stat()
+                    rel = path.relative_to(root).as_posix()
+                    files.append((rel, st.st_size))
+                    fingerprint.append((rel, st.st_size, st.st_mtime_ns))
+        if not files:
+            empty.append(d)
+        entries += files
+    return _group(root, entries, fingerprint, empty_dirs=empty)
+
+
+def _group(source: Path, entries: list[tuple[str, int]], fingerprint: list, empty_dirs) -> ImageList:
+    """Class = the first path component below the common top folder."""
+    if empty_dirs:
+        raise DataError(f"{empty_dirs[0]}: empty class folder (no image files); remove it or add images")
+    parts = [PurePosixPath(n).parts for n, _ in entries]
+    depth = 0
+    while parts and all(len(p) > depth + 2 for p in parts) and len({p[depth] for p in parts}) == 1:
+        depth += 1  # skip a common top folder such as train/
+    flat = [n for n, p in zip((e[0] for e in entries), parts) if len(p) <= depth + 1]
+    if not entries or flat and len(flat) == len(entries):
+        raise DataError(f"{source}: no class sub-folders; expected <class name>/<image files> "
+                        f"(one sub-folder per class)")
+    if flat:
+        raise DataError(f"{source}: files outside any class sub-folder, e.g. {flat[0]}")
+    classes = sorted({p[depth] for p in parts})
+    index = {c: i for i, c in enumerate(classes)}
+    names = [n for n, _ in entries]
+    return ImageList(source, names, [index[p[depth]] for p in parts], classes, fingerprint)
+
+
+def _archive_entries(path: Path, blobs: Optional[dict]) -> list[tuple[str, int, int]]:
+    """Sorted (name, size, mtime) of the files; a tar's file bytes go into ``blobs`` on the
+    same pass (a .tar.gz cannot seek, so reading it twice would cost a second decompression)."""
+    try:
+        if path.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                return sorted((i.filename, i.file_size, 0) for i in zf.infolist()
+                              if not i.is_dir() and _visible(i.filename))
+        entries = []
+        with tarfile.open(path) as tar:
+            for m in tar:
+                if m.isfile() and _visible(m.name):
+                    entries.append((m.name, m.size, int(m.mtime)))
+                    if blobs is not None:
+                        blobs[m.name] = tar.extractfile(m).read()
+        return sorted(entries)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DataError(f"{path}: unreadable archive ({exc})") from None
+
+
+def iter_bytes(images: ImageList) -> Iterator[tuple[int, bytes]]:
+    """(index, raw bytes) of every entry; archives are read in one sequential pass."""
+    source, wanted = images.source, {n: i for i, n in enumerate(images.names)}
+    if images.blobs is not None:
+        for i, name in enumerate(images.names):
+            yield i, images.blobs[name]
+        return
+    if source.is_dir():
+        for i, name in enumerate(images.names):
+            yield i, (source / name).read_bytes()
+        return
+    try:
+        if source.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(source) as zf:
+                for i, name in enumerate(images.names):
+                    yield i, zf.read(name)
+            return
+        with tarfile.open(source) as tar:  # sequential: a .tar.gz cannot seek cheaply
+            for member in tar:
+                if member.name in wanted:
+                    yield wanted[member.name], tar.extractfile(member).read()
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DataError(f"{source}: unreadable archive ({exc})") from None
+
+
+def file_reader(images: ImageList) -> Callable[[int], bytes]:
+    """Random access to one entry's bytes (folders only; used by the streaming path)."""
+    if not images.source.is_dir():
+        raise DataError(f"{images.source}: data.streaming reads image folders; unpack the archive first")
+    root, names = images.source, images.names
+    return lambda i: (root / names[i]).read_bytes()
