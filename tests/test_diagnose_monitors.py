@@ -58,7 +58,7 @@ def test_monitors_jsonl_contract_and_default_digits_ratios(tmp_path):
     assert [r["epoch"] for r in lines] == [1, 2, 3]
     for r in lines:
         assert set(r) == {"epoch", "layers", "warnings"} and isinstance(r["warnings"], list)
-        assert list(r["layers"]) == ["0", "4", "9"]  # conv, conv, classifier
+        assert list(r["layers"]) == ["0", "4", "7", "12"]  # conv, conv, conv, classifier
         for stats in r["layers"].values():
             assert set(stats) == KEYS
             assert all(v is None or isinstance(v, float) for v in stats.values())
@@ -69,7 +69,7 @@ def test_monitors_jsonl_contract_and_default_digits_ratios(tmp_path):
     assert middle[-1] < middle[0]  # Adam's steps shrink relative to the weights as training settles
     assert all(not any("update/weight" in w for w in r["warnings"]) for r in lines)
     assert lines[0]["layers"]["0"]["dead_frac"] is not None  # conv -> BN -> ReLU is probed
-    assert lines[0]["layers"]["9"]["dead_frac"] is None  # logits: mean/std only
+    assert lines[0]["layers"]["12"]["dead_frac"] is None  # logits: mean/std only
     mon = next(cb for cb in result.trainer.callbacks if isinstance(cb, Monitor))
     assert mon.records == lines and len(mon.overhead_s) == 3
 

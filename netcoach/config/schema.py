@@ -60,7 +60,8 @@ class DataConfig:
 class ModelConfig:
     name: str = opt("cnn", "model architecture (registry name)")
     width: int = opt(128, "hidden units per layer (mlp) or base channels (cnn)")
-    depth: int = opt(2, "number of hidden layers (mlp) or conv blocks (cnn)")
+    depth: Optional[int] = opt(None, "hidden layers (mlp; default 2) or conv blocks (cnn; default 3, "
+                                     "which reaches >= 98% on MNIST where 2 does not)")
     activation: str = opt("relu", "activation function of the hidden layers")
     dropout: float = opt(0.0, "dropout probability before the classifier layer")
     # --- building blocks (issue 5): every model builds its layers from these choices ---

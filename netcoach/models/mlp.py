@@ -10,6 +10,8 @@ from netcoach.config import ModelConfig
 from netcoach.models.registry import models
 from netcoach.nn.blocks import Blocks
 
+DEFAULT_DEPTH = 2  # hidden layers when model.depth is not set
+
 
 @models.register("mlp")
 def mlp(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -20,7 +22,7 @@ def mlp(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.
     blocks = Blocks(cfg, default_norm="none")
     layers: list[nn.Module] = [nn.Flatten(), *blocks.input_dropout()]
     fan_in = math.prod(input_shape)
-    for _ in range(cfg.depth):
+    for _ in range(DEFAULT_DEPTH if cfg.depth is None else cfg.depth):
         layers += blocks.dense(fan_in, cfg.width)
         fan_in = cfg.width
     layers += blocks.head(fan_in, num_classes)
