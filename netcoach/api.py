@@ -89,9 +89,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     torch.manual_seed(config.train.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(device)
     optimizer = build_optimizer(model.parameters(), config.optim)
-    loaders = build_loaders(config, bundle, transform=build_augment(config.augment))
+    loaders = build_loaders(config, bundle,
+                            transform=build_augment(config.augment, num_classes=bundle.num_classes))
     schedule = build_schedule(optimizer, config.schedule, config.train.epochs, len(loaders["train"]))
-    trainer = Trainer(model, loaders, build_task(bundle.task), optimizer, schedule,
+    task = build_task(bundle.task, label_smoothing=config.loss.label_smoothing)
+    trainer = Trainer(model, loaders, task, optimizer, schedule,
                       config.train.epochs, callbacks, rules=build_update_rules(model, config))
     trainer.data, trainer.config, trainer.device = bundle, config, device
     return trainer
