@@ -126,6 +126,12 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         run.write_config(config)
         run.write_env(trainer.device, config.train.seed)
         atomic_write_json(run.path / "data.json", data_record(trainer.data))
+        # -- augmentation preview (issue 4): what the model sees, from its own generator
+        if config.augment.transforms and len(trainer.data.input_shape) == 3:
+            from netcoach.augment.preview import write_preview
+
+            write_preview(run.path / "augment_preview.png", trainer.data, config.augment, config.train.seed)
+        # -- end augmentation preview
     builtin = [best] + ([MetricsLogger(run)] if run else [])
     monitors = diagnose.monitor_callbacks(config, run)
     trainer.callbacks = CallbackList(builtin + monitors + list(callbacks)

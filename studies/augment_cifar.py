@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
 import netcoach
 from netcoach.config.schema import DataConfig
-from studies.shared_data import CIFAR_CLASSES, cifar10
+from studies.shared_data import CIFAR_CLASSES, SHARED, cifar10
 
 VARIANTS = {
     "none": "[]",
@@ -30,12 +31,14 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=1000, help="images per class (10 classes)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", type=Path, default=SHARED / "cifar10",
+                        help="folder holding cifar10-train-jpeg.tar.gz")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     start = time.perf_counter()
-    x, y = cifar10(per_class=args.per_class)
+    x, y = cifar10(per_class=args.per_class, root=args.data_root)
     print(f"loaded {len(x)} CIFAR-10 images in {time.perf_counter() - start:.0f}s", flush=True)
     data = netcoach.from_arrays(x, y, DataConfig(), name="cifar10", scale=255.0, class_names=CIFAR_CLASSES)
     print(f"split: train {len(data.train)}  val {len(data.val)}  test {len(data.test)}", flush=True)

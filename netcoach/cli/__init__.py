@@ -11,14 +11,14 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from netcoach.cli import train_cmd
+from netcoach.cli import augment_cmd, train_cmd
 from netcoach.cli.options import reject_unknown
 from netcoach.config import ConfigError
 from netcoach.registry import RegistryError
 from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.run import RunExistsError
 
-COMMANDS = [train_cmd]
+COMMANDS = [train_cmd, augment_cmd]
 
 # Errors caused by the user's input: reported in one line, exit status 2.
 USER_ERRORS = (ConfigError, RegistryError, RunExistsError, CheckpointError, FileNotFoundError,
