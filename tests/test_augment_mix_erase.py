@@ -131,7 +131,7 @@ def test_gridmask_pattern_offsets():
     t = make("gridmask", gridmask_r=0.5)
     params = {"active": torch.tensor([True]), "d": torch.tensor([4]), "l": torch.tensor([2]),
               "dy": torch.tensor([1]), "dx": torch.tensor([2])}
-    mask = t.mask(params, 8, 8)[0, 0]
+    mask = t.keep(params, 8, 8)[0, 0] == 0
     rows = torch.tensor([0, 1, 1, 0, 0, 1, 1, 0], dtype=torch.bool)
     cols = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1], dtype=torch.bool)
     assert torch.equal(mask, rows[:, None] & cols[None, :])

@@ -131,7 +131,7 @@ def test_crop_matches_pad_and_slice(fill):
 
 def test_shift_docstring_example():
     x = torch.arange(4.0).view(1, 1, 1, 4)
-    assert shift(x, torch.tensor([0]), torch.tensor([-1]), pad=1).flatten().tolist() == [1.0, 2.0, 3.0, 0.0]
+    assert shift(x, torch.tensor([0]), torch.tensor([-1])).flatten().tolist() == [1.0, 2.0, 3.0, 0.0]
 
 
 def test_rotation_by_90_degrees_is_rot90():

@@ -143,14 +143,32 @@ def where_active(active: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> 
     return torch.where(active.view(-1, *([1] * (old.dim() - 1))), new, old)
 
 
+def box_tables(h: int, w: int, top: torch.Tensor, left: torch.Tensor, bottom: torch.Tensor,
+               right: torch.Tensor, active: Optional[torch.Tensor] = None):
+    """Per-sample row (N, H) and column (N, W) membership of the boxes [top, bottom) x
+    [left, right) (no rows where ``active`` is False). A box is their outer product."""
+    rows = torch.arange(h, device=top.device).view(1, h)
+    cols = torch.arange(w, device=top.device).view(1, w)
+    in_rows = (rows >= top.view(-1, 1)) & (rows < bottom.view(-1, 1))
+    if active is not None:
+        in_rows &= active.view(-1, 1)
+    in_cols = (cols >= left.view(-1, 1)) & (cols < right.view(-1, 1))
+    return in_rows, in_cols
+
+
+def outer(rows: torch.Tensor, cols: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    """(N, 1, H, W) = rows (N, H) x cols (N, W), in ``dtype``.
+
+    Masks are built in float: on CPU, elementwise ops on bool tensors are not
+    vectorised and were ~5x slower (bench/augment.py).
+    """
+    return (rows.to(dtype).unsqueeze(2) * cols.to(dtype).unsqueeze(1)).unsqueeze(1)
+
+
 def box_mask(h: int, w: int, top: torch.Tensor, left: torch.Tensor, bottom: torch.Tensor,
-             right: torch.Tensor) -> torch.Tensor:
+             right: torch.Tensor, active: Optional[torch.Tensor] = None) -> torch.Tensor:
     """(N, 1, H, W) bool mask of the boxes [top, bottom) x [left, right) per sample."""
-    rows = torch.arange(h, device=top.device).view(1, h, 1)
-    cols = torch.arange(w, device=top.device).view(1, 1, w)
-    inside = ((rows >= top.view(-1, 1, 1)) & (rows < bottom.view(-1, 1, 1))
-              & (cols >= left.view(-1, 1, 1)) & (cols < right.view(-1, 1, 1)))
-    return inside.unsqueeze(1)
+    return outer(*box_tables(h, w, top, left, bottom, right, active)) > 0
 
 
 def degrees(value: torch.Tensor) -> torch.Tensor:

@@ -1,17 +1,19 @@
 """Geometric transforms: flips, crop with padding, translation, rotation, scale + shear.
 
-Integer moves (crop, translation) are two ``gather`` calls on a padded batch, so
-pixels are copied exactly; rotation and scale/shear build one 2x3 affine matrix
+Integer moves (flips, crop, translation) copy pixels exactly with one ``gather``
+per run of consecutive moves; rotation and scale/shear build one 2x3 affine matrix
 per sample and resample the whole batch with one ``affine_grid`` + ``grid_sample``
 (bilinear) call.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 import torch.nn.functional as F
 
-from netcoach.augment.base import Params, Transform, degrees, randint, transforms, uniform, where_active
+from netcoach.augment.base import Params, Transform, degrees, outer, randint, transforms, uniform, where_active
 
 FILLS = ("zero", "reflect")
 
@@ -22,29 +24,120 @@ def _check_fill(name: str, fill: str) -> str:
     return fill
 
 
-def shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad: int, fill: str = "zero") -> torch.Tensor:
+# ---------------------------------------------------------------- integer pixel moves
+#
+# Flips, crops and translations only move whole pixels, and along each axis
+# separately: output row i reads input row r[n, i], output column j reads c[n, j].
+# They are written as maps of those (N, H) / (N, W) coordinate tables, so a run of
+# them composes into one table and the batch is copied once, by one ``gather``
+# (``IntegerMoves``; bench/augment.py measures it against a per-sample loop).
+
+Coords = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
+
+
+def _fold(index: torch.Tensor, size: int, ok: "torch.Tensor | None", fill: str):
+    """Bring source coordinates into [0, size): mirror them (``reflect``, as
+    ``F.pad(mode="reflect")``: -1 -> 1) or clamp them and mark them invalid (``zero``)."""
+    if fill == "reflect":
+        period = 2 * (size - 1)
+        folded = index.remainder(period) if period > 0 else torch.zeros_like(index)
+        return torch.where(folded >= size, period - folded, folded), ok
+    inside = (index >= 0) & (index < size)
+    return index.clamp(0, size - 1), inside if ok is None else ok & inside
+
+
+def identity_coords(n: int, h: int, w: int, device) -> Coords:
+    """Row table (N, H), column table (N, W), and validity (None: all valid)."""
+    rows = torch.arange(h, device=device).expand(n, h)
+    cols = torch.arange(w, device=device).expand(n, w)
+    return rows, cols, None, None
+
+
+def remap(x: torch.Tensor, coords: Coords, keep: "torch.Tensor | None" = None) -> torch.Tensor:
+    """out[n, :, i, j] = x[n, :, rows[n, i], cols[n, j]], zero where a table is invalid
+    and where the optional float mask ``keep`` (N, 1, H, W) is 0."""
+    n, c, h, w = x.shape
+    rows, cols, row_ok, col_ok = coords
+    index = (rows.unsqueeze(2) * w + cols.unsqueeze(1)).view(n, 1, h * w).expand(n, c, h * w)
+    out = x.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
+    if row_ok is not None or col_ok is not None:
+        ok = outer(row_ok if row_ok is not None else torch.ones_like(rows, dtype=torch.bool),
+                   col_ok if col_ok is not None else torch.ones_like(cols, dtype=torch.bool), x.dtype)
+        keep = ok if keep is None else keep * ok
+    if keep is not None:
+        out.mul_(keep)
+    return out
+
+
+def shift_coords(coords: Coords, dy: torch.Tensor, dx: torch.Tensor, h: int, w: int, fill: str) -> Coords:
+    """Coordinates after moving content by (dy, dx): output (i, j) reads (i - dy, j - dx)."""
+    rows, cols, row_ok, col_ok = coords
+    rows, row_ok = _fold(rows - dy.view(-1, 1), h, row_ok, fill)
+    cols, col_ok = _fold(cols - dx.view(-1, 1), w, col_ok, fill)
+    return rows, cols, row_ok, col_ok
+
+
+def shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, fill: str = "zero") -> torch.Tensor:
     """Move sample n's content by (dy[n], dx[n]) pixels: out[n, :, i, j] = x[n, :, i - dy, j - dx].
 
     Pixels that come from outside the image are zero (``fill="zero"``) or mirrored
-    (``"reflect"``). ``pad`` must be >= max |dy|, |dx|.
+    (``"reflect"``).
 
     Example:
         >>> x = torch.arange(4.).view(1, 1, 1, 4)
-        >>> shift(x, torch.tensor([0]), torch.tensor([1]), pad=1).flatten().tolist()
+        >>> shift(x, torch.tensor([0]), torch.tensor([1])).flatten().tolist()
         [0.0, 0.0, 1.0, 2.0]
     """
-    n, c, h, w = x.shape
-    if pad == 0:
-        return x
-    xp = F.pad(x, (pad, pad, pad, pad), mode="constant" if fill == "zero" else "reflect")
-    rows = (pad - dy).view(n, 1) + torch.arange(h, device=x.device)  # (N, H) rows of xp to read
-    cols = (pad - dx).view(n, 1) + torch.arange(w, device=x.device)  # (N, W)
-    xr = xp.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * pad))
-    return xr.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
+    n, _, h, w = x.shape
+    return remap(x, shift_coords(identity_coords(n, h, w, x.device), dy, dx, h, w, fill))
+
+
+class IntegerMove(Transform):
+    """A transform that only moves whole pixels, one axis at a time (see ``remap``)."""
+
+    @abstractmethod
+    def source(self, coords: Coords, params, h: int, w: int) -> Coords:
+        """Where output coordinates read from, given where this transform's output is read."""
+
+    def apply(self, x, y, params):
+        n, _, h, w = x.shape
+        return remap(x, self.source(identity_coords(n, h, w, x.device), params, h, w)), y
+
+
+class IntegerMoves:
+    """Consecutive ``IntegerMove`` transforms, then optionally erasers that write zeros
+    (cutout, GridMask), fused into one gather and one multiply.
+
+    Parameters are drawn in the same order as running the steps one by one, and
+    composing coordinate tables (and zero masks) is exact, so the result is
+    bit-identical to the unfused steps (tests check it) while the batch is copied
+    once instead of once per step.
+    """
+
+    def __init__(self, steps: list[IntegerMove]):
+        self.steps = steps
+        self.erasers: list = []  # zero-filling transforms with ``keep(params, h, w, dtype)``
+
+    def __call__(self, x, y, generator):
+        params = [step.sample(x, generator) for step in self.steps]
+        erase_params = [step.sample(x, generator) for step in self.erasers]
+        n, _, h, w = x.shape
+        coords = identity_coords(n, h, w, x.device)
+        for step, p in zip(reversed(self.steps), reversed(params)):  # output side first
+            coords = step.source(coords, p, h, w)
+        keep = None
+        for step, p in zip(self.erasers, erase_params):
+            mask = step.keep(p, h, w, x.dtype)
+            keep = mask if keep is None else keep * mask
+        return remap(x, coords, keep), y
+
+
+def _flipped(table: torch.Tensor, size: int, active: torch.Tensor) -> torch.Tensor:
+    return torch.where(active.view(-1, 1), size - 1 - table, table)
 
 
 @transforms.register("hflip")
-class HorizontalFlip(Transform):
+class HorizontalFlip(IntegerMove):
     """Mirror left-right with probability ``p`` (course: "zrcadlení")."""
 
     name, params = "hflip", ("hflip_p",)
@@ -52,12 +145,13 @@ class HorizontalFlip(Transform):
     def draw(self, n, shape, generator) -> Params:
         return {}
 
-    def apply(self, x, y, params):
-        return where_active(params["active"], x.flip(-1), x), y
+    def source(self, coords, params, h, w):
+        rows, cols, row_ok, col_ok = coords
+        return rows, _flipped(cols, w, params["active"]), row_ok, col_ok
 
 
 @transforms.register("vflip")
-class VerticalFlip(Transform):
+class VerticalFlip(IntegerMove):
     """Mirror top-bottom with probability ``p`` (not for digits or natural scenes)."""
 
     name, params = "vflip", ("vflip_p",)
@@ -65,12 +159,23 @@ class VerticalFlip(Transform):
     def draw(self, n, shape, generator) -> Params:
         return {}
 
-    def apply(self, x, y, params):
-        return where_active(params["active"], x.flip(-2), x), y
+    def source(self, coords, params, h, w):
+        rows, cols, row_ok, col_ok = coords
+        return _flipped(rows, h, params["active"]), cols, row_ok, col_ok
+
+
+class _Shift(IntegerMove):
+    fill = "zero"
+
+    def source(self, coords, params, h, w):
+        zero = torch.zeros_like(params["dy"])  # inactive samples: shift by 0 (exactly the input)
+        dy = torch.where(params["active"], params["dy"], zero)
+        dx = torch.where(params["active"], params["dx"], zero)
+        return shift_coords(coords, dy, dx, h, w, self.fill)
 
 
 @transforms.register("crop")
-class RandomCrop(Transform):
+class RandomCrop(_Shift):
     """Pad by ``padding`` pixels (zero or reflect), then cut a random H x W window
     (course: "ořez"); the same as a shift by an integer in [-padding, padding] per axis."""
 
@@ -84,13 +189,9 @@ class RandomCrop(Transform):
         pad = self.padding
         return {"dy": randint(n, -pad, pad, generator), "dx": randint(n, -pad, pad, generator)}
 
-    def apply(self, x, y, params):
-        moved = shift(x, params["dy"], params["dx"], self.padding, self.fill)
-        return where_active(params["active"], moved, x), y
-
 
 @transforms.register("translate")
-class Translate(Transform):
+class Translate(_Shift):
     """Shift by up to ``max`` of the height/width (Keras's ``width_shift_range``),
     rounded to whole pixels; the uncovered border is zero or mirrored."""
 
@@ -100,17 +201,12 @@ class Translate(Transform):
         super().__init__(p)
         self.max, self.fill = float(max), _check_fill("translate", fill)
 
-    def _limits(self, shape) -> tuple[int, int]:
-        return round(self.max * shape[-2]), round(self.max * shape[-1])
-
     def draw(self, n, shape, generator) -> Params:
-        my, mx = self._limits(shape)
+        my, mx = round(self.max * shape[-2]), round(self.max * shape[-1])
         return {"dy": randint(n, -my, my, generator), "dx": randint(n, -mx, mx, generator)}
 
-    def apply(self, x, y, params):
-        pad = max(self._limits(x.shape))
-        moved = shift(x, params["dy"], params["dx"], pad, self.fill)
-        return where_active(params["active"], moved, x), y
+
+# ---------------------------------------------------------------- resampling warps
 
 
 def warp(x: torch.Tensor, matrix: torch.Tensor, fill: str = "zero") -> torch.Tensor:

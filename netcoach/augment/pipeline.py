@@ -12,6 +12,7 @@ from typing import Optional
 
 from netcoach.augment import color, erase, geometric, mix  # noqa: F401  (register the transforms)
 from netcoach.augment.base import Transform, transforms
+from netcoach.augment.geometric import IntegerMove, IntegerMoves
 from netcoach.config import AugmentConfig, ConfigError
 from netcoach.data.loader import BatchTransform
 
@@ -56,14 +57,35 @@ def validate(cfg: AugmentConfig) -> None:
             raise ConfigError(f"{exc} (transform '{name}' reads: {', '.join(cls.params)})") from None
 
 
+def fuse(steps: list[Transform]) -> list:
+    """Group steps for speed without changing results: each run of consecutive integer
+    pixel moves (flips, crop, translate), with the zero-filling erasers right after it
+    (cutout with value 0, GridMask), becomes one ``IntegerMoves`` (one gather, one
+    multiply; the random draws happen in the same order as step by step)."""
+    runs: list = []
+    for step in steps:
+        last = runs[-1] if runs else None
+        if isinstance(step, IntegerMove):
+            if isinstance(last, IntegerMoves) and not last.erasers:
+                last.steps.append(step)
+            else:
+                runs.append(IntegerMoves([step]))
+        elif getattr(step, "zero_fill", False) and isinstance(last, IntegerMoves):
+            last.erasers.append(step)
+        else:
+            runs.append(step)
+    return runs
+
+
 def compose(steps: list[Transform]) -> Optional[BatchTransform]:
     """One ``(x, y, generator) -> (x, y)`` function running ``steps`` in order (None if empty)."""
     if not steps:
         return None
+    runs = fuse(steps)
 
     def pipeline(x, y, generator):
-        for step in steps:
-            x, y = step(x, y, generator)
+        for run in runs:
+            x, y = run(x, y, generator)
         return x, y
 
     pipeline.steps = steps  # for inspection (preview, tests)

@@ -25,8 +25,7 @@ def _shifts(step: int, mirror: bool) -> list[tuple[str, View]]:
         def view(x, dy=dy, dx=dx):
             x = x.flip(-1) if mirror else x
             n = len(x)
-            return shift(x, torch.full((n,), dy, device=x.device), torch.full((n,), dx, device=x.device),
-                         pad=step)
+            return shift(x, torch.full((n,), dy, device=x.device), torch.full((n,), dx, device=x.device))
         out.append((("hflip_" if mirror else "") + f"shift_{name}", view))
     return out
 
