@@ -81,7 +81,7 @@ def test_preview_png_layout_and_first_column():
     assert image.format == "PNG" and image.size == (5 * (10 * zoom + 2) + 2, 3 * (10 * zoom + 2) + 2)
     pixels = torch.from_numpy(np.asarray(image).copy())
     first = pixels[2:2 + 10 * zoom:zoom, 2:2 + 10 * zoom:zoom].permute(2, 0, 1)  # row 0, column 0
-    assert torch.equal(first, bundle.train.x[0])
+    assert torch.equal(first, bundle.train.x[0])  # samples are evenly spaced: first, middle, last
     x = bundle.train.x[:3].float() / 255
     tiles = augmented_views(x, bundle.train.y[:3], build_augment(cfg), torch.Generator().manual_seed(0), 4)
     assert tiles.shape == (3, 5, 3, 10, 10) and torch.equal(tiles[:, 0], x)

@@ -1,6 +1,6 @@
 """A PNG grid of training images under the configured pipeline: what the model sees.
 
-Row i shows training image i unchanged in the first column, then ``views``
+Each row shows a training image unchanged in the first column, then ``views``
 independent draws of the augmentation pipeline. Drawn with Pillow (no plotting
 needed: the grid is pixels side by side, upscaled so that 32x32 images are
 readable).
@@ -53,7 +53,8 @@ def grid_image(tiles: torch.Tensor, min_tile: int = 64) -> Image.Image:
 
 def preview_png(bundle: DataBundle, augment_cfg, seed: int = 0, samples: int = 8, views: int = 7,
                 pipeline: Optional[BatchTransform] = None) -> bytes:
-    """PNG bytes of the first ``samples`` training images and ``views`` augmented draws each.
+    """PNG bytes of ``samples`` training images (evenly spaced through the split) and
+    ``views`` augmented draws of each.
 
     Raises:
         ValueError: no transform is configured, or the data are not images.
@@ -66,8 +67,10 @@ def preview_png(bundle: DataBundle, augment_cfg, seed: int = 0, samples: int = 8
     split = bundle.train
     if split.x.dim() != 4:
         raise ValueError(f"augment preview needs image data (N, C, H, W), got shape {tuple(split.x.shape)}")
-    x = split.x[:samples].float() / bundle.scale
-    tiles = augmented_views(x, split.y[:samples], pipeline, make_generator(seed, salt=PREVIEW_SALT), views)
+    # evenly spaced through the split: splits are often ordered by class
+    pick = torch.linspace(0, len(split) - 1, min(samples, len(split))).round().long().to(split.x.device)
+    x = split.x[pick].float() / bundle.scale
+    tiles = augmented_views(x, split.y[pick], pipeline, make_generator(seed, salt=PREVIEW_SALT), views)
     buffer = io.BytesIO()
     grid_image(tiles).save(buffer, format="PNG")
     return buffer.getvalue()
