@@ -11,14 +11,24 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from netcoach.cli import augment_cmd, train_cmd
+from netcoach.cli import train_cmd
+from netcoach.cli import lr_find_cmd
+from netcoach.cli import model_cmd  # issue 5: netcoach model summary
+from netcoach.cli import check_cmd, doctor_cmd  # diagnostics (issue 8)
+from netcoach.cli import compare_cmd, report_cmd  # reports (issue 9)
+from netcoach.cli import augment_cmd  # augmentation (issue 4): netcoach augment preview
 from netcoach.cli.options import reject_unknown
 from netcoach.config import ConfigError
 from netcoach.registry import RegistryError
 from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.run import RunExistsError
 
-COMMANDS = [train_cmd, augment_cmd]
+COMMANDS = [train_cmd]
+COMMANDS.append(lr_find_cmd)  # optimization issue: netcoach lr-find
+COMMANDS.append(model_cmd)  # issue 5
+COMMANDS += [check_cmd, doctor_cmd]  # diagnostics (issue 8)
+COMMANDS += [report_cmd, compare_cmd]  # reports (issue 9)
+COMMANDS.append(augment_cmd)  # issue 4
 
 # Errors caused by the user's input: reported in one line, exit status 2.
 USER_ERRORS = (ConfigError, RegistryError, RunExistsError, CheckpointError, FileNotFoundError,

@@ -31,7 +31,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         groups[section].add_argument(
             f"--{dotted}", dest=PREFIX + dotted, default=argparse.SUPPRESS,
             metavar=_describe(tp).upper().replace(" ", "_"),
-            help=f"{f.metadata.get('help', '')} (default: {default!r}{extra})")
+            help=f"{f.metadata.get('help', '')} (default: {default!r}{extra})".replace("%", "%%"))
 
 
 def reject_unknown(extra: Sequence[str]) -> None:

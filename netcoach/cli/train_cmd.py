@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from netcoach.cli.options import add_config_options, config_from_args
+from netcoach.cli.options import PREFIX, add_config_options, config_from_args
 
 
 def register(subparsers) -> None:
@@ -16,18 +16,44 @@ def register(subparsers) -> None:
                     "evaluate the best checkpoint on the test split, and write runs/<name>/.",
         allow_abbrev=False)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    p.add_argument("--resume", metavar="RUN",
+                   help="continue the run in folder RUN from its last checkpoint (also mid-epoch) "
+                        "with its own config; only --train.epochs and logging/report flags may change")
     add_config_options(p)
     p.set_defaults(func=run, takes_config=True)
 
 
 def run(args: argparse.Namespace) -> int:
     import netcoach
+    from netcoach.api import resume_config
 
-    config = config_from_args(args)
-    console = Console()
-    result = netcoach.train(config, progress=not args.quiet)
-    test = result.summary["test"]
-    metrics = "  ".join(f"{k} {v:.4f}" for k, v in test.items())
-    console.print(f"best epoch {result.summary['best_epoch']}  {metrics}", highlight=False)
-    console.print(f"run folder: {result.run_dir}", highlight=False)
-    return 0
+    if args.resume:
+        overrides = {k[len(PREFIX):]: v for k, v in vars(args).items() if k.startswith(PREFIX)}
+        config = resume_config(args.resume, overrides=overrides)
+    else:
+        config = config_from_args(args)
+    result = netcoach.train(config, progress=not args.quiet, resume=args.resume)
+    print_outcome(Console(soft_wrap=True, highlight=False), result)
+    return 1 if result.summary.get("failure") else 0
+
+
+def print_outcome(console: Console, result) -> None:
+    """Notes, test metrics, weight averages, the doctor's findings and where the run is."""
+    summary = result.summary
+    for note in summary.get("notes", []):
+        console.print(note)
+    metrics = "  ".join(f"{k} {v:.4f}" for k, v in summary["test"].items())
+    console.print(f"best epoch {summary['best_epoch']}  {metrics}")
+    for kind, values in summary.get("averages", {}).items():
+        console.print(f"{kind}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    for finding in summary.get("doctor", []):
+        console.print(f"doctor: [bold]{finding['label']}[/bold] — {finding['evidence']}")
+        for remedy in finding.get("remedies", [])[:3]:
+            console.print(f"  try: {remedy}")
+    if summary.get("failure"):
+        console.print(f"[red]training stopped: {summary['failure']}[/red]")
+    if result.run_dir is not None:
+        report = result.run_dir / "report.html"
+        if report.exists():
+            console.print(f"report: {report}")
+        console.print(f"run folder: {result.run_dir}")

@@ -42,23 +42,78 @@ class ModelConfig:
     depth: int = opt(2, "number of hidden layers (mlp) or conv blocks (cnn)")
     activation: str = opt("relu", "activation function of the hidden layers")
     dropout: float = opt(0.0, "dropout probability before the classifier layer")
+    # --- building blocks (issue 5): every model builds its layers from these choices ---
+    norm: str = opt("default", "normalization in every block: default (the model's own), batch, "
+                               "layer, instance, group or none",
+                    choices=("default", "batch", "layer", "instance", "group", "none"))
+    norm_position: str = opt("before", "place the normalization before or after the activation",
+                             choices=("before", "after"))
+    norm_groups: int = opt(8, "groups of group norm (rounded down to a divisor of each layer's width)")
+    block_dropout: float = opt(0.0, "dropout probability after every hidden block (or of its weights "
+                                    "for dropconnect)")
+    dropout_mode: str = opt("inverted", "dropout variant of model.dropout and model.block_dropout",
+                            choices=("inverted", "direct", "spatial", "alpha", "dropconnect"))
+    input_dropout: float = opt(0.0, "dropout probability applied to the input features")
+    init: str = opt("default", "weight init of Linear/Conv layers: default, xavier_uniform, "
+                               "xavier_normal, he_uniform, he_normal, lecun_normal, normal "
+                               "(glorot_*/kaiming_* are aliases)")
+    init_std: float = opt(0.01, "standard deviation of init normal (the course uses 0.001 for a "
+                                "linear classifier)")
+    bias_init: str = opt("default", "bias init: default (as built), zeros or constant (bias_value)",
+                         choices=("default", "zeros", "constant"))
+    bias_value: float = opt(0.0, "the constant of bias_init constant")
+    leaky_slope: float = opt(0.01, "negative slope of activation leaky_relu")
+    maxout_pieces: int = opt(2, "pieces k of activation maxout (the layer before it is k times wider)")
+    vgg_layout: str = opt("vgg11", "vgg stages: vgg11, vgg13, vgg16, vgg19 or channels and M "
+                                   "(max-pool) separated by commas, e.g. 64,M,128,M")
+    resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34")
+    width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9")
+    # --- end building blocks ---
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = opt("adam", "optimizer (registry name)")
+    name: str = opt("adam", "optimizer (registry name): gd, sgd, momentum, nesterov, adagrad, rmsprop, "
+                            "adam, adamw, adadelta, radam")
     lr: float = opt(1e-3, "learning rate")
-    momentum: float = opt(0.9, "momentum coefficient (sgd-type optimizers)")
+    momentum: float = opt(0.9, "momentum coefficient alpha (momentum, nesterov)")
     betas: list[float] = opt([0.9, 0.999], "Adam-type moment decay rates (beta1, beta2)")
     eps: float = opt(1e-8, "numerical-stability term in adaptive optimizers")
     weight_decay: float = opt(0.0, "weight decay (decoupled for adamw, L2-in-gradient otherwise)")
+    # --- optimization issue: options of the further optimizers and of parameter groups
+    rho: float = opt(0.9, "decay of the running average of squared gradients (rmsprop beta, adadelta gamma)")
+    bias_correction: bool = opt(True, "adam: divide the moments by (1 - beta^t); false gives the "
+                                      "course's first Adam formula")
+    adadelta_accumulator: str = opt("ema", "adadelta: running average of squared gradients (ema, as "
+                                           "Zeiler and torch) or their running sum (sum, as the course's slide)",
+                                    choices=("ema", "sum"))
+    decay_bias_norm: bool = opt(False, "also apply weight decay, L1/L2 and max-norm to biases and "
+                                       "normalization parameters (excluded by default)")
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    name: str = opt("constant", "learning-rate schedule (registry name)")
+    name: str = opt("constant", "learning-rate schedule (registry name): constant, step, multistep, "
+                                "exponential, plateau, cyclic, cosine_restarts, onecycle")
     step_size: int = opt(10, "epochs between decays (step schedule)")
-    gamma: float = opt(0.1, "decay factor (step schedule)")
+    gamma: float = opt(0.1, "decay factor (step, multistep, exponential per epoch, plateau)")
+    # --- optimization issue: options of the further schedules
+    milestones: list[int] = opt([50, 75], "epochs at which multistep multiplies the lr by gamma")
+    monitor: str = opt("val_loss", "plateau: the metric of the epoch logs it watches")
+    mode: str = opt("min", "plateau: whether the monitored metric is better when smaller (min) or larger (max)",
+                    choices=("min", "max"))
+    patience: int = opt(5, "plateau: epochs without improvement before the lr is multiplied by gamma")
+    threshold: float = opt(1e-4, "plateau: relative change that counts as an improvement")
+    min_lr: float = opt(0.0, "lowest lr (plateau floor, cosine_restarts minimum, cyclic lower bound when > 0)")
+    max_lr: Optional[float] = opt(None, "peak lr of cyclic and onecycle (default: 10 x optim.lr for "
+                                        "cyclic, optim.lr for onecycle)")
+    half_cycle_epochs: float = opt(2.0, "cyclic: epochs from the lower to the upper bound")
+    t0_epochs: int = opt(10, "cosine_restarts: epochs of the first cycle")
+    t_mult: int = opt(1, "cosine_restarts: each cycle is t_mult times longer than the previous one")
+    pct_start: float = opt(0.3, "onecycle: fraction of the steps spent increasing the lr")
+    warmup_steps: int = opt(0, "linear warmup over this many optimizer steps, on top of any schedule")
+    grow_batch: bool = opt(False, "instead of decaying the lr, grow the training batch by the same "
+                                  "factors (Smith et al. 2017; per-epoch schedules only)")
 
 
 @dataclass(frozen=True)
@@ -132,22 +187,102 @@ class TrainConfig:
     mode: str = opt("max", "whether the monitored metric is better when larger (max) or smaller (min)",
                     choices=("max", "min"))
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
+    # --- trainer options (issue 7) ---
+    grad_accum: int = opt(1, "micro-batches per optimizer step (effective batch = data.batch_size x grad_accum)")
+    precision: str = opt("fp32", "fp32; bf16 (autocast, CPU and CUDA); fp16 (autocast + grad scaler, CUDA only)",
+                         choices=("fp32", "bf16", "fp16"))
+    channels_last: bool = opt(False, "channels-last memory format for 4-D inputs and the model (faster convs on GPUs)")
+    compile: bool = opt(False, "compile the model with torch.compile (slow start, faster steps)")
+    nan_guard: str = opt("stop", "on a non-finite loss or gradient: stop (keeps the last good checkpoint), "
+                         "rollback (reload it and lower the LR), or off", choices=("stop", "rollback", "off"))
+    check_grads: bool = opt(False, "check every gradient for NaN/Inf before each optimizer step "
+                            "(names the parameter; costs a host sync per step)")
+    rollback_lr_factor: float = opt(0.5, "LR multiplier applied on each nan_guard rollback")
+    max_rollbacks: int = opt(3, "rollbacks allowed before the run stops")
 
 
 @dataclass(frozen=True)
 class DiagnoseConfig:
     preflight: bool = opt(True, "run the recipe checks before training")
+    checks: list[str] = opt(["output_layer", "initial_loss", "overfit_batch", "gradient_check",
+                             "data", "init_units"],
+                            "preflight checks to run (subset of: output_layer, initial_loss, "
+                            "overfit_batch, gradient_check, data, init_units)")
+    batch_size: int = opt(256, "samples used by the initial-loss and units-at-init checks")
+    overfit_size: int = opt(16, "size of the single batch the overfit check must memorise")
+    overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)")
+    overfit_lr: float = opt(1e-2, "Adam learning rate of the overfit-one-batch check")
+    gradcheck_eps: float = opt(1e-5, "finite-difference step of the gradient check (float64)")
+    gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)")
+    monitor: bool = opt(True, "record per-layer update ratios, gradient norms and activation "
+                              "statistics during training (monitors.jsonl)")
+    monitor_samples: int = opt(1, "step pairs sampled per epoch by the monitor (cost grows with it)")
+    update_ratio_band: list[float] = opt([1e-4, 3e-2], "update/weight ratio band outside which the "
+                                                       "monitor warns (rules of thumb: ~1e-3 to 1e-2)")
+    dead_max: float = opt(0.5, "fraction of dead ReLU units (or saturated sigmoid/tanh outputs) "
+                               "above which a layer is flagged")
 
 
 @dataclass(frozen=True)
 class ReportConfig:
     enabled: bool = opt(True, "write report.html at the end of training")
+    mistakes: int = opt(16, "most confidently misclassified test samples shown in the report "
+                            "(at most the 32 the run stores)")
+    max_filters: int = opt(64, "first-layer convolution filters shown in the report")
 
 
 @dataclass(frozen=True)
 class RunConfig:
     name: Optional[str] = opt(None, "run folder name (default: <data>-<model>-<timestamp>)")
     dir: str = opt("runs", "parent folder of the run folders")
+
+
+# --- trainer sections (issue 7) ---
+@dataclass(frozen=True)
+class EarlyStopConfig:
+    enabled: bool = opt(False, "stop when the monitored metric has not improved for `patience` epochs")
+    monitor: str = opt("", "metric to watch (empty: train.monitor)")
+    mode: str = opt("", "max or min (empty: train.mode)", choices=("", "max", "min"))
+    patience: int = opt(10, "epochs without improvement before stopping")
+    min_delta: float = opt(0.0, "smallest change that counts as an improvement")
+    min_epochs: int = opt(0, "never stop before this many epochs")
+    restore_best: bool = opt(True, "restore the best epoch's weights at the end (whether or not it stopped early)")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every_epochs: int = opt(0, "also keep checkpoints/epoch-N.safetensors every N epochs (0: never)")
+    every_steps: int = opt(0, "also write the resumable last checkpoint every N optimizer steps "
+                           "(mid-epoch; 0: only at epoch ends)")
+
+
+@dataclass(frozen=True)
+class AverageConfig:
+    ema: bool = opt(False, "keep an exponential moving average of the weights (evaluated as *_ema)")
+    ema_decay: float = opt(0.999, "EMA decay per optimizer step")
+    polyak: bool = opt(False, "keep the uniform (Polyak-Ruppert) average of all iterates (evaluated as *_polyak)")
+    swa: bool = opt(False, "stochastic weight averaging: average the weights once per epoch (evaluated as *_swa)")
+    swa_start: int = opt(0, "first epoch (1-based) averaged by SWA (0: the last quarter of train.epochs)")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    csv: bool = opt(False, "also write metrics.csv")
+    tensorboard: bool = opt(False, "also write TensorBoard event files to tb/ (needs the tensorboard package)")
+    steps: bool = opt(True, "write steps.jsonl (step, epoch, lr, loss per optimizer step)")
+
+
+@dataclass(frozen=True)
+class RegularizeConfig:
+    l2: float = opt(0.0, "L2 penalty lambda: C = C0 + lambda/(2n) sum w^2 (n = training samples)")
+    l1: float = opt(0.0, "L1 penalty lambda: C = C0 + lambda/n sum |w|")
+    weight_decay: float = opt(0.0, "decoupled weight decay: w <- (1 - lr*lambda) w before each step")
+    max_norm: Optional[float] = opt(None, "max-norm: each neuron's incoming weight vector is projected "
+                                          "back to norm <= c after every step")
+    clip_norm: Optional[float] = opt(None, "clip gradients to global norm <= theta")
+    clip_value: Optional[float] = opt(None, "clip each gradient entry to [-v, v]")
+    noise_eta: float = opt(0.0, "gradient noise: Gaussian with variance eta/(1+t)^gamma (0: off)")
+    noise_gamma: float = opt(0.55, "gradient noise annealing exponent gamma")
 
 
 @dataclass(frozen=True)
@@ -167,4 +302,9 @@ class Config:
     diagnose: DiagnoseConfig = field(default_factory=DiagnoseConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    average: AverageConfig = field(default_factory=AverageConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -8,17 +8,20 @@ from torch import nn
 
 from netcoach.config import ModelConfig
 from netcoach.models.registry import models
-from netcoach.nn.activations import make_activation
+from netcoach.nn.blocks import Blocks
 
 
 @models.register("mlp")
 def mlp(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    layers: list[nn.Module] = [nn.Flatten()]
+    """Flatten -> [Linear -> (norm) -> activation -> (dropout)] x depth -> classifier.
+
+    No normalization unless ``model.norm`` asks for one.
+    """
+    blocks = Blocks(cfg, default_norm="none")
+    layers: list[nn.Module] = [nn.Flatten(), *blocks.input_dropout()]
     fan_in = math.prod(input_shape)
     for _ in range(cfg.depth):
-        layers += [nn.Linear(fan_in, cfg.width), make_activation(cfg.activation)]
+        layers += blocks.dense(fan_in, cfg.width)
         fan_in = cfg.width
-    if cfg.dropout > 0:
-        layers.append(nn.Dropout(cfg.dropout))
-    layers.append(nn.Linear(fan_in, num_classes))
+    layers += blocks.head(fan_in, num_classes)
     return nn.Sequential(*layers)

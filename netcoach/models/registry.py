@@ -5,15 +5,31 @@ from __future__ import annotations
 from torch import nn
 
 from netcoach.config import ModelConfig
+from netcoach.nn.init import init_model
 from netcoach.registry import Registry
 
 models: Registry = Registry("model")
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """Build ``cfg.name`` for inputs of ``input_shape`` (without batch) and ``num_classes`` outputs."""
-    return models.get(cfg.name)(cfg, tuple(input_shape), num_classes)
+    """Build ``cfg.name`` for inputs of ``input_shape`` (without batch) and ``num_classes`` outputs,
+    then apply ``cfg.init`` / ``cfg.bias_init`` to its Linear and Conv layers."""
+    model = models.get(cfg.name)(cfg, tuple(input_shape), num_classes)
+    return init_model(model, cfg.init, cfg.init_std, cfg.bias_init, cfg.bias_value)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def image_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``input_shape`` as (C, H, W), or a ValueError naming the models for flat inputs."""
+    if len(input_shape) != 3:
+        raise ValueError(f"model '{name}' needs image inputs (C, H, W), got shape {input_shape}; "
+                         "use model.name mlp or linear for flat inputs")
+    return input_shape  # type: ignore[return-value]
+
+
+def scaled(channels: int, mult: float) -> int:
+    """``channels * mult`` rounded, at least 1 (``model.width_mult``)."""
+    return max(1, int(round(channels * mult)))

@@ -1,6 +1,10 @@
-"""Optimizers (registry over torch.optim) and learning-rate schedules."""
+"""Optimization: optimizers (registry over torch.optim), parameter groups, regularization
+hooks, learning-rate schedules and the LR finder."""
 
+from netcoach.optim.lr_finder import lr_find
 from netcoach.optim.optimizers import build_optimizer, optimizers
+from netcoach.optim.params import param_groups
 from netcoach.optim.schedules import Schedule, build_schedule, schedules
 
-__all__ = ["Schedule", "build_optimizer", "build_schedule", "optimizers", "schedules"]
+__all__ = ["Schedule", "build_optimizer", "build_schedule", "lr_find", "optimizers", "param_groups",
+           "schedules"]

@@ -1,4 +1,5 @@
-"""Reports: plots and the self-contained HTML report of a run folder."""
+"""Reports: plots and the self-contained HTML report of a run folder, and
+comparisons of several runs."""
 
 from netcoach.report.entry import write_report
 

@@ -1,4 +1,4 @@
-"""Built-in callbacks every run gets: the metrics log and best/last checkpoints."""
+"""Built-in callbacks every run gets: the best weights and the resumable checkpoints."""
 
 from __future__ import annotations
 
@@ -6,18 +6,11 @@ import math
 from typing import Optional
 
 from netcoach.train.callbacks import Callback
-from netcoach.train.checkpoint import cpu_state, save_state, save_weights
+from netcoach.train.checkpoint import cpu_state, save_state, save_training_state, save_weights
+from netcoach.train.loggers import MetricsLogger
 from netcoach.train.run import RunFolder
 
-
-class MetricsLogger(Callback):
-    """Appends each epoch's logs to ``metrics.jsonl`` (one JSON object per line)."""
-
-    def __init__(self, run: RunFolder):
-        self.run = run
-
-    def on_epoch_end(self, trainer, logs: dict) -> None:
-        self.run.append_metrics(logs)
+__all__ = ["BestCheckpoint", "Checkpointer", "MetricsLogger", "StepCheckpointer", "is_better"]
 
 
 def is_better(value: float, best: Optional[float], mode: str) -> bool:
@@ -30,13 +23,14 @@ def is_better(value: float, best: Optional[float], mode: str) -> bool:
 
 class BestCheckpoint(Callback):
     """Keeps the weights of the best epoch by ``monitor`` (in memory, and on disk as
-    ``checkpoints/best.safetensors`` when there is a run folder) and writes
-    ``last.safetensors`` after every epoch.
+    ``checkpoints/best.safetensors`` + ``best.json`` when there is a run folder).
 
     Attributes:
         best_value, best_epoch: the best monitored value and its (1-based) epoch.
         best_state: CPU copy of the best weights.
     """
+
+    state_key = "best"
 
     def __init__(self, monitor: str, mode: str, run: Optional[RunFolder] = None):
         self.monitor, self.mode, self.run = monitor, mode, run
@@ -58,9 +52,55 @@ class BestCheckpoint(Callback):
             save_weights(self.run.checkpoints / "best.safetensors", self.best_state, meta)
             save_state(self.run.checkpoints / "best.json", meta)
 
+    def state_dict(self) -> dict:
+        return {"best_value": self.best_value, "best_epoch": self.best_epoch,
+                "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.best_state = state["best_state"]
+
+
+class Checkpointer(Callback):
+    """Writes the resumable ``last`` checkpoint after every epoch: ``last.safetensors``
+    (weights) and ``last.json`` + ``state/`` (everything ``netcoach.train.state``
+    captures). With ``every_epochs`` it also keeps ``epoch-N.safetensors``.
+
+    It must run after the callbacks whose state it saves (best weights, early
+    stopping, averages), so the API puts it last among the built-ins.
+    """
+
+    def __init__(self, run: RunFolder, every_epochs: int = 0):
+        if every_epochs < 0:
+            raise ValueError(f"checkpoint.every_epochs must be >= 0, got {every_epochs}")
+        self.run, self.every_epochs = run, every_epochs
+
+    def save(self, trainer) -> None:
+        from netcoach.train.state import capture  # state imports trainer helpers
+
+        trainer.check_pending()  # never write weights a pending NaN check would reject
+        state = capture(trainer)
+        folder = self.run.checkpoints
+        save_weights(folder / "last.safetensors", state["model"],
+                     {"epoch": trainer.epoch, "step": trainer.step})
+        save_training_state(folder, "last", state)
+
     def on_epoch_end(self, trainer, logs: dict) -> None:
-        if self.run is None:
-            return
-        save_weights(self.run.checkpoints / "last.safetensors", cpu_state(trainer.model),
-                     {"epoch": trainer.epoch})
-        save_state(self.run.checkpoints / "last.json", {"epoch": trainer.epoch, "step": trainer.step})
+        self.save(trainer)
+        if self.every_epochs and trainer.epoch % self.every_epochs == 0:
+            save_weights(self.run.checkpoints / f"epoch-{trainer.epoch}.safetensors",
+                         cpu_state(trainer.model), {"epoch": trainer.epoch, "step": trainer.step})
+
+
+class StepCheckpointer(Checkpointer):
+    """A ``Checkpointer`` that also saves mid-epoch, every ``every_steps`` optimizer steps."""
+
+    def __init__(self, run: RunFolder, every_epochs: int = 0, every_steps: int = 1):
+        super().__init__(run, every_epochs)
+        if every_steps < 1:
+            raise ValueError(f"checkpoint.every_steps must be >= 1, got {every_steps}")
+        self.every_steps = every_steps
+
+    def on_batch_end(self, trainer, batch: dict) -> None:
+        if batch.get("stepped", True) and trainer.step % self.every_steps == 0:
+            self.save(trainer)

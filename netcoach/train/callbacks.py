@@ -1,11 +1,15 @@
 """The callback API: six hooks, each given the trainer (its state) and a logs dict.
 
 A callback stops training by setting ``trainer.stop_training = True``, never by
-raising. Hooks, in the order the loop calls them::
+raising. A callback whose state must survive a resume sets ``state_key`` and
+implements ``state_dict()``/``load_state_dict(state)`` (tensors, numbers, strings,
+lists and dicts; see ``netcoach.train.state``). Hooks, in the order the loop calls them::
 
     on_fit_start(trainer)
       on_epoch_start(trainer)
-        on_batch_end(trainer, batch)      # batch: {"loss": device tensor, "size": int}
+        on_batch_end(trainer, batch)      # batch: {"loss": device tensor, "size": int,
+                                          #         "stepped": bool (an optimizer step was taken;
+                                          #         False for all but the last of a grad_accum group)}
       on_eval_end(trainer, logs)          # logs hold train_* and val_* of the epoch
       on_epoch_end(trainer, logs)         # after the schedule stepped and epoch += 1
     on_fit_end(trainer, logs)

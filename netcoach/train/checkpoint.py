@@ -7,6 +7,7 @@ opening a checkpoint from an untrusted run folder is safe.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -64,3 +65,93 @@ def load_state(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: training state not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not a valid JSON training state ({exc})") from None
+
+
+# ----------------------------------------------------------------------------- training state
+#
+# A resumable checkpoint is a nested Python structure (optimizer/schedule state,
+# RNG states, callback states, ...). ``flatten`` splits it into plain JSON (with
+# small tags for what JSON cannot say: tensors, tuples, non-string dict keys) and
+# a flat dict of tensors for safetensors. Loading parses JSON and safetensors only,
+# so a checkpoint can never execute code.
+
+_TENSOR, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
+
+
+def flatten(obj, tensors: dict[str, torch.Tensor], path: str = "s"):
+    """JSON-able form of ``obj``; tensors go into ``tensors`` under dotted keys."""
+    if isinstance(obj, torch.Tensor):
+        tensors[path] = obj.detach().to("cpu", copy=True).contiguous()
+        return {_TENSOR: path}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: flatten(v, tensors, f"{path}.{k}") for k, v in obj.items()}
+        return {_ITEMS: [[flatten(k, tensors, f"{path}.k{i}"), flatten(v, tensors, f"{path}.{i}")]
+                         for i, (k, v) in enumerate(obj.items())]}
+    if isinstance(obj, tuple):
+        return {_TUPLE: [flatten(v, tensors, f"{path}.{i}") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [flatten(v, tensors, f"{path}.{i}") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy scalars
+        return obj.item()
+    raise CheckpointError(f"cannot store {type(obj).__name__} at '{path}' in a checkpoint "
+                          f"(only tensors, numbers, strings, lists, tuples and dicts)")
+
+
+def unflatten(obj, tensors: dict[str, torch.Tensor]):
+    """Inverse of ``flatten``."""
+    if isinstance(obj, list):
+        return [unflatten(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if _TENSOR in obj:
+            try:
+                return tensors[obj[_TENSOR]]
+            except KeyError:
+                raise CheckpointError(f"tensor '{obj[_TENSOR]}' missing from the checkpoint") from None
+        if _TUPLE in obj:
+            return tuple(unflatten(v, tensors) for v in obj[_TUPLE])
+        if _ITEMS in obj:
+            return {unflatten(k, tensors): unflatten(v, tensors) for k, v in obj[_ITEMS]}
+        return {k: unflatten(v, tensors) for k, v in obj.items()}
+    return obj
+
+
+def save_training_state(folder: Path, name: str, state: dict) -> Path:
+    """Write a resumable checkpoint ``<name>.json`` (+ its tensors) as one atomic commit.
+
+    Tensors go to ``state/<name>-<step>.safetensors`` under a fresh name, then the
+    JSON that points to them replaces ``<name>.json`` (the commit). A crash at any
+    moment leaves the previous ``<name>.json`` and the tensor file it names intact.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    meta = flatten(state, tensors)
+    rel = f"state/{name}-{int(state.get('step', 0)):09d}-{time.time_ns() % 10**9:09d}.safetensors"
+    save_weights(folder / rel, tensors)
+    save_state(folder / f"{name}.json", {"format": "netcoach-train-state-1", "tensors": rel,
+                                          "state": meta})
+    _remove_stale(folder, name, keep=rel)
+    return folder / f"{name}.json"
+
+
+def _remove_stale(folder: Path, name: str, keep: str) -> None:
+    """Delete tensor files no JSON points to any more, and temp files of writes a
+    killed process never finished (there is one writer per run folder)."""
+    for old in (folder / "state").glob(f"{name}-*.safetensors"):
+        if f"state/{old.name}" != keep:
+            old.unlink(missing_ok=True)
+    for torn in [*(folder / "state").glob(f".{name}-*.tmp"), *folder.glob(f".{name}.*.tmp")]:
+        torn.unlink(missing_ok=True)
+
+
+def load_training_state(folder: Path, name: str = "last") -> dict:
+    """Read what ``save_training_state`` wrote; errors name the file and the problem."""
+    path = Path(folder) / f"{name}.json"
+    record = load_state(path)
+    if not isinstance(record, dict) or record.get("format") != "netcoach-train-state-1":
+        raise CheckpointError(f"{path}: not a netcoach training state (no 'format' marker)")
+    rel = str(record["tensors"])
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise CheckpointError(f"{path}: tensor file {rel!r} points outside the checkpoint folder")
+    return unflatten(record["state"], load_weights(Path(folder) / rel))

@@ -16,7 +16,8 @@ from netcoach.train.callbacks import Callback
 
 def format_logs(logs: dict) -> str:
     parts = [f"epoch {logs['epoch']:>3}"]
-    for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_ema", "val_acc_polyak",
+                "val_acc_swa"):
         if key in logs:
             parts.append(f"{key} {logs[key]:.4f}")
     if "lr" in logs:
@@ -27,34 +28,40 @@ def format_logs(logs: dict) -> str:
 
 
 class ProgressBar(Callback):
-    """Batch progress bar plus a per-epoch line.
+    """An epoch bar and a batch bar plus a line per epoch.
 
-    The bar is refreshed at most ~10 times a second (checked with a clock read per
-    batch, which costs far less than a redraw).
+    On a terminal and in a Jupyter notebook (rich renders its live display there)
+    both bars show; otherwise (a log file, CI) only the per-epoch lines appear.
+    The batch bar is refreshed at most ~10 times a second (checked with a clock
+    read per batch, which costs far less than a redraw).
     """
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
-        self.live = self.console.is_terminal
+        self.live = self.console.is_terminal or self.console.is_jupyter
         self._progress = None
+        self._epochs = None
         self._task = None
         self._last = 0.0
         self._done = 0
 
     def on_fit_start(self, trainer) -> None:
         if self.live:
-            self._progress = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(),
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TimeRemainingColumn(),
                                       console=self.console, transient=True)
             self._progress.start()
+            self._epochs = self._progress.add_task("epochs", total=trainer.epochs,
+                                                   completed=trainer.epoch)
 
     def on_epoch_start(self, trainer) -> None:
         self._done = 0
         if self._progress is not None:
             total = len(trainer.loaders["train"])
+            label = f"epoch {trainer.epoch + 1}"
             if self._task is None:
-                self._task = self._progress.add_task("train", total=total, epoch=trainer.epoch + 1)
-            self._progress.reset(self._task, total=total, epoch=trainer.epoch + 1)
+                self._task = self._progress.add_task(label, total=total)
+            self._progress.reset(self._task, total=total, completed=self._done, description=label)
 
     def on_batch_end(self, trainer, batch: dict) -> None:
         self._done += 1
@@ -66,8 +73,12 @@ class ProgressBar(Callback):
             self._progress.update(self._task, completed=self._done)
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
+        if self._progress is not None:
+            self._progress.update(self._epochs, completed=trainer.epoch)
         self.console.print(format_logs(logs), highlight=False, soft_wrap=True)
 
     def on_fit_end(self, trainer, logs: dict) -> None:
         if self._progress is not None:
             self._progress.stop()
+        if trainer.failure:
+            self.console.print(f"[red]{trainer.failure}[/red]", highlight=False, soft_wrap=True)

@@ -1,11 +1,15 @@
 """The training loop: one readable class, explicit hooks, an explicit stop flag.
 
 Metrics accumulate as device tensors and are read once per epoch, so the hot loop
-never waits for the device (no per-step host synchronisation).
+never waits for the device (no per-step host synchronisation). The NaN guard's
+check of the loss is immediate on the CPU (reading a CPU scalar costs nothing) and
+asynchronous on CUDA (``guard.LossWatch``: pinned copies polled with events).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from typing import Iterable, Optional
 
@@ -16,6 +20,9 @@ from netcoach.data.loader import DeviceLoader
 from netcoach.optim.regularize import UpdateRules
 from netcoach.optim.schedules import Schedule
 from netcoach.train.callbacks import Callback, CallbackList
+from netcoach.train.guard import LossWatch, NonFiniteError, nonfinite_grads
+
+METRIC_CHUNK = 32  # training batches whose outputs are scored together (see _reduce_metric)
 
 
 class Trainer:
@@ -23,7 +30,16 @@ class Trainer:
 
     State a callback may read: ``model``, ``optimizer``, ``schedule``, ``loaders``,
     ``epoch`` (completed epochs), ``step`` (optimizer steps), ``history`` (one logs
-    dict per epoch); and set: ``stop_training``.
+    dict per epoch), ``step_records`` (the finished epoch's per-step lr and loss),
+    ``failure`` (the NaN guard's message); and set: ``stop_training``.
+
+    Args:
+        grad_accum: micro-batches per optimizer step; each micro-batch loss is weighted
+            by its share of the group's samples, so the update equals one big batch's.
+        precision: "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler, CUDA only).
+        channels_last: convert 4-D inputs to channels-last (the model is converted by the caller).
+        compile: run the forward pass through ``torch.compile``.
+        guard: the NaN guard (``netcoach.train.guard.NanGuard``) or None for no checks.
 
     Example:
         >>> trainer = Trainer(model, loaders, task, optimizer, schedule, epochs=5)  # doctest: +SKIP
@@ -32,17 +48,32 @@ class Trainer:
 
     def __init__(self, model: nn.Module, loaders: dict[str, DeviceLoader], task, optimizer,
                  schedule: Schedule, epochs: int, callbacks: Iterable[Callback] = (),
-                 rules: Optional[UpdateRules] = None):
+                 rules: Optional[UpdateRules] = None, *, grad_accum: int = 1,
+                 precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 guard=None):
         if epochs < 1:
             raise ValueError(f"train.epochs must be >= 1, got {epochs}")
+        if grad_accum < 1:
+            raise ValueError(f"train.grad_accum must be >= 1, got {grad_accum}")
         self.model, self.loaders, self.task = model, loaders, task
         self.optimizer, self.schedule, self.epochs = optimizer, schedule, epochs
         self.rules = rules or UpdateRules(model, None)
         self.callbacks = CallbackList(callbacks)
+        self.grad_accum, self.channels_last, self.guard = grad_accum, channels_last, guard
+        self.device = next(model.parameters()).device
+        self.autocast, self.scaler = _precision(precision, self.device)
+        self.forward = torch.compile(model) if compile else model
         self.epoch = 0
         self.step = 0
         self.history: list[dict] = []
+        self.step_records: list[dict] = []
         self.stop_training = False
+        self.failure: Optional[str] = None
+        self._step_lr = self.current_lr()
+        self.lr_scale = 1.0  # product of the NaN guard's LR reductions
+        self._partial: Optional[dict] = None  # sums of an unfinished epoch (mid-epoch resume)
+        self._epoch_start = time.perf_counter()
+        self._watch = LossWatch(self.device)  # the NaN guard's per-step loss check
 
     # ------------------------------------------------------------------ the loop
 
@@ -52,68 +83,172 @@ class Trainer:
         logs: dict = {}
         cbs.call("on_fit_start", self)
         while self.epoch < self.epochs and not self.stop_training:
-            cbs.call("on_epoch_start", self)
-            start = time.perf_counter()
-            logs = {"epoch": self.epoch + 1, "lr": self.current_lr()}
-            logs.update(self.train_epoch())
-            logs["epoch_time"] = time.perf_counter() - start
-            logs["samples_per_s"] = logs.pop("_samples") / logs["epoch_time"]
-            logs.update(self.evaluate(self.loaders["val"], prefix="val"))
-            cbs.call("on_eval_end", self, logs)
-            self.schedule.after_epoch(logs)
-            self.epoch += 1
-            self.history.append(logs)
-            cbs.call("on_epoch_end", self, logs)
+            try:
+                logs = self.run_epoch()
+            except NonFiniteError as err:
+                if self.guard is None or not self.guard.recover(self, err):
+                    self.failure = self.failure or str(err)
+                    self.stop_training = True
         cbs.call("on_fit_end", self, logs)
         return self.history
 
-    def train_epoch(self) -> dict:
-        """One pass over the training loader; returns train_loss and train_<metric>."""
-        self.model.train()
-        device = self.loaders["train"].split.x.device
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        per_batch = self.callbacks.has("on_batch_end")
-        for x, y in self.loaders["train"]:
-            loss, out = self.train_step(x, y)
-            with torch.no_grad():
-                loss_sum += loss.detach() * len(x)
-                correct += self.task.correct(out, y)
-            seen += len(x)
-            if per_batch:
-                self.callbacks.call("on_batch_end", self, {"loss": loss.detach(), "size": len(x)})
-        metric = self.task.metric
-        # The one host synchronisation of the epoch.
-        return {"train_loss": (loss_sum / seen).item(), f"train_{metric}": correct.item() / seen,
-                "_samples": seen}
+    def run_epoch(self) -> dict:
+        """Train one epoch, evaluate, step the epoch schedule and call the epoch hooks."""
+        cbs = self.callbacks
+        cbs.call("on_epoch_start", self)
+        logs = {"epoch": self.epoch + 1, "lr": (self._partial or {}).get("lr0", self.current_lr())}
+        logs.update(self.train_epoch())
+        logs.update(self.evaluate(self.loaders["val"], prefix="val"))
+        cbs.call("on_eval_end", self, logs)
+        self.schedule.after_epoch(logs)
+        self.epoch += 1
+        self.history.append(logs)
+        cbs.call("on_epoch_end", self, logs)
+        return logs
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward, backward, update; returns (loss, outputs)."""
-        out = self.model(x)
-        loss = self.task.loss(out, y)
+    def train_epoch(self) -> dict:
+        """One pass over the training loader; returns train_loss, train_<metric>,
+        epoch_time and samples_per_s, and fills ``step_records``."""
+        self.model.train()
+        loader = self.loaders["train"]
+        acc = self._partial or self._new_partial()
+        self._partial = acc
+        self._epoch_start = time.perf_counter() - acc["elapsed"]
+        per_batch = self.callbacks.has("on_batch_end")
+        k, group_loss, group_n = self.grad_accum, None, 0
+        first = stepping = True
+        weight = 1.0
+        for x, y in loader:
+            if k > 1:
+                first, stepping, weight = self._accum_position(loader, loader.position - 1, len(x))
+            loss, out = self.train_step(x, y, weight, first, stepping)
+            acc["outs"].append(out.detach())
+            acc["targets"].append(y)
+            if len(acc["outs"]) == METRIC_CHUNK:
+                self._reduce_metric(acc)
+            if k == 1:
+                group_loss, group_n = loss.detach(), len(x)
+            else:
+                part = loss.detach() * weight
+                group_loss = part if first else group_loss + part
+                group_n = len(x) if first else group_n + len(x)
+            if stepping:
+                acc["losses"].append(group_loss)
+                acc["sizes"].append(group_n)
+                acc["lrs"].append(self._step_lr)
+            if per_batch:
+                self.callbacks.call("on_batch_end", self, {"loss": loss.detach(), "size": len(x),
+                                                           "stepped": stepping})
+        self.check_pending()
+        return self._close_epoch(acc)
+
+    def _reduce_metric(self, acc: dict) -> None:
+        """Count the correct predictions of the batches held so far in one batched call
+        (cheaper than three small ops per step; still on the device, no sync)."""
+        if acc["outs"]:
+            acc["correct"].append(self.task.correct(torch.cat(acc["outs"]), torch.cat(acc["targets"])))
+            acc["outs"].clear()
+            acc["targets"].clear()
+
+    def _close_epoch(self, acc: dict) -> dict:
+        """The one host synchronisation of the epoch: read the accumulated sums."""
+        self._partial = None
+        self._reduce_metric(acc)
+        elapsed = time.perf_counter() - self._epoch_start
+        seen = sum(acc["sizes"])
+        loss_values = torch.stack(acc["losses"]).double().tolist() if acc["losses"] else []
+        correct = torch.stack(acc["correct"]).sum().item() if acc["correct"] else 0
+        loss_sum = math.fsum(v * n for v, n in zip(loss_values, acc["sizes"]))
+        first_step = self.step - len(loss_values) + 1
+        self.step_records = [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
+                             for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
+        return {"train_loss": loss_sum / max(seen, 1),
+                f"train_{self.task.metric}": correct / max(seen, 1),
+                "epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0}
+
+    def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float]:
+        """(first micro-batch of its group, last one (take a step), loss weight)."""
+        k = self.grad_accum
+        if k == 1:
+            return True, True, 1.0
+        nb = len(loader)
+        g0, g1 = b - b % k, min(b - b % k + k, nb)
+        total = sum(_batch_size(loader, j) for j in range(g0, g1))
+        return b == g0, b == g1 - 1, n / total
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0,
+                   first: bool = True, stepping: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, backward and (when ``stepping``) the update; returns (loss, outputs).
+
+        With gradient accumulation the caller passes each micro-batch's ``weight``;
+        gradients are cleared on the ``first`` micro-batch of a group, so callbacks
+        can still read the gradients of the last step in ``on_batch_end``.
+        """
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.autocast is None:
+            out = self.forward(x)
+            loss = self.task.loss(out, y)
+        else:
+            with self.autocast():
+                out = self.forward(x)
+                loss = self.task.loss(out, y)
+        if self.guard is not None:
+            self._check_loss(loss, x)
         objective = loss + self.rules.penalty(self.model) if self.rules.has_penalty else loss
-        self.optimizer.zero_grad(set_to_none=True)
-        objective.backward()
+        if weight != 1.0:
+            objective = objective * weight
+        if first:
+            self.optimizer.zero_grad(set_to_none=True)
+        (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
+        if stepping:
+            self._update()
+        return loss, out
+
+    def _update(self) -> None:
+        """The optimizer step with the update rules around it."""
+        self._step_lr = self.optimizer.param_groups[0]["lr"]
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # rules (clipping) see true gradients
         self.rules.before_step(self.step)
-        self.optimizer.step()
+        if self.guard is not None and self.guard.check_grads and self.scaler is None:
+            bad = nonfinite_grads(self.model)
+            if bad:
+                raise NonFiniteError("gradient", bad, self)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)  # skips steps with inf/NaN gradients, by design
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.rules.after_step()
         self.schedule.after_batch()
         self.step += 1
-        return loss, out
+
+    def _check_loss(self, loss: torch.Tensor, x: torch.Tensor) -> None:
+        """NaN guard on the loss: immediate on the CPU, asynchronous on CUDA (``LossWatch``)."""
+        if not self._watch.watch(loss):
+            raise NonFiniteError("loss", [], self, inputs=x if self._watch.mode == "now" else None)
+
+    def check_pending(self) -> None:
+        """Wait for the loss checks still in flight on an accelerator (epoch end, checkpoints)."""
+        if self.guard is not None and not self._watch.flush():
+            raise NonFiniteError("loss", [], self)
 
     @torch.no_grad()
     def evaluate(self, loader: DeviceLoader, prefix: str, model: Optional[nn.Module] = None) -> dict:
         """Mean loss and metric over ``loader`` in eval mode, as ``{prefix}_loss`` etc."""
-        model = model or self.model
+        model = model or self.forward
         was_training = model.training
         model.eval()
         device = loader.split.x.device
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         correct = torch.zeros((), device=device, dtype=torch.long)
         for x, y in loader:
-            out = model(x)
-            loss_sum += self.task.loss(out, y).double() * len(x)
+            if self.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self.autocast() if self.autocast is not None else contextlib.nullcontext():
+                out = model(x)
+            loss_sum += self.task.loss(out.float(), y).double() * len(x)
             correct += self.task.correct(out, y)
         model.train(was_training)
         n = len(loader.split)
@@ -121,3 +256,52 @@ class Trainer:
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    # ------------------------------------------------------------------ resume support
+
+    def _new_partial(self) -> dict:
+        return {"losses": [], "sizes": [], "lrs": [], "correct": [], "outs": [], "targets": [],
+                "elapsed": 0.0, "lr0": self.current_lr()}
+
+    def elapsed(self) -> float:
+        """Seconds spent in the current (unfinished) epoch."""
+        return time.perf_counter() - self._epoch_start if self._partial is not None else 0.0
+
+    def partial_state(self) -> dict:
+        """The sums of the unfinished epoch (empty at an epoch boundary)."""
+        acc = self._partial
+        if acc is None or not acc["sizes"]:
+            return {}
+        self._reduce_metric(acc)
+        return {"losses": torch.stack(acc["losses"]), "correct": torch.stack(acc["correct"]).sum(),
+                "sizes": list(acc["sizes"]), "lrs": list(acc["lrs"]), "lr0": acc["lr0"],
+                "elapsed": self.elapsed()}
+
+    def load_partial_state(self, state: dict, device: torch.device, elapsed: float = 0.0) -> None:
+        if not state:
+            self._partial = None
+            return
+        self._partial = {"losses": list(state["losses"].to(device).unbind()),
+                         "correct": [state["correct"].to(device)], "outs": [], "targets": [],
+                         "sizes": list(state["sizes"]),
+                         "lrs": list(state["lrs"]), "lr0": state["lr0"],
+                         "elapsed": float(state.get("elapsed", elapsed))}
+
+
+def _batch_size(loader: DeviceLoader, j: int) -> int:
+    n, bs = len(loader.split), loader.batch_size
+    return min(bs, n - j * bs)
+
+
+def _precision(name: str, device: torch.device):
+    """(autocast context factory, GradScaler or None) for a precision name."""
+    if name == "fp32":
+        return None, None
+    if name == "bf16":
+        return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), None
+    if name == "fp16":
+        if device.type != "cuda":
+            raise ValueError(f"train.precision: fp16 needs a CUDA device (this run is on {device}); "
+                             f"use bf16 or fp32")
+        return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
+    raise ValueError(f"train.precision: unknown {name!r}; valid: fp32, bf16, fp16")

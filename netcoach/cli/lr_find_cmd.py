@@ -1,0 +1,60 @@
+"""``netcoach lr-find``: sweep the learning rate, suggest one, write lr_find.json and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from netcoach.cli.options import add_config_options, config_from_args
+from netcoach.optim.lr_finder import RULES, default_lrs, lr_find
+from netcoach.utils.io import atomic_write_json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "lr-find", help="find a learning rate: sweep it exponentially and plot the loss",
+        description="Train one batch per learning rate from 10^start to 10^end (log-spaced), "
+                    "record the (smoothed) loss, stop when it diverges and suggest a learning rate. "
+                    "Model, optimizer and data order are left exactly as they were. Writes "
+                    "lr_find.json and lr_find.png into --out (default: a new folder under run.dir).",
+        allow_abbrev=False)
+    p.add_argument("--out", metavar="DIR", help="output folder (default: <run.dir>/lr-find-<data>-<model>-<time>)")
+    p.add_argument("--start-exp", type=float, default=-8.0, help="log10 of the first lr (default: -8)")
+    p.add_argument("--end-exp", type=float, default=0.0, help="log10 of the last lr (default: 0)")
+    p.add_argument("--num", type=int, default=200, help="number of learning rates, one batch each (default: 200)")
+    p.add_argument("--smoothing", type=float, default=0.98, help="moving-average beta of the loss (default: 0.98)")
+    p.add_argument("--diverge", type=float, default=4.0,
+                   help="stop when the smoothed loss exceeds this multiple of its minimum (default: 4)")
+    p.add_argument("--rule", choices=sorted(RULES), default="min/10",
+                   help="how the suggestion is picked: " + "; ".join(f"{k}: {v}" for k, v in RULES.items()))
+    add_config_options(p)
+    p.set_defaults(func=run, takes_config=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import netcoach
+
+    config = config_from_args(args)
+    lrs = default_lrs(args.start_exp, args.end_exp, args.num)
+    trainer = netcoach.build_trainer(config)
+    record = lr_find(trainer, lrs, smoothing=args.smoothing, diverge=args.diverge, rule=args.rule)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path(config.run.dir) / f"lr-find-{config.data.name}-{config.model.name}-{stamp}"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "lr_find.json", record)
+    console = Console()
+    try:  # the plot lives with the report code; it may be absent in a partial install
+        from netcoach.report.plots import plot_lr_find
+    except ImportError as exc:
+        console.print(f"no plot written ({exc})", highlight=False)
+    else:
+        console.print(f"plot: {plot_lr_find(record, out / 'lr_find.png')}", highlight=False)
+    steps = len(record["lrs"])
+    stop = " (stopped early: loss diverged)" if record["stopped_early"] else ""
+    suggestion = "none" if record["suggestion"] is None else f"{record['suggestion']:.3g}"
+    console.print(f"{steps} steps{stop}; suggested lr {suggestion} -- {record['rule']}", highlight=False)
+    console.print(f"record: {out / 'lr_find.json'}", highlight=False)
+    return 0

@@ -1,0 +1,109 @@
+"""Data checks: normalization statistics from train only, labels, input range, leakage.
+
+Duplicate detection hashes the raw bytes of every sample (exact duplicates only).
+Python's set of ``bytes`` is used because it is O(N) and needs no extra library;
+it handles CIFAR-10's 50k images in well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from netcoach.data.base import DataBundle
+from netcoach.data.normalize import channel_stats
+from netcoach.diagnose.checks import result
+
+
+def _close(a, b, tol: float = 1e-4) -> bool:
+    return a is not None and b is not None and all(abs(u - v) <= tol for u, v in zip(a, b))
+
+
+def check_stats(bundle: DataBundle) -> dict:
+    """Were the normalization statistics computed on the training split only?"""
+    if bundle.mean is None:
+        return result("data_stats", "warn", "inputs are not standardized (data.normalize = false); "
+                      "the recipe centers and scales inputs with training-set statistics")
+    x = bundle.train.x
+    if x.dim() < 2:
+        return result("data_stats", "pass", "1-D inputs: nothing to standardize")
+    mean, std = channel_stats(x, bundle.scale)
+    details = dict(mean=bundle.mean, std=bundle.std, train_mean=mean, train_std=std)
+    if _close(mean, bundle.mean) and _close(std, bundle.std):
+        return result("data_stats", "pass", "normalization statistics match the training split",
+                      **details)
+    every = torch.cat([bundle.train.x, bundle.val.x, bundle.test.x])
+    all_mean, all_std = channel_stats(every, bundle.scale)
+    if _close(all_mean, bundle.mean) and _close(all_std, bundle.std):
+        return result("data_stats", "fail", "normalization statistics were computed on train+val+test "
+                      "(test information leaks into training); use the training split only", **details)
+    return result("data_stats", "warn", "normalization statistics differ from the training split's "
+                  "(precomputed elsewhere?)", **details)
+
+
+def check_labels(bundle: DataBundle) -> dict:
+    """Labels within [0, K) in every split; class balance of the training split."""
+    k = bundle.num_classes
+    bad = {}
+    for split_name in ("train", "val", "test"):
+        y = getattr(bundle, split_name).y
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= k):
+            bad[split_name] = [int(y.min()), int(y.max())]
+    counts = torch.bincount(bundle.train.y.cpu().clamp(0, k - 1), minlength=k).tolist()
+    details = dict(num_classes=k, train_counts=counts, out_of_range=bad)
+    if bad:
+        return result("data_labels", "fail", f"labels outside [0, {k - 1}]: {bad}", **details)
+    missing = [i for i, c in enumerate(counts) if c == 0]
+    if missing:
+        return result("data_labels", "warn", f"classes {missing} have no training samples", **details)
+    ratio = max(counts) / min(counts)
+    details["imbalance"] = ratio
+    if ratio > 10:
+        return result("data_labels", "warn", f"class imbalance {ratio:.1f}x (largest/smallest class "
+                      "in train): consider class weights or resampling", **details)
+    return result("data_labels", "pass", f"labels in [0, {k - 1}], train classes {min(counts)}.."
+                  f"{max(counts)} samples (imbalance {ratio:.2f}x)", **details)
+
+
+def check_inputs(batch: torch.Tensor, normalized: bool) -> dict:
+    """Range of the inputs the model actually sees (after scaling and normalization)."""
+    lo, hi = float(batch.min()), float(batch.max())
+    mean, std = float(batch.mean()), float(batch.std())
+    details = dict(min=lo, max=hi, mean=mean, std=std)
+    if not all(math.isfinite(v) for v in (lo, hi, mean, std)):
+        return result("data_inputs", "fail", "inputs contain NaN or inf", **details)
+    text = f"model inputs in [{lo:.3g}, {hi:.3g}], mean {mean:.3f}, std {std:.3f}"
+    if max(abs(lo), abs(hi)) > 100:
+        return result("data_inputs", "warn", text + ": very large values; scale the inputs", **details)
+    if normalized and (abs(mean) > 0.5 or not 0.3 < std < 3):
+        return result("data_inputs", "warn", text + ": not standardized although normalization is on",
+                      **details)
+    return result("data_inputs", "pass", text, **details)
+
+
+def _row_bytes(x: torch.Tensor) -> list[bytes]:
+    arr = x.detach().cpu().contiguous().numpy().reshape(len(x), -1)
+    return [row.tobytes() for row in arr]
+
+
+def check_leakage(bundle: DataBundle) -> dict:
+    """Exact duplicates shared between train and val/test (and val/test), with counts."""
+    train = _row_bytes(bundle.train.x)
+    train_set = set(train)
+    val, test = _row_bytes(bundle.val.x), _row_bytes(bundle.test.x)
+    counts = {
+        "val_in_train": sum(r in train_set for r in val),
+        "test_in_train": sum(r in train_set for r in test),
+        "test_in_val": sum(r in set(val) for r in test),
+        "duplicates_within_train": len(train) - len(train_set),
+    }
+    sizes = {"train": len(train), "val": len(val), "test": len(test)}
+    shared = counts["val_in_train"] + counts["test_in_train"] + counts["test_in_val"]
+    if shared:
+        return result("data_leakage", "warn", f"{counts['val_in_train']} of {len(val)} val and "
+                      f"{counts['test_in_train']} of {len(test)} test samples also appear in train "
+                      f"({counts['test_in_val']} test in val): evaluation is optimistic; deduplicate "
+                      "before splitting", **counts, sizes=sizes)
+    return result("data_leakage", "pass", f"no exact duplicates shared between train/val/test "
+                  f"({counts['duplicates_within_train']} within train)", **counts, sizes=sizes)

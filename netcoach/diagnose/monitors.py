@@ -1,0 +1,146 @@
+"""Live monitor: per-layer update/weight ratio, gradient norm, activation statistics.
+
+Cheap by construction: each epoch it samples ``monitor_samples`` pairs of consecutive
+steps (spread over the epoch). At the end of the first step of a pair it snapshots
+the layer weights and switches on forward hooks; at the end of the second it takes
+‖Δw‖/‖w‖ and the gradient norms and switches the hooks off. Everything stays on the
+device until the epoch ends, when one ``tolist()`` reads it (one sync per epoch).
+
+The course's rule of thumb: weights should change by about 1e-3 of their size per
+step (‖Δw‖/‖w‖ ≈ 1e-3); much less means the learning rate is too low, much more too high.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from netcoach.config import DiagnoseConfig
+from netcoach.diagnose.units import layer_map, probe, summarise
+from netcoach.train.callbacks import Callback
+from netcoach.utils.io import append_jsonl
+
+FILENAME = "monitors.jsonl"
+
+
+def sample_starts(num_batches: int, samples: int) -> set[int]:
+    """Batch indices that start a sampled pair, spread evenly (a pair needs two batches)."""
+    if num_batches < 2 or samples < 1:
+        return set()
+    last = num_batches - 2  # the final possible start
+    k = min(samples, last + 1)
+    if k == 1:
+        return {last // 2}
+    return {round(i * last / (k - 1)) for i in range(k)}
+
+
+class Monitor(Callback):
+    """Records one ``{"epoch", "layers", "warnings"}`` dict per epoch into ``records``
+    (and ``monitors.jsonl`` of ``run``). ``overhead_s`` holds the seconds spent in the
+    monitor per epoch, hooks included, for measuring its cost."""
+
+    def __init__(self, cfg: DiagnoseConfig, run=None):
+        self.cfg, self.run = cfg, run
+        self.records: list[dict] = []
+        self.overhead_s: list[float] = []
+        self._probe = None
+
+    # ------------------------------------------------------------------ hooks
+    def on_fit_start(self, trainer) -> None:
+        self.layers = layer_map(trainer.model)
+
+    def on_epoch_start(self, trainer) -> None:
+        t0 = time.perf_counter()
+        self.batch, self.snapshot, self.spent, self.hook_clock = 0, None, 0.0, [0.0]
+        # A model without weight layers (e.g. all functional) has nothing to sample.
+        samples = self.cfg.monitor_samples if self.layers else 0
+        self.starts = sample_starts(len(trainer.loaders["train"]), samples)
+        self.pairs: list[torch.Tensor] = []  # per sampled step pair: (4, layers) norms
+        self.acts: dict[str, list[torch.Tensor]] = {}
+        self.spent += time.perf_counter() - t0
+
+    def on_batch_end(self, trainer, batch: dict) -> None:
+        i = self.batch
+        self.batch += 1
+        if i not in self.starts and self.snapshot is None:
+            return
+        t0 = time.perf_counter()
+        if self.snapshot is not None:
+            self._measure()
+            self._stop_probe()
+        if i in self.starts:
+            with torch.no_grad():
+                self.snapshot = [layer.weight.detach().clone() for layer in self.layers]
+            self._probe = probe(self.layers, self.acts, self.hook_clock)
+            self._probe.__enter__()
+        self.spent += time.perf_counter() - t0
+
+    def on_epoch_end(self, trainer, logs: dict) -> None:
+        t0 = time.perf_counter()
+        self._stop_probe()
+        self.snapshot = None
+        record = {"epoch": int(logs["epoch"]), "layers": self._layer_records(), "warnings": []}
+        record["warnings"] = self._warnings(record["layers"])
+        self.records.append(record)
+        if self.run is not None:
+            append_jsonl(self.run.path / FILENAME, record)
+        self.overhead_s.append(self.spent + self.hook_clock[0] + time.perf_counter() - t0)
+
+    def on_fit_end(self, trainer, logs: dict) -> None:
+        self._stop_probe()
+
+    # ------------------------------------------------------------------ work
+    @torch.no_grad()
+    def _measure(self) -> None:
+        weights = [layer.weight.detach() for layer in self.layers]
+        grads = [w.grad if w.grad is not None else torch.zeros_like(w)
+                 for w in (layer.weight for layer in self.layers)]
+        delta = torch._foreach_sub(weights, self.snapshot)
+        # One fused multi-tensor norm (the call clip_grad_norm_ uses) for all four kinds of
+        # norm of all layers: rows ||w_old||, ||w_new - w_old||, ||grad||, ||w_new||.
+        norms = torch._foreach_norm([*self.snapshot, *delta, *grads, *weights])
+        self.pairs.append(torch.stack(norms).view(4, len(self.layers)))
+        self.snapshot = None
+
+    def _stop_probe(self) -> None:
+        if self._probe is not None:
+            self._probe.__exit__(None, None, None)
+            self._probe = None
+
+    def _layer_records(self) -> dict[str, dict]:
+        acts = summarise(self.acts)  # the epoch's host sync for activations ...
+        if self.pairs:  # ... and for the weight statistics
+            before, delta, grad_n, weight_n = torch.stack(self.pairs).double().unbind(1)
+            ratio = (delta / before.clamp_min(1e-12)).mean(0)  # ||w_new - w_old|| / ||w_old||
+            ratio, grad, weight = (t.tolist() for t in torch.stack([ratio, grad_n.mean(0),
+                                                                    weight_n.mean(0)]))
+        else:
+            ratio = grad = weight = [math.nan] * len(self.layers)
+        empty = {"dead_frac": None, "saturated_frac": None, "act_mean": None, "act_std": None}
+        out = {}
+        for k, layer in enumerate(self.layers):
+            stats = acts.get(layer.name, empty)
+            out[layer.name] = {"update_ratio": ratio[k], "grad_norm": grad[k], "weight_norm": weight[k],
+                               **{key: stats[key] for key in empty}}
+        return out
+
+    def _warnings(self, layers: dict[str, dict]) -> list[str]:
+        low, high = self.cfg.update_ratio_band
+        notes = []
+        for name, s in layers.items():
+            r, g = s["update_ratio"], s["grad_norm"]
+            sampled = not math.isnan(r) or self.pairs  # NaN without samples just means "not measured"
+            if sampled and not (math.isfinite(g) and math.isfinite(r)):
+                notes.append(f"layer {name}: gradient norm {g}, update ratio {r} (diverging)")
+            elif sampled and r > high:
+                notes.append(f"layer {name}: update/weight ratio {r:.1e} > {high:.0e} (learning rate "
+                             "too high?)")
+            elif sampled and r < low and g > 0:
+                notes.append(f"layer {name}: update/weight ratio {r:.1e} < {low:.0e} (learning rate "
+                             "too low?)")
+            for key, word in (("dead_frac", "dead"), ("saturated_frac", "saturated")):
+                if s[key] is not None and s[key] > self.cfg.dead_max:
+                    notes.append(f"layer {name}: {s[key]:.0%} {word} units")
+        return notes

@@ -1,0 +1,83 @@
+"""Overfit one batch: a model and pipeline that work can memorise a handful of samples.
+
+The course's recipe: train on one small batch until the loss is ~0 / accuracy 100%;
+if that fails, the pipeline or the model cannot learn (detached outputs, frozen or
+missing parameters, a broken loss). Runs on a deep copy with its own Adam optimizer
+(the recipe's default choice), so the real model and optimizer are untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from netcoach.diagnose.checks import result
+
+LOSS_TARGET = 0.1  # "near-zero" loss; far below ln K for any K >= 2
+CHECK_EVERY = 5    # read loss/accuracy every few steps (each read is a device sync)
+STALLED = 0.5      # a loss still above half its initial value after the budget: not learning
+
+
+def _without_dropout(model: nn.Module) -> nn.Module:
+    """Training mode (batch-norm uses batch statistics) but dropout off, so the batch can be fit."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.eval()
+    return model
+
+
+def check_overfit_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task, steps: int,
+                        lr: float) -> dict:
+    """Train a copy of ``model`` on the batch ``(x, y)`` for at most ``steps`` Adam steps.
+
+    Pass when training accuracy on the batch reaches 100% with loss <= 0.1 (reporting the
+    step it happened); warn when it gets there only partly (100% accuracy with a higher
+    loss, or the loss at least halved); fail when the loss stays above half its initial
+    value. Parameters that get no gradient are reported as well.
+    """
+    name = "overfit_batch"
+    net = _without_dropout(copy.deepcopy(model))
+    params = [p for p in net.parameters() if p.requires_grad]
+    if not params:
+        return result(name, "fail", "the model has no trainable parameters (all frozen)", steps=0)
+    opt = torch.optim.Adam(params, lr=lr)
+    no_grad: list[str] = []
+    first = last = None
+    for step in range(1, steps + 1):
+        out = net(x)
+        loss = task.loss(out, y)
+        if not loss.requires_grad:
+            return result(name, "fail", "the loss does not depend on any trainable parameter "
+                          "(output detached from the graph?)", steps=0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if step == 1:
+            no_grad = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+        opt.step()
+        if step % CHECK_EVERY == 0 or step == 1 or step == steps:
+            acc = float(task.correct(out, y)) / len(y)
+            last = (step, float(loss.detach()), acc)
+            first = first or last
+            if acc >= 1.0 and last[1] <= LOSS_TARGET:
+                break
+    step, loss_v, acc = last
+    details = dict(steps=step, budget=steps, batch=len(y), loss=loss_v, acc=acc,
+                   initial_loss=first[1], lr=lr, params_without_grad=no_grad)
+    suffix = f"; {len(no_grad)} parameter tensors get no gradient ({', '.join(no_grad[:3])})" if no_grad else ""
+    if acc >= 1.0 and loss_v <= LOSS_TARGET:
+        return result(name, "warn" if no_grad else "pass",
+                      f"memorised {len(y)} samples in {step} steps (loss {first[1]:.3f} -> "
+                      f"{loss_v:.4f}, acc 100%)" + suffix, **details)
+    if acc >= 1.0:
+        return result(name, "warn", f"reached 100% accuracy on {len(y)} samples but loss is still "
+                      f"{loss_v:.3f} after {step} steps" + suffix, **details)
+    if loss_v <= STALLED * first[1]:
+        return result(name, "warn", f"learning, but did not memorise {len(y)} samples in {steps} "
+                      f"steps (loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}): slow units or "
+                      "little capacity" + suffix, **details)
+    return result(name, "fail", f"could not fit one batch of {len(y)} samples in {steps} steps "
+                  f"(loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}): the model or pipeline "
+                  "cannot learn (detached output, frozen layers, wrong loss?)" + suffix, **details)

@@ -1,0 +1,76 @@
+"""Parameter groups: which parameters get weight decay (and L1/L2/max-norm), which do not.
+
+A pure function of the model: it never changes the model and reports what it
+grouped, so a run can record (and a test can check) that biases and
+normalization parameters were excluded from decay.
+
+Example:
+    >>> from torch import nn
+    >>> groups, report = param_groups(nn.Linear(3, 2), weight_decay=1e-4)
+    >>> report["decay"], report["no_decay"]
+    (['weight'], ['bias'])
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+# Module types whose parameters are scales/shifts of a normalization, not weights of a neuron.
+NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+              nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm)
+
+
+def is_decayed(name: str, module: nn.Module) -> bool:
+    """True for weights of neurons: not a bias, not a normalization parameter."""
+    return not name.endswith("bias") and not isinstance(module, NORM_TYPES)
+
+
+def split_parameters(model: nn.Module, decay_bias_norm: bool = False) -> tuple[list, list, dict]:
+    """Split the trainable parameters of ``model`` into (decay, no_decay, report).
+
+    Args:
+        model: any module; parameters with ``requires_grad=False`` are skipped.
+        decay_bias_norm: put biases and normalization parameters in the decay group too.
+
+    Returns:
+        ``(decay_params, no_decay_params, report)`` where ``report`` maps
+        ``"decay"``/``"no_decay"`` to the qualified parameter names.
+    """
+    decay, no_decay = [], []
+    report: dict[str, list[str]] = {"decay": [], "no_decay": []}
+    seen: set[int] = set()  # shared (tied) parameters are grouped once
+    for mod_name, module in model.named_modules():
+        for p_name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad or id(p) in seen:
+                continue
+            seen.add(id(p))
+            full = f"{mod_name}.{p_name}" if mod_name else p_name
+            if decay_bias_norm or is_decayed(p_name, module):
+                decay.append(p)
+                report["decay"].append(full)
+            else:
+                no_decay.append(p)
+                report["no_decay"].append(full)
+    return decay, no_decay, report
+
+
+def param_groups(model: nn.Module, weight_decay: float = 0.0,
+                 decay_bias_norm: bool = False) -> tuple[list[dict], dict]:
+    """Optimizer parameter groups: decayed weights, and everything else with no decay.
+
+    Each group carries ``"name"`` (``"decay"`` or ``"no_decay"``) and
+    ``"decay"`` (bool) so regularizers that act on the optimizer's groups (decoupled
+    weight decay) can tell them apart; torch.optim keeps extra group keys.
+
+    Returns:
+        ``(groups, report)``; empty groups are left out, ``report`` as in
+        :func:`split_parameters` plus the weight decay of each group.
+    """
+    decay, no_decay, report = split_parameters(model, decay_bias_norm)
+    groups = []
+    if decay:
+        groups.append({"params": decay, "weight_decay": weight_decay, "name": "decay", "decay": True})
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0, "name": "no_decay", "decay": False})
+    report = {**report, "weight_decay": {"decay": weight_decay, "no_decay": 0.0}}
+    return groups, report

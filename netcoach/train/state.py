@@ -1,0 +1,113 @@
+"""Everything a run needs to continue exactly: capture and restore.
+
+``capture(trainer)`` returns one nested dict (tensors and plain values) holding
+the model, optimizer, schedule and grad-scaler states, the epoch/step counters,
+the history, the partial sums of an unfinished epoch, the RNG states of torch
+(CPU and CUDA), numpy and Python, the train loader's generators and position, and
+the state of every callback that has a ``state_key``. ``restore`` puts it back.
+``checkpoint.save_training_state`` writes it without pickle.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from netcoach.train.checkpoint import CheckpointError, cpu_state
+
+
+def rng_state() -> dict:
+    """RNG states of python, numpy and torch (CPU and every CUDA device)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def stateful_callbacks(trainer) -> dict:
+    """Callbacks that keep state across epochs, by their ``state_key``."""
+    found = {}
+    for cb in trainer.callbacks:
+        key = getattr(cb, "state_key", None)
+        if key:
+            if key in found:
+                raise ValueError(f"two callbacks share the state key '{key}'")
+            found[key] = cb
+    return found
+
+
+def capture(trainer) -> dict:
+    """The full training state of ``trainer`` at a step boundary, as a nested dict."""
+    state = {
+        "epoch": trainer.epoch,
+        "step": trainer.step,
+        "lr_scale": trainer.lr_scale,
+        "elapsed": trainer.elapsed(),
+        "history": trainer.history,
+        "partial": trainer.partial_state(),
+        "model": cpu_state(trainer.model),
+        "optimizer": trainer.optimizer.state_dict(),
+        "schedule": trainer.schedule.state_dict(),
+        "rng": rng_state(),
+        "loader": trainer.loaders["train"].state_dict(),
+        "callbacks": {k: cb.state_dict() for k, cb in stateful_callbacks(trainer).items()},
+    }
+    if trainer.scaler is not None:
+        state["scaler"] = trainer.scaler.state_dict()
+    return state
+
+
+def _tuples_like(saved_groups: list[dict], current_groups: list[dict]) -> list[dict]:
+    """JSON has no tuples: give back tuple-valued group options (e.g. Adam's betas) their type."""
+    fixed = []
+    for saved, current in zip(saved_groups, current_groups):
+        fixed.append({k: tuple(v) if isinstance(current.get(k), tuple) and isinstance(v, list) else v
+                      for k, v in saved.items()})
+    return fixed
+
+
+def restore(trainer, state: dict) -> None:
+    """Put a captured state back into ``trainer`` (and its callbacks)."""
+    device = next(trainer.model.parameters()).device
+    try:
+        trainer.model.load_state_dict(state["model"])
+        opt = dict(state["optimizer"])
+        opt["param_groups"] = _tuples_like(opt["param_groups"], trainer.optimizer.param_groups)
+        trainer.optimizer.load_state_dict(opt)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint does not fit this model/optimizer: {exc}") from None
+    trainer.optimizer.zero_grad(set_to_none=True)
+    trainer.schedule.load_state_dict(state["schedule"])
+    if trainer.scaler is not None and "scaler" in state:
+        trainer.scaler.load_state_dict(state["scaler"])
+    trainer.epoch, trainer.step = int(state["epoch"]), int(state["step"])
+    trainer.lr_scale = float(state.get("lr_scale", 1.0))
+    trainer.history = [dict(h) for h in state["history"]]
+    trainer.load_partial_state(state["partial"], device, float(state.get("elapsed", 0.0)))
+    trainer.loaders["train"].load_state_dict(state["loader"])
+    set_rng_state(state["rng"])
+    callbacks = stateful_callbacks(trainer)
+    for key, cb_state in state["callbacks"].items():
+        if key in callbacks:
+            callbacks[key].load_state_dict(cb_state)
+    trainer.stop_training = False
+    trainer._watch.reset()  # pending NaN checks belong to the abandoned steps

@@ -1,0 +1,204 @@
+"""Exact resume after SIGKILL (mid-epoch and mid-checkpoint-write), and checkpoints
+that never unpickle.
+
+A child process trains and kills itself with SIGKILL at a randomly chosen batch
+(or in the middle of writing a checkpoint file); the run is resumed from its
+folder and must end with metrics, per-step losses and weights identical to an
+uninterrupted run with the same seed (CPU, one thread).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import netcoach
+from netcoach.train.checkpoint import CheckpointError
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS_PER_EPOCH = 17  # digits train split (1077 samples) / batch 64
+EPOCHS = 3
+
+CHILD = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    import netcoach
+    from netcoach.train import checkpoint as ck
+    from netcoach.utils import io
+
+    overrides, kill_batch, kill_write = eval(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+
+    class Killer(netcoach.Callback):
+        n = 0
+        def on_batch_end(self, trainer, batch):
+            Killer.n += 1
+            if Killer.n == kill_batch:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    writes = {"n": 0}
+    real = io.atomic_write_bytes
+    def dying_write(target, data):
+        if "checkpoints" in str(target):
+            writes["n"] += 1
+            if writes["n"] == kill_write:  # half a file in the temp name, then die
+                with io.atomic_path(target) as tmp:
+                    tmp.write_bytes(data[: len(data) // 2])
+                    os.kill(os.getpid(), signal.SIGKILL)
+        real(target, data)
+    io.atomic_write_bytes = dying_write
+    ck.atomic_write_bytes = dying_write
+
+    netcoach.train(netcoach.load_config(overrides=overrides), callbacks=[Killer()])
+""")
+
+
+def overrides(tmp_path: Path, name: str) -> dict:
+    return {"model.name": "mlp", "model.width": "32", "model.dropout": "0.2",
+            "train.epochs": str(EPOCHS), "schedule.name": "step", "schedule.step_size": "1",
+            "schedule.gamma": "0.7", "checkpoint.every_steps": "5", "log.csv": "true",
+            "average.ema": "true", "average.ema_decay": "0.9", "early_stop.enabled": "true",
+            "early_stop.patience": "5", "run.dir": str(tmp_path), "run.name": name,
+            "diagnose.preflight": "false", "report.enabled": "false"}
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_child(over: dict, kill_batch: int = 0, kill_write: int = 0) -> int:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", CHILD, repr(over), str(kill_batch), str(kill_write)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    return proc.returncode
+
+
+def comparable(run_dir: Path) -> dict:
+    """Everything that must match exactly (times excluded)."""
+    metrics = [{k: v for k, v in row.items() if k not in ("epoch_time", "samples_per_s")}
+               for row in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {"metrics": metrics, "steps": (run_dir / "steps.jsonl").read_text(),
+            "csv": [line.split(",")[:3] for line in (run_dir / "metrics.csv").read_text().splitlines()],
+            "test": summary["test"], "averages": summary["averages"]}
+
+
+def assert_same_run(a: Path, b: Path, context: str) -> None:
+    assert comparable(a) == comparable(b), context
+    for name in ("last", "best", "ema"):
+        wa, wb = load_file(a / "checkpoints" / f"{name}.safetensors"), load_file(b / "checkpoints" / f"{name}.safetensors")
+        assert wa.keys() == wb.keys()
+        for key in wa:
+            assert torch.equal(wa[key], wb[key]), f"{context}: {name}/{key} differs"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run (shared by the kill tests)."""
+    folder = tmp_path_factory.mktemp("reference")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    netcoach.train(netcoach.load_config(overrides=overrides(folder, "ref")))
+    torch.set_num_threads(threads)
+    return folder / "ref"
+
+
+def test_sigkill_at_random_batch_then_resume_is_exact(tmp_path, reference, one_thread):
+    kill_batch = random.Random().randint(2, EPOCHS * STEPS_PER_EPOCH - 1)
+    context = f"killed at batch {kill_batch}"
+    assert run_child(overrides(tmp_path, "killed"), kill_batch=kill_batch) == -9, context
+    killed = tmp_path / "killed"
+    assert not (killed / "summary.json").exists()
+    netcoach.train(resume=killed)
+    assert_same_run(reference, killed, context)
+
+
+def test_sigkill_during_checkpoint_write_keeps_previous_checkpoint(tmp_path, reference, one_thread):
+    # Writes under checkpoints/: per 5 steps 3 files (state tensors, last weights, last.json),
+    # per epoch a few more; any of the first ~40 lands inside training.
+    kill_write = random.Random().randint(4, 40)
+    context = f"killed during checkpoint write {kill_write}"
+    assert run_child(overrides(tmp_path, "torn"), kill_write=kill_write) == -9, context
+    torn = tmp_path / "torn"
+    assert list((torn / "checkpoints").rglob(".*.tmp")), "the torn temp file should be left behind"
+    netcoach.train(resume=torn)
+    assert_same_run(reference, torn, context)
+    assert not list((torn / "checkpoints").rglob(".*.tmp"))  # cleaned up by the next save
+    assert len(list((torn / "checkpoints" / "state").iterdir())) == 1
+
+
+class Payload:
+    """Unpickling this creates a marker file: proof that code ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_payload_in_place_of_checkpoints_is_refused(tmp_path, one_thread):
+    over = {**overrides(tmp_path, "evil"), "train.epochs": "1", "checkpoint.every_steps": "0"}
+    netcoach.train(netcoach.load_config(overrides=over))
+    run = tmp_path / "evil"
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps(Payload(marker))
+    state_file = next((run / "checkpoints" / "state").glob("*.safetensors"))
+    for target in (run / "checkpoints" / "best.safetensors", state_file):
+        torch.save({"weights": Payload(marker)}, target)  # torch's pickle-in-zip format
+    (run / "checkpoints" / "last.safetensors").write_bytes(evil)
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        netcoach.load_run(run, "best")
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        netcoach.load_run(run, "last")
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        netcoach.train(resume=run, config=None)
+    (run / "checkpoints" / "last.json").write_bytes(evil)
+    with pytest.raises(CheckpointError, match="not a valid JSON"):
+        netcoach.train(resume=run)
+    assert not marker.exists()
+
+
+def test_resume_refuses_changed_options(tmp_path, one_thread):
+    over = {**overrides(tmp_path, "done"), "train.epochs": "1", "checkpoint.every_steps": "0"}
+    netcoach.train(netcoach.load_config(overrides=over))
+    from netcoach.api import resume_config
+
+    with pytest.raises(ValueError, match="cannot change optim.lr"):
+        resume_config(tmp_path / "done", overrides={"optim.lr": "0.1"})
+    longer = resume_config(tmp_path / "done", overrides={"train.epochs": "2"})
+    result = netcoach.train(longer, resume=tmp_path / "done")
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert result.summary["resumed_from"] == {"epoch": 1, "step": STEPS_PER_EPOCH}
+
+
+def test_cli_resume_continues_and_rejects_changes(tmp_path, one_thread, capsys):
+    from netcoach.cli import main
+
+    with pytest.raises(SystemExit) as help_exit:  # every new option's help text renders
+        main(["train", "--help"])
+    assert help_exit.value.code == 0 and "--early_stop.patience" in capsys.readouterr().out
+    over = {**overrides(tmp_path, "cli"), "train.epochs": "1", "checkpoint.every_steps": "0"}
+    netcoach.train(netcoach.load_config(overrides=over))
+    run = str(tmp_path / "cli")
+    assert main(["train", "--resume", run, "--optim.lr", "0.5", "--quiet"]) == 2
+    assert "cannot change optim.lr" in capsys.readouterr().err
+    assert main(["train", "--resume", run, "--train.epochs", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "run folder:" in out and "restored the weights of the best epoch" in out
+    assert len((tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()) == 2
