@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--step-size", type=int, default=16, help="epochs before the lr drops 10x")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=128, help="model.width of the cnn (base channels x4)")
     parser.add_argument("--data-root", type=Path, default=SHARED / "cifar10",
                         help="folder holding cifar10-train-jpeg.tar.gz")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
@@ -49,7 +50,7 @@ def main() -> None:
     results = {}
     for name in args.variants.split(","):
         cfg = netcoach.load_config(overrides={
-            "model.name": "cnn", "model.depth": "3", "data.batch_size": "128",
+            "model.name": "cnn", "model.depth": "3", "model.width": str(args.width), "data.batch_size": "128",
             "train.epochs": str(args.epochs), "train.seed": str(args.seed),
             "schedule.name": "step", "schedule.step_size": str(args.step_size), "schedule.gamma": "0.1",
             "augment.transforms": VARIANTS[name], "augment.cutout_size": "8",
