@@ -103,7 +103,8 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
-    loaders = build_loaders(config, bundle, transform=build_augment(config.augment))
+    loaders = build_loaders(config, bundle,
+                            transform=build_augment(config.augment, num_classes=bundle.num_classes))
     if config.optim.name in FULL_BATCH:  # gradient descent: the whole training split is one batch
         loaders["train"].batch_size = len(bundle.train)
     steps_per_epoch = -(-len(loaders["train"]) // max(tc.grad_accum, 1))  # optimizer steps
@@ -112,8 +113,8 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
-    trainer = Trainer(model, loaders, build_task(bundle.task), optimizer, schedule,
-                      tc.epochs, callbacks, rules=rules,
+    task = build_task(bundle.task, label_smoothing=config.loss.label_smoothing)
+    trainer = Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
                       grad_accum=tc.grad_accum, precision=tc.precision,
                       channels_last=tc.channels_last, compile=tc.compile, guard=guard)
     trainer.data, trainer.config, trainer.device = bundle, config, device
@@ -158,6 +159,12 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         atomic_write_json(run.path / "model_summary.json",
                           summary_record(trainer.model, tuple(trainer.data.input_shape)))
         # --- end issue 5 ---
+        # -- augmentation preview (issue 4): what the model sees, from its own generator
+        if config.augment.transforms and len(trainer.data.input_shape) == 3:
+            from netcoach.augment.preview import write_preview
+
+            write_preview(run.path / "augment_preview.png", trainer.data, config.augment, config.train.seed)
+        # -- end augmentation preview
     best.run = run
     builtin, tail = default_callbacks(config, trainer, best, run)
     monitors = diagnose.monitor_callbacks(config, run)

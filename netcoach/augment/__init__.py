@@ -1,5 +1,6 @@
 """Batched data augmentation, configured by ``[augment]``."""
 
-from netcoach.augment.pipeline import build_augment, transforms
+from netcoach.augment.base import Transform, transforms
+from netcoach.augment.pipeline import build_augment, build_transforms
 
-__all__ = ["build_augment", "transforms"]
+__all__ = ["Transform", "build_augment", "build_transforms", "transforms"]

@@ -140,7 +140,64 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    transforms: list[str] = opt([], "training-time transforms, applied in this order")
+    transforms: list[str] = opt([], "training-time transforms, applied in this order: hflip, vflip, "
+                                    "crop, translate, rotate, affine, brightness, contrast, "
+                                    "saturation, hue, color_shift, noise, cutout, erase, gridmask, "
+                                    "mixup, cutmix")
+    hflip_p: float = opt(0.5, "probability of a left-right mirror")
+    vflip_p: float = opt(0.5, "probability of a top-bottom mirror")
+    crop_p: float = opt(1.0, "probability of a padded random crop")
+    crop_padding: int = opt(4, "pixels of padding around the image before cropping back to size")
+    crop_fill: str = opt("zero", "what fills the padding", choices=("zero", "reflect"))
+    translate_p: float = opt(1.0, "probability of a shift")
+    translate_max: float = opt(0.1, "largest shift as a fraction of height/width")
+    translate_fill: str = opt("zero", "what fills the uncovered border", choices=("zero", "reflect"))
+    rotate_p: float = opt(1.0, "probability of a rotation")
+    rotate_degrees: float = opt(15.0, "largest rotation angle in degrees (uniform in +-)")
+    rotate_fill: str = opt("zero", "what fills the corners", choices=("zero", "reflect"))
+    affine_p: float = opt(1.0, "probability of a scale + shear warp")
+    affine_scale_min: float = opt(0.9, "smallest zoom factor")
+    affine_scale_max: float = opt(1.1, "largest zoom factor")
+    affine_shear: float = opt(10.0, "largest horizontal shear angle in degrees (uniform in +-)")
+    affine_fill: str = opt("zero", "what fills the uncovered area", choices=("zero", "reflect"))
+    brightness_p: float = opt(1.0, "probability of a brightness change")
+    brightness: float = opt(0.2, "brightness factor uniform in [1 - this, 1 + this]")
+    contrast_p: float = opt(1.0, "probability of a contrast change")
+    contrast: float = opt(0.2, "contrast factor uniform in [1 - this, 1 + this]")
+    saturation_p: float = opt(1.0, "probability of a saturation change (RGB only)")
+    saturation: float = opt(0.2, "saturation factor uniform in [1 - this, 1 + this]")
+    hue_p: float = opt(1.0, "probability of a hue rotation (RGB only)")
+    hue: float = opt(0.05, "largest hue rotation in turns of the colour wheel (at most 0.5)")
+    color_shift_p: float = opt(1.0, "probability of a per-channel colour shift")
+    color_shift: float = opt(0.1, "largest per-channel offset added to [0, 1] values")
+    noise_p: float = opt(1.0, "probability of Gaussian pixel noise")
+    noise_std: float = opt(0.03, "standard deviation of the noise in [0, 1] units")
+    cutout_p: float = opt(1.0, "probability of a cutout square")
+    cutout_size: int = opt(8, "side of the cutout square in pixels")
+    cutout_value: float = opt(0.0, "value written into the square ([0, 1] units; 0 = black)")
+    erase_p: float = opt(0.5, "probability of random erasing")
+    erase_area_min: float = opt(0.02, "smallest erased area as a fraction of the image")
+    erase_area_max: float = opt(0.4, "largest erased area as a fraction of the image")
+    erase_aspect_max: float = opt(3.3, "largest aspect ratio of the erased rectangle (and 1/this)")
+    gridmask_p: float = opt(1.0, "probability of GridMask")
+    gridmask_d_min: int = opt(8, "smallest grid unit d in pixels")
+    gridmask_d_max: int = opt(16, "largest grid unit d in pixels")
+    gridmask_r: float = opt(0.6, "kept edge ratio r of a unit; erases (1 - r)^2 of the image")
+    mixup_p: float = opt(1.0, "probability that a sample is mixed (mixup)")
+    mixup_alpha: float = opt(0.2, "mixup's lambda ~ Beta(alpha, alpha)")
+    cutmix_p: float = opt(0.5, "probability that a sample gets a pasted box (cutmix)")
+    cutmix_alpha: float = opt(1.0, "cutmix's lambda ~ Beta(alpha, alpha) sizes the box")
+    tta: bool = opt(False, "also evaluate the test split with test-time augmentation (test_acc_tta)")
+    tta_views: list[str] = opt(["hflip"], "extra test-time views besides the image itself: hflip, "
+                                          "vflip, shift (4 shifts), hflip_shift (4 shifts of the mirror)")
+    tta_shift: int = opt(2, "pixels of each test-time shift")
+
+    def __post_init__(self):
+        # Names and values are checked when the config is made, so a typo fails at load
+        # time with the list of valid transforms (imported here: augment imports config).
+        from netcoach.augment.pipeline import validate
+
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -251,6 +308,12 @@ class RegularizeConfig:
 
 
 @dataclass(frozen=True)
+class LossConfig:
+    label_smoothing: float = opt(0.0, "label smoothing epsilon: targets become (1 - eps) y + eps / K "
+                                      "(hard and soft targets)")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -266,3 +329,4 @@ class Config:
     average: AverageConfig = field(default_factory=AverageConfig)
     log: LogConfig = field(default_factory=LogConfig)
     regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
+    loss: LossConfig = field(default_factory=LossConfig)

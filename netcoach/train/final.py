@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 from safetensors.torch import save as st_save
 
+from netcoach.augment.tta import tta_metrics
 from netcoach.data.loader import DeviceLoader
 from netcoach.utils.io import atomic_write_bytes
 
@@ -53,4 +54,6 @@ def evaluate_final(trainer, run_path: Optional[Path] = None) -> dict:
     labels = loader.split.y.cpu()
     if run_path is not None:
         save_predictions(run_path / "predictions.safetensors", loader, logits)
-    return test_metrics(trainer.task, logits, labels)
+    metrics = test_metrics(trainer.task, logits, labels)
+    metrics.update(tta_metrics(trainer, loader))  # augment.tta: test_acc_tta, reported separately
+    return metrics

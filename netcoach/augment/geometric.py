@@ -1,0 +1,281 @@
+"""Geometric transforms: flips, crop with padding, translation, rotation, scale + shear.
+
+Integer moves (flips, crop, translation) copy pixels exactly with one ``gather``
+per run of consecutive moves; rotation and scale/shear build one 2x3 affine matrix
+per sample and resample the whole batch with one ``affine_grid`` + ``grid_sample``
+(bilinear) call.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+import torch.nn.functional as F
+
+from netcoach.augment.base import Params, Transform, degrees, outer, randint, transforms, uniform, where_active
+
+FILLS = ("zero", "reflect")
+
+
+def _check_fill(name: str, fill: str) -> str:
+    if fill not in FILLS:
+        raise ValueError(f"augment.{name}_fill: {fill!r} is not valid; choose one of: {', '.join(FILLS)}")
+    return fill
+
+
+# ---------------------------------------------------------------- integer pixel moves
+#
+# Flips, crops and translations only move whole pixels, and along each axis
+# separately: output row i reads input row r[n, i], output column j reads c[n, j].
+# They are written as maps of those (N, H) / (N, W) coordinate tables, so a run of
+# them composes into one table and the batch is copied once, by one ``gather``
+# (``IntegerMoves``; bench/augment.py measures it against a per-sample loop).
+
+Coords = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
+
+
+def _fold(index: torch.Tensor, size: int, ok: "torch.Tensor | None", fill: str):
+    """Bring source coordinates into [0, size): mirror them (``reflect``, as
+    ``F.pad(mode="reflect")``: -1 -> 1) or clamp them and mark them invalid (``zero``)."""
+    if fill == "reflect":
+        period = 2 * (size - 1)
+        folded = index.remainder(period) if period > 0 else torch.zeros_like(index)
+        return torch.where(folded >= size, period - folded, folded), ok
+    inside = (index >= 0) & (index < size)
+    return index.clamp(0, size - 1), inside if ok is None else ok & inside
+
+
+def identity_coords(n: int, h: int, w: int, device) -> Coords:
+    """Row table (N, H), column table (N, W), and validity (None: all valid)."""
+    rows = torch.arange(h, device=device).expand(n, h)
+    cols = torch.arange(w, device=device).expand(n, w)
+    return rows, cols, None, None
+
+
+def remap(x: torch.Tensor, coords: Coords, keep: "torch.Tensor | None" = None) -> torch.Tensor:
+    """out[n, :, i, j] = x[n, :, rows[n, i], cols[n, j]], zero where a table is invalid
+    and where the optional float mask ``keep`` (N, 1, H, W) is 0."""
+    n, c, h, w = x.shape
+    rows, cols, row_ok, col_ok = coords
+    # Rows first: whole rows are copied (index_select over N*C*H rows of W values),
+    # then columns: a gather whose (N, 1, 1, W) index stays in cache. Faster than one
+    # gather with an N*H*W index table (bench/augment.py).
+    plane = torch.arange(n * c, device=x.device).view(n, c, 1) * h
+    by_rows = x.reshape(n * c * h, w).index_select(0, (plane + rows.view(n, 1, h)).view(-1))
+    out = by_rows.view(n, c, h, w).gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
+    if row_ok is not None or col_ok is not None:
+        ok = outer(row_ok if row_ok is not None else torch.ones_like(rows, dtype=torch.bool),
+                   col_ok if col_ok is not None else torch.ones_like(cols, dtype=torch.bool), x.dtype)
+        keep = ok if keep is None else keep * ok
+    if keep is not None:
+        out.mul_(keep)
+    return out
+
+
+def shift_coords(coords: Coords, dy: torch.Tensor, dx: torch.Tensor, h: int, w: int, fill: str) -> Coords:
+    """Coordinates after moving content by (dy, dx): output (i, j) reads (i - dy, j - dx)."""
+    rows, cols, row_ok, col_ok = coords
+    rows, row_ok = _fold(rows - dy.view(-1, 1), h, row_ok, fill)
+    cols, col_ok = _fold(cols - dx.view(-1, 1), w, col_ok, fill)
+    return rows, cols, row_ok, col_ok
+
+
+def shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, fill: str = "zero") -> torch.Tensor:
+    """Move sample n's content by (dy[n], dx[n]) pixels: out[n, :, i, j] = x[n, :, i - dy, j - dx].
+
+    Pixels that come from outside the image are zero (``fill="zero"``) or mirrored
+    (``"reflect"``).
+
+    Example:
+        >>> x = torch.arange(4.).view(1, 1, 1, 4)
+        >>> shift(x, torch.tensor([0]), torch.tensor([1])).flatten().tolist()
+        [0.0, 0.0, 1.0, 2.0]
+    """
+    n, _, h, w = x.shape
+    return remap(x, shift_coords(identity_coords(n, h, w, x.device), dy, dx, h, w, fill))
+
+
+class IntegerMove(Transform):
+    """A transform that only moves whole pixels, one axis at a time (see ``remap``)."""
+
+    @abstractmethod
+    def source(self, coords: Coords, params, h: int, w: int) -> Coords:
+        """Where output coordinates read from, given where this transform's output is read."""
+
+    def apply(self, x, y, params):
+        n, _, h, w = x.shape
+        return remap(x, self.source(identity_coords(n, h, w, x.device), params, h, w)), y
+
+
+class IntegerMoves:
+    """Consecutive ``IntegerMove`` transforms, then optionally erasers that write zeros
+    (cutout, GridMask), fused into one gather and one multiply.
+
+    Parameters are drawn in the same order as running the steps one by one, and
+    composing coordinate tables (and zero masks) is exact, so the result is
+    bit-identical to the unfused steps (tests check it) while the batch is copied
+    once instead of once per step.
+    """
+
+    def __init__(self, steps: list[IntegerMove]):
+        self.steps = steps
+        self.erasers: list = []  # zero-filling transforms with ``keep(params, h, w, dtype)``
+
+    def __call__(self, x, y, generator):
+        params = [step.sample(x, generator) for step in self.steps]
+        erase_params = [step.sample(x, generator) for step in self.erasers]
+        n, _, h, w = x.shape
+        coords = identity_coords(n, h, w, x.device)
+        for step, p in zip(reversed(self.steps), reversed(params)):  # output side first
+            coords = step.source(coords, p, h, w)
+        keep = None
+        for step, p in zip(self.erasers, erase_params):
+            mask = step.keep(p, h, w, x.dtype)
+            keep = mask if keep is None else keep * mask
+        return remap(x, coords, keep), y
+
+
+def _flipped(table: torch.Tensor, size: int, active: torch.Tensor) -> torch.Tensor:
+    return torch.where(active.view(-1, 1), size - 1 - table, table)
+
+
+@transforms.register("hflip")
+class HorizontalFlip(IntegerMove):
+    """Mirror left-right with probability ``p`` (course: "zrcadlení")."""
+
+    name, params = "hflip", ("hflip_p",)
+
+    def draw(self, n, shape, generator) -> Params:
+        return {}
+
+    def source(self, coords, params, h, w):
+        rows, cols, row_ok, col_ok = coords
+        return rows, _flipped(cols, w, params["active"]), row_ok, col_ok
+
+
+@transforms.register("vflip")
+class VerticalFlip(IntegerMove):
+    """Mirror top-bottom with probability ``p`` (not for digits or natural scenes)."""
+
+    name, params = "vflip", ("vflip_p",)
+
+    def draw(self, n, shape, generator) -> Params:
+        return {}
+
+    def source(self, coords, params, h, w):
+        rows, cols, row_ok, col_ok = coords
+        return _flipped(rows, h, params["active"]), cols, row_ok, col_ok
+
+
+class _Shift(IntegerMove):
+    fill = "zero"
+
+    def source(self, coords, params, h, w):
+        zero = torch.zeros_like(params["dy"])  # inactive samples: shift by 0 (exactly the input)
+        dy = torch.where(params["active"], params["dy"], zero)
+        dx = torch.where(params["active"], params["dx"], zero)
+        return shift_coords(coords, dy, dx, h, w, self.fill)
+
+
+@transforms.register("crop")
+class RandomCrop(_Shift):
+    """Pad by ``padding`` pixels (zero or reflect), then cut a random H x W window
+    (course: "ořez"); the same as a shift by an integer in [-padding, padding] per axis."""
+
+    name, params = "crop", ("crop_p", "crop_padding", "crop_fill")
+
+    def __init__(self, p: float = 1.0, padding: int = 4, fill: str = "zero"):
+        super().__init__(p)
+        self.padding, self.fill = int(padding), _check_fill("crop", fill)
+
+    def draw(self, n, shape, generator) -> Params:
+        pad = self.padding
+        return {"dy": randint(n, -pad, pad, generator), "dx": randint(n, -pad, pad, generator)}
+
+
+@transforms.register("translate")
+class Translate(_Shift):
+    """Shift by up to ``max`` of the height/width (Keras's ``width_shift_range``),
+    rounded to whole pixels; the uncovered border is zero or mirrored."""
+
+    name, params = "translate", ("translate_p", "translate_max", "translate_fill")
+
+    def __init__(self, p: float = 1.0, max: float = 0.1, fill: str = "zero"):
+        super().__init__(p)
+        self.max, self.fill = float(max), _check_fill("translate", fill)
+
+    def draw(self, n, shape, generator) -> Params:
+        my, mx = round(self.max * shape[-2]), round(self.max * shape[-1])
+        return {"dy": randint(n, -my, my, generator), "dx": randint(n, -mx, mx, generator)}
+
+
+# ---------------------------------------------------------------- resampling warps
+
+
+def warp(x: torch.Tensor, matrix: torch.Tensor, fill: str = "zero") -> torch.Tensor:
+    """Apply per-sample 2x2 linear maps about the image centre, in pixel units.
+
+    ``matrix`` (N, 2, 2) maps input (col, row) offsets from the centre to output
+    offsets. ``affine_grid`` wants the opposite direction (output -> input) in
+    coordinates normalised to [-1, 1] per axis, so the inverse is conjugated by the
+    per-axis scale D = diag(W/2, H/2) (keeps rotations true on non-square images).
+    """
+    n, _, h, w = x.shape
+    inverse = torch.linalg.inv(matrix.double())
+    scale = torch.tensor([w / 2.0, h / 2.0], dtype=torch.float64, device=x.device)
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64, device=x.device)
+    theta[:, :, :2] = inverse * scale.view(1, 1, 2) / scale.view(1, 2, 1)  # D^-1 A^-1 D
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    mode = "zeros" if fill == "zero" else "reflection"
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=mode, align_corners=False)
+
+
+@transforms.register("rotate")
+class Rotate(Transform):
+    """Rotate by an angle uniform in [-degrees, degrees] (course: "otočení"; beware 6 <-> 9)."""
+
+    name, params = "rotate", ("rotate_p", "rotate_degrees", "rotate_fill")
+
+    def __init__(self, p: float = 1.0, degrees: float = 15.0, fill: str = "zero"):
+        super().__init__(p)
+        self.degrees, self.fill = float(degrees), _check_fill("rotate", fill)
+
+    def draw(self, n, shape, generator) -> Params:
+        return {"angle": uniform(n, -self.degrees, self.degrees, generator)}
+
+    def apply(self, x, y, params):
+        a = degrees(params["angle"].double())
+        cos, sin = torch.cos(a), torch.sin(a)
+        matrix = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+        return where_active(params["active"], warp(x, matrix, self.fill), x), y
+
+
+@transforms.register("affine")
+class ScaleShear(Transform):
+    """Zoom by a factor uniform in [scale_min, scale_max] and shear horizontally by an
+    angle uniform in [-shear, shear] degrees (course: "přiblížení, zešikmení"), as one
+    warp per sample: A = [[1, tan(shear)], [0, 1]] @ (scale * I)."""
+
+    name = "affine"
+    params = ("affine_p", "affine_scale_min", "affine_scale_max", "affine_shear", "affine_fill")
+
+    def __init__(self, p: float = 1.0, scale_min: float = 0.9, scale_max: float = 1.1,
+                 shear: float = 10.0, fill: str = "zero"):
+        super().__init__(p)
+        if not 0 < scale_min <= scale_max:
+            raise ValueError(f"augment.affine_scale_min/max: need 0 < scale_min <= scale_max, "
+                             f"got {scale_min}, {scale_max}")
+        self.scale_min, self.scale_max, self.shear = float(scale_min), float(scale_max), float(shear)
+        self.fill = _check_fill("affine", fill)
+
+    def draw(self, n, shape, generator) -> Params:
+        return {"scale": uniform(n, self.scale_min, self.scale_max, generator),
+                "shear": uniform(n, -self.shear, self.shear, generator)}
+
+    def apply(self, x, y, params):
+        s = params["scale"].double()
+        t = torch.tan(degrees(params["shear"].double()))
+        zero = torch.zeros_like(s)
+        matrix = torch.stack([torch.stack([s, t * s], -1), torch.stack([zero, s], -1)], -2)
+        return where_active(params["active"], warp(x, matrix, self.fill), x), y

@@ -1,0 +1,86 @@
+"""Test-time augmentation (TTA): average predicted probabilities over several views.
+
+The course lists TTA next to training augmentation ("м.б. test time-аугментация");
+here the views are the image itself plus, as configured by ``augment.tta_views``,
+its mirror images and small shifts. Views are made in [0, 1] units before the
+loader's normalization, the same space the training transforms work in.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from netcoach.augment.geometric import shift
+from netcoach.data.loader import DeviceLoader
+
+View = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _shifts(step: int, mirror: bool) -> list[tuple[str, View]]:
+    """The four moves by ``step`` pixels (down, up, right, left), of the image or its mirror."""
+    out = []
+    for name, dy, dx in (("down", step, 0), ("up", -step, 0), ("right", 0, step), ("left", 0, -step)):
+        def view(x, dy=dy, dx=dx):
+            x = x.flip(-1) if mirror else x
+            n = len(x)
+            return shift(x, torch.full((n,), dy, device=x.device), torch.full((n,), dx, device=x.device))
+        out.append((("hflip_" if mirror else "") + f"shift_{name}", view))
+    return out
+
+
+def tta_views(names: list[str], step: int = 2) -> list[tuple[str, View]]:
+    """Named views: always ``identity``, then each configured one.
+
+    Example:
+        >>> [name for name, _ in tta_views(["hflip"])]
+        ['identity', 'hflip']
+    """
+    views: list[tuple[str, View]] = [("identity", lambda x: x)]
+    for name in names:
+        if name == "hflip":
+            views.append(("hflip", lambda x: x.flip(-1)))
+        elif name == "vflip":
+            views.append(("vflip", lambda x: x.flip(-2)))
+        elif name in ("shift", "hflip_shift"):
+            if step > 0:
+                views += _shifts(step, mirror=name == "hflip_shift")
+        else:
+            raise ValueError(f"augment.tta_views: unknown view {name!r}; valid: hflip, vflip, shift, hflip_shift")
+    return views
+
+
+@torch.no_grad()
+def predict_tta(model: torch.nn.Module, loader: DeviceLoader, views: list[tuple[str, View]]) -> torch.Tensor:
+    """Mean softmax probabilities over ``views`` for every sample of ``loader``, (N, K) on CPU."""
+    split = loader.split
+    if split.x.dim() != 4:
+        raise ValueError(f"augment.tta needs image inputs (N, C, H, W), got shape {tuple(split.x.shape)}; "
+                         "set augment.tta = false for this data")
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(split), loader.batch_size):
+        x = loader.prepare(split.x[start:start + loader.batch_size])
+        probs = sum(model(loader.normalize(view(x))).float().softmax(1) for _, view in views)
+        out.append((probs / len(views)).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def tta_metrics(trainer, loader: DeviceLoader, prefix: str = "test") -> dict:
+    """``{prefix}_loss_tta`` and ``{prefix}_<metric>_tta`` when ``augment.tta`` is on, else {}.
+
+    The loss is the task's loss of the averaged probabilities (log-probabilities act
+    as logits: softmax(log p) = p), so it is comparable with the plain loss.
+    """
+    config = getattr(trainer, "config", None)
+    if config is None or not config.augment.tta:
+        return {}
+    probs = predict_tta(trainer.model, loader, tta_views(config.augment.tta_views, config.augment.tta_shift))
+    labels = loader.split.y.cpu()
+    log_probs = probs.double().clamp_min(1e-12).log()
+    task = trainer.task
+    return {f"{prefix}_loss_tta": task.loss(log_probs, labels).item(),
+            f"{prefix}_{task.metric}_tta": task.correct(log_probs, labels).item() / len(labels)}

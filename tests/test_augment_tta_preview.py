@@ -1,0 +1,105 @@
+"""Test-time augmentation (views, averaging, test_acc_tta) and the augmentation preview PNG."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import netcoach
+from netcoach.augment import build_augment
+from netcoach.augment.geometric import shift
+from netcoach.augment.preview import augmented_views, preview_png
+from netcoach.augment.tta import predict_tta, tta_views
+from netcoach.cli import main
+from netcoach.config import AugmentConfig, DataConfig
+from netcoach.data import DeviceLoader, Split, from_arrays
+
+
+def test_views_are_the_configured_ones():
+    names = [name for name, _ in tta_views(["hflip", "shift", "hflip_shift", "vflip"], step=2)]
+    assert names[:2] == ["identity", "hflip"] and names[-1] == "vflip"
+    assert len(names) == 1 + 1 + 4 + 4 + 1
+    x = torch.rand(3, 1, 6, 6)
+    views = dict(tta_views(["hflip", "shift"], step=1))
+    assert torch.equal(views["hflip"](x), x.flip(-1))
+    assert torch.equal(views["shift_right"](x), shift(x, torch.zeros(3, dtype=torch.long), torch.ones(3, dtype=torch.long)))
+    assert torch.equal(views["shift_right"](x)[..., 1:], x[..., :-1])
+    with pytest.raises(ValueError, match="unknown view 'spin'"):
+        tta_views(["spin"])
+
+
+def test_predict_tta_averages_probabilities_over_views():
+    torch.manual_seed(0)
+    x = (torch.rand(10, 1, 4, 4) * 255).to(torch.uint8)
+    split = Split(x, torch.arange(10) % 3)
+    loader = DeviceLoader(split, batch_size=4, scale=255.0, mean=[0.5], std=[0.25])
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    views = tta_views(["hflip", "vflip"])
+    probs = predict_tta(model, loader, views)
+    xf = (x.float() / 255 - 0.5) / 0.25
+    expected = sum(model(v).softmax(1) for v in (xf, xf.flip(-1), xf.flip(-2))) / 3
+    assert torch.allclose(probs, expected.detach(), atol=1e-6)
+    assert torch.allclose(probs.sum(1), torch.ones(10))
+    identity = predict_tta(model, loader, tta_views([]))
+    assert torch.allclose(identity, model(xf).softmax(1).detach(), atol=1e-6)
+
+
+def test_tta_accuracy_is_reported_separately(quick_overrides):
+    overrides = dict(quick_overrides, **{"augment.tta": "true", "augment.tta_views": "shift",
+                                         "augment.tta_shift": "1", "train.epochs": "1"})
+    summary = netcoach.train(netcoach.load_config(overrides=overrides), save=False).summary["test"]
+    assert set(summary) == {"test_loss", "test_acc", "test_loss_tta", "test_acc_tta"}
+    assert 0.0 <= summary["test_acc_tta"] <= 1.0
+    off = netcoach.train(netcoach.load_config(overrides=dict(quick_overrides, **{"train.epochs": "1"})),
+                         save=False).summary["test"]
+    assert "test_acc_tta" not in off and off["test_acc"] == summary["test_acc"]
+
+
+def test_tta_needs_images():
+    data = from_arrays(torch.rand(60, 5).numpy(), (torch.arange(60) % 2).numpy(), DataConfig())
+    cfg = netcoach.load_config(overrides={"model.name": "linear", "train.epochs": "1", "augment.tta": "true",
+                                          "diagnose.preflight": "false", "report.enabled": "false"})
+    with pytest.raises(ValueError, match="augment.tta needs image inputs"):
+        netcoach.train(cfg, data=data, save=False)
+
+
+def _bundle():
+    x = (torch.rand(12, 3, 10, 10, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    return from_arrays(x.numpy(), (torch.arange(12) % 3).numpy(), DataConfig(), scale=255.0)
+
+
+def test_preview_png_layout_and_first_column():
+    bundle = _bundle()
+    cfg = AugmentConfig(transforms=["hflip", "crop"], hflip_p=1.0, crop_padding=2)
+    png = preview_png(bundle, cfg, samples=3, views=4)
+    image = Image.open(io.BytesIO(png))
+    zoom = 7  # ceil(64 / 10): tiles are at least 64 pixels
+    assert image.format == "PNG" and image.size == (5 * (10 * zoom + 2) + 2, 3 * (10 * zoom + 2) + 2)
+    pixels = torch.from_numpy(np.asarray(image).copy())
+    first = pixels[2:2 + 10 * zoom:zoom, 2:2 + 10 * zoom:zoom].permute(2, 0, 1)  # row 0, column 0
+    assert torch.equal(first, bundle.train.x[0])  # samples are evenly spaced: first, middle, last
+    x = bundle.train.x[:3].float() / 255
+    tiles = augmented_views(x, bundle.train.y[:3], build_augment(cfg), torch.Generator().manual_seed(0), 4)
+    assert tiles.shape == (3, 5, 3, 10, 10) and torch.equal(tiles[:, 0], x)
+    with pytest.raises(ValueError, match="nothing to preview"):
+        preview_png(bundle, AugmentConfig())
+
+
+def test_preview_cli_and_run_folder(tmp_path, quick_overrides, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["augment", "preview", "--augment.transforms", "crop,cutout", "--augment.cutout_size", "3",
+                 "--out", str(out), "--samples", "4", "--views", "3"]) == 0
+    assert Image.open(out).format == "PNG" and "wrote" in capsys.readouterr().out
+    assert main(["augment", "preview", "--augment.transforms", "crop,cutot", "--out", str(out)]) == 2
+    assert "unknown transform 'cutot'" in capsys.readouterr().err
+    overrides = dict(quick_overrides, **{"augment.transforms": "crop", "augment.crop_padding": "1",
+                                         "train.epochs": "1", "run.name": "aug"})
+    result = netcoach.train(netcoach.load_config(overrides=overrides))
+    assert Image.open(result.run_dir / "augment_preview.png").format == "PNG"
+    plain = netcoach.train(netcoach.load_config(overrides=dict(overrides, **{"augment.transforms": "[]",
+                                                                             "run.name": "plain"})))
+    assert not (plain.run_dir / "augment_preview.png").exists()
