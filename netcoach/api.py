@@ -242,11 +242,15 @@ def _flat(config: Config) -> dict:
 
 
 def _restore_run(trainer: Trainer, run: RunFolder) -> None:
-    """Load the run's last checkpoint into ``trainer`` and cut the logs back to it."""
-    state = load_training_state(run.checkpoints, "last")
-    restore(trainer, state)
+    """Load the run's last checkpoint into ``trainer`` and cut the logs back to it.
+
+    A run stopped before its first checkpoint restarts from the beginning: the trainer
+    is exactly as freshly built, so the result still equals an uninterrupted run.
+    """
+    if (run.checkpoints / "last.json").exists():
+        restore(trainer, load_training_state(run.checkpoints, "last"))
     trainer.resumed_from = {"epoch": trainer.epoch, "step": trainer.step}
-    for name in ("metrics.jsonl", "steps.jsonl"):  # drop what was written after the checkpoint
+    for name in ("metrics.jsonl", "steps.jsonl", "monitors.jsonl"):  # drop what came after it
         truncate_jsonl(run.path / name, trainer.epoch)
 
 

@@ -95,7 +95,9 @@ def comparable(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     return {"metrics": metrics, "steps": (run_dir / "steps.jsonl").read_text(),
             "csv": [line.split(",")[:3] for line in (run_dir / "metrics.csv").read_text().splitlines()],
-            "test": summary["test"], "averages": summary["averages"]}
+            "test": summary["test"], "averages": summary["averages"],
+            "monitor_epochs": [json.loads(line)["epoch"]  # one record per epoch, none repeated
+                               for line in (run_dir / "monitors.jsonl").read_text().splitlines()]}
 
 
 def assert_same_run(a: Path, b: Path, context: str) -> None:
@@ -126,6 +128,15 @@ def test_sigkill_at_random_batch_then_resume_is_exact(tmp_path, reference, one_t
     assert not (killed / "summary.json").exists()
     netcoach.train(resume=killed)
     assert_same_run(reference, killed, context)
+
+
+def test_sigkill_before_the_first_checkpoint_restarts_exactly(tmp_path, reference, one_thread):
+    # checkpoint.every_steps is 5: a kill at batch 3 leaves no checkpoint behind.
+    assert run_child(overrides(tmp_path, "early"), kill_batch=3) == -9
+    assert not (tmp_path / "early" / "checkpoints" / "last.json").exists()
+    result = netcoach.train(resume=tmp_path / "early")
+    assert result.summary["resumed_from"] == {"epoch": 0, "step": 0}
+    assert_same_run(reference, tmp_path / "early", "killed before the first checkpoint")
 
 
 def test_sigkill_during_checkpoint_write_keeps_previous_checkpoint(tmp_path, reference, one_thread):
