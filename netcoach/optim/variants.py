@@ -19,7 +19,38 @@ from __future__ import annotations
 import torch
 
 
-class AdamNoBiasCorrection(torch.optim.Optimizer):
+class _PerParameterOptimizer(torch.optim.Optimizer):
+    """The loop both variants share: closure, L2 term added to the gradient, lazy state.
+
+    Subclasses name their state buffers in ``buffers`` and define
+    ``update(p, grad, state, group)``, the rule itself.
+    """
+
+    buffers: tuple[str, ...] = ()
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if group["weight_decay"]:
+                    grad = grad.add(p, alpha=group["weight_decay"])
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state.update({name: torch.zeros_like(p) for name in self.buffers})
+                state["step"] += 1
+                self.update(p, grad, state, group)
+        return loss
+
+
+class AdamNoBiasCorrection(_PerParameterOptimizer):
     """Adam without bias correction (written here: torch.optim.Adam has no such switch).
 
     Args:
@@ -30,38 +61,21 @@ class AdamNoBiasCorrection(torch.optim.Optimizer):
         weight_decay: L2 term added to the gradient (as torch.optim.Adam).
     """
 
+    buffers = ("exp_avg", "exp_avg_sq")
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if group["weight_decay"]:
-                    grad = grad.add(p, alpha=group["weight_decay"])
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                m, u = state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(grad, 1 - beta1)                       # m <- b1 m + (1-b1) g
-                u.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                p.addcdiv_(m, u.sqrt().add_(group["eps"]), value=-group["lr"])
-        return loss
+    def update(self, p, grad, state, group) -> None:
+        beta1, beta2 = group["betas"]
+        m, u = state["exp_avg"], state["exp_avg_sq"]
+        m.lerp_(grad, 1 - beta1)                       # m <- b1 m + (1-b1) g
+        u.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        p.addcdiv_(m, u.sqrt().add_(group["eps"]), value=-group["lr"])
 
 
-class AdaDeltaSum(torch.optim.Optimizer):
+class AdaDeltaSum(_PerParameterOptimizer):
     """AdaDelta with a running sum of squared gradients, as on the course's slide.
 
     ``v <- v + g^2``; ``dw = -sqrt(s + eps) / sqrt(v + eps) * g``; ``w <- w + lr dw``;
@@ -75,33 +89,16 @@ class AdaDeltaSum(torch.optim.Optimizer):
         weight_decay: L2 term added to the gradient.
     """
 
+    buffers = ("square_sum", "acc_delta")
+
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0.0):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            rho, eps = group["rho"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if group["weight_decay"]:
-                    grad = grad.add(p, alpha=group["weight_decay"])
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["square_sum"] = torch.zeros_like(p)
-                    state["acc_delta"] = torch.zeros_like(p)
-                state["step"] += 1
-                v, s = state["square_sum"], state["acc_delta"]
-                v.addcmul_(grad, grad)
-                delta = s.add(eps).sqrt_().div_(v.add(eps).sqrt_()).mul_(grad)
-                p.add_(delta, alpha=-group["lr"])
-                s.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-        return loss
+    def update(self, p, grad, state, group) -> None:
+        rho, eps = group["rho"], group["eps"]
+        v, s = state["square_sum"], state["acc_delta"]
+        v.addcmul_(grad, grad)
+        delta = s.add(eps).sqrt_().div_(v.add(eps).sqrt_()).mul_(grad)
+        p.add_(delta, alpha=-group["lr"])
+        s.mul_(rho).addcmul_(delta, delta, value=1 - rho)

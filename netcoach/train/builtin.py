@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from netcoach.train.callbacks import Callback
+from netcoach.train.callbacks import Callback, monitored_value
 from netcoach.train.checkpoint import cpu_state, save_state, save_training_state, save_weights
 from netcoach.train.loggers import MetricsLogger
 from netcoach.train.run import RunFolder
@@ -39,10 +39,7 @@ class BestCheckpoint(Callback):
         self.best_state = None
 
     def on_eval_end(self, trainer, logs: dict) -> None:
-        if self.monitor not in logs:
-            raise KeyError(f"train.monitor: '{self.monitor}' is not logged; "
-                           f"available: {', '.join(sorted(logs))}")
-        value = logs[self.monitor]
+        value = monitored_value(logs, self.monitor, "train.monitor")
         if not is_better(value, self.best_value, self.mode):
             return
         self.best_value, self.best_epoch = value, logs["epoch"]

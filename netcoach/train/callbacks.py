@@ -58,3 +58,12 @@ class CallbackList:
 
     def has(self, hook: str) -> bool:
         return bool(self._bound[hook])
+
+
+def monitored_value(logs: dict, key: str, option: str) -> float:
+    """``logs[key]``, or a ConfigError naming the option and the metrics that are logged."""
+    from netcoach.config import ConfigError  # config does not depend on train
+
+    if key not in logs:
+        raise ConfigError(f"{option}: '{key}' is not logged; available: {', '.join(sorted(logs))}")
+    return logs[key]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from netcoach.train.callbacks import Callback
+from netcoach.train.callbacks import Callback, monitored_value
 from netcoach.train.checkpoint import cpu_state
 
 
@@ -61,10 +61,7 @@ class EarlyStopping(Callback):
             trainer.stop_training = True
 
     def on_eval_end(self, trainer, logs: dict) -> None:
-        if self.monitor not in logs:
-            raise KeyError(f"early_stop.monitor: '{self.monitor}' is not logged; "
-                           f"available: {', '.join(sorted(logs))}")
-        value = logs[self.monitor]
+        value = monitored_value(logs, self.monitor, "early_stop.monitor")
         if self.improved(value):
             self.best_value, self.best_epoch, self.wait = value, logs["epoch"], 0
             if self.restore_best:
