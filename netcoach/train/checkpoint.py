@@ -141,7 +141,9 @@ def _remove_stale(folder: Path, name: str, keep: str) -> None:
     for old in (folder / "state").glob(f"{name}-*.safetensors"):
         if f"state/{old.name}" != keep:
             old.unlink(missing_ok=True)
-    for torn in [*(folder / "state").glob(f".{name}-*.tmp"), *folder.glob(f".{name}.*.tmp")]:
+    # Any temp file here is torn: writes are sequential and this one has finished. That
+    # covers every checkpoint file (best, last, averages, epoch-N), not only ``name``'s.
+    for torn in [*(folder / "state").glob(".*.tmp"), *folder.glob(".*.tmp")]:
         torn.unlink(missing_ok=True)
 
 
