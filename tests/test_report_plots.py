@@ -92,3 +92,15 @@ def test_rgb_grids_and_many_classes(tmp_path):
                          [str(i) for i in range(100)], tmp_path / "c.png")
     with Image.open(out) as im:
         assert min(im.size) > 600
+
+
+def test_log_axis_has_ticks_over_many_decades():
+    """Over 8 decades (the LR finder's 1e-8..1) 1-2-5 subdivisions gave no ticks at all."""
+    from netcoach.report.plots import log_axis, new_figure
+
+    for low, high, at_least in ((1e-8, 1.0, 4), (1e-3, 1e-1, 3)):
+        fig, (ax,) = new_figure(4.0, 3.0)
+        ax.plot([low, high], [1.0, 2.0])
+        log_axis(ax, "x")
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert len(ticks) >= at_least, (low, high, ticks)

@@ -125,7 +125,12 @@ def log_axis(ax, which: str = "y") -> None:
 
     axis = ax.yaxis if which == "y" else ax.xaxis
     (ax.set_yscale if which == "y" else ax.set_xscale)("log")
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=8))
+    low, high = sorted(ax.get_ylim() if which == "y" else ax.get_xlim())
+    decades = math.log10(high / low) if low > 0 else float("inf")
+    # With 1-2-5 subdivisions over many decades LogLocator finds no ticks at all
+    # (it returns an empty list rather than thinning them): use powers of ten there.
+    subs = (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=8))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_locator(NullLocator())
 
