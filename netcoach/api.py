@@ -40,7 +40,7 @@ from netcoach.train.loggers import (CSVLogger, StepsLogger, TensorBoardLogger, s
                                    truncate_jsonl)
 from netcoach.train.state import restore
 from netcoach.utils.io import atomic_write_json
-from netcoach.utils.runtime import resolve_device, seed_everything
+from netcoach.utils.runtime import resolve_device, seed_everything, set_threads
 
 
 @dataclass
@@ -96,6 +96,7 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     """Everything a run needs, built and validated (no files written)."""
     device = resolve_device(config.train.device)
     seed_everything(config.train.seed, config.train.deterministic)
+    set_threads(config.train.threads)
     bundle = _bundle(config, device, data)
     torch.manual_seed(config.train.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(device)

@@ -102,3 +102,16 @@ def test_api_accepts_arrays_model_and_callbacks(tmp_path):
     assert seen == [1, 2, 3, 4]
     assert result.model is model and result.run_dir is None
     assert result.summary["test"]["test_acc"] > 0.9
+
+
+def test_train_threads_option_sets_torch_threads(quick_overrides):
+    before = torch.get_num_threads()
+    try:
+        cfg = netcoach.load_config(overrides={**quick_overrides, "train.threads": "1", "train.epochs": "1"})
+        netcoach.train(cfg, save=False)
+        assert torch.get_num_threads() == 1
+        with pytest.raises(ValueError, match="train.threads must be >= 0"):
+            netcoach.train(netcoach.load_config(overrides={**quick_overrides, "train.threads": "-1"}),
+                           save=False)
+    finally:
+        torch.set_num_threads(before)

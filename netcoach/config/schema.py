@@ -209,6 +209,8 @@ class TrainConfig:
     mode: str = opt("max", "whether the monitored metric is better when larger (max) or smaller (min)",
                     choices=("max", "min"))
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
+    threads: int = opt(0, "CPU threads for torch (0: torch's default); 1 avoids a large slowdown "
+                          "when other processes already use every core")
     # --- trainer options (issue 7) ---
     grad_accum: int = opt(1, "micro-batches per optimizer step (effective batch = data.batch_size x grad_accum)")
     precision: str = opt("fp32", "fp32; bf16 (autocast, CPU and CUDA); fp16 (autocast + grad scaler, CUDA only)",
