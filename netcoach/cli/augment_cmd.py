@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from netcoach.cli.options import add_config_options, config_from_args
+from netcoach.cli.options import add_action, add_config_options, config_from_args
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("augment", help="look at the training augmentation",
-                              description="Tools for the [augment] section.", allow_abbrev=False)
-    sub = p.add_subparsers(dest="augment_command", metavar="ACTION", required=True)
-    preview = sub.add_parser(
-        "preview", help="write a PNG grid of training images as the model sees them",
-        description="Each row: a training image, then VIEWS independent draws of the configured "
-                    "augmentation (augment.transforms, in order, with their probabilities).",
-        allow_abbrev=False)
+    preview = add_action(
+        subparsers, "augment", "look at the training augmentation",
+        "preview", "write a PNG grid of training images as the model sees them",
+        "Each row: a training image, then VIEWS independent draws of the configured "
+        "augmentation (augment.transforms, in order, with their probabilities).")
     preview.add_argument("--out", default="augment_preview.png", help="PNG file to write "
                          "(default: %(default)s)")
     preview.add_argument("--samples", type=int, default=8, help="training images, one per row (default: 8)")

@@ -9,19 +9,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from netcoach.cli.options import add_config_options, config_from_args
+from netcoach.cli.options import add_action, add_config_options, config_from_args
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "data", help="inspect a data set (counts, image size, statistics, warnings)",
-        description="Inspect a data set as netcoach would load it for training.", allow_abbrev=False)
-    sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    info = sub.add_parser(
-        "info", help="counts per class and split, image size, channels, mean/std, warnings",
-        description="SOURCE is a data set name (mnist, cifar10, ... with --data.path or downloaded) "
-                    "or the path of an image folder / archive with one sub-folder per class.",
-        allow_abbrev=False)
+    info = add_action(
+        subparsers, "data", "inspect a data set (counts, image size, statistics, warnings)",
+        "info", "counts per class and split, image size, channels, mean/std, warnings",
+        "SOURCE is a data set name (mnist, cifar10, ... with --data.path or downloaded) "
+        "or the path of an image folder / archive with one sub-folder per class.")
     info.add_argument("source", help="data set name or image folder/archive path")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_config_options(info)

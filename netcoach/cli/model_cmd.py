@@ -9,21 +9,17 @@ import re
 from rich.console import Console
 from rich.table import Table
 
-from netcoach.cli.options import add_config_options, config_from_args
+from netcoach.cli.options import add_action, add_config_options, config_from_args
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "model", help="inspect a model (summary)",
-        description="Inspect the model a config builds.", allow_abbrev=False)
-    sub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
-    s = sub.add_parser(
-        "summary", help="per-layer output shapes, parameter counts and MACs per sample",
-        description="Build the configured model (--model.* flags) and print one row per layer: "
-                    "output shape, parameters, multiply-accumulates per sample, and whether the "
-                    "conv output-size formula N_out = (N_in - F + 2P)/S + 1 matches the real shape. "
-                    "Input shape and class count come from the configured dataset unless given.",
-        allow_abbrev=False)
+    s = add_action(
+        subparsers, "model", "inspect a model (summary)",
+        "summary", "per-layer output shapes, parameter counts and MACs per sample",
+        "Build the configured model (--model.* flags) and print one row per layer: "
+        "output shape, parameters, multiply-accumulates per sample, and whether the "
+        "conv output-size formula N_out = (N_in - F + 2P)/S + 1 matches the real shape. "
+        "Input shape and class count come from the configured dataset unless given.")
     s.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape, e.g. 3,32,32 "
                    "(default: the dataset's)")
     s.add_argument("--classes", type=int, metavar="K", help="number of classes (default: the dataset's)")

@@ -48,3 +48,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = load_toml(args.config) if getattr(args, "config", None) else Config()
     overrides = {k[len(PREFIX):]: v for k, v in vars(args).items() if k.startswith(PREFIX)}
     return apply_overrides(config, overrides)
+
+
+def add_action(subparsers, noun: str, noun_help: str, action: str, action_help: str,
+               description: str) -> argparse.ArgumentParser:
+    """The parser of a ``netcoach NOUN ACTION`` command (``data info``, ``model summary``, ...)."""
+    group = subparsers.add_parser(noun, help=noun_help, description=noun_help, allow_abbrev=False)
+    actions = group.add_subparsers(dest=f"{noun}_command", metavar="ACTION", required=True)
+    return actions.add_parser(action, help=action_help, description=description, allow_abbrev=False)
