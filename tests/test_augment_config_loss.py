@@ -100,3 +100,22 @@ def test_training_with_augmentation_and_soft_targets(quick_overrides):
     result = netcoach.train(netcoach.load_config(overrides=overrides), save=False)
     assert len(result.history) == 3 and math.isfinite(result.history[-1]["train_loss"])
     assert result.history[-1]["val_acc"] > 0.5  # learning from soft targets, not noise (10 classes)
+
+
+def test_config_transform_table_matches_the_registered_transforms():
+    # config validates augment.transforms from its own table (config must not import
+    # augment); the table must name exactly the registered transforms and their fields.
+    from netcoach.augment.base import transforms
+    from netcoach.config.augment_rules import TRANSFORM_FIELDS
+
+    assert sorted(TRANSFORM_FIELDS) == sorted(transforms)
+    for name, fields in TRANSFORM_FIELDS.items():
+        assert fields == transforms.get(name).params, name
+
+
+def test_config_does_not_import_augment():
+    from test_imports import import_graph
+
+    graph = import_graph()
+    config_deps = {d for m, deps in graph.items() if m.startswith("netcoach.config") for d in deps}
+    assert not {d for d in config_deps if d.startswith("netcoach.augment")}
