@@ -99,3 +99,39 @@ def test_graph_sees_function_level_and_relative_imports(tmp_path):
 
 def test_find_cycle_is_none_for_a_dag():
     assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+# ----------------------------------------------------------------- Python version
+
+MIN_PYTHON = (3, 11)  # tomllib is in the standard library from 3.11 on
+
+
+def test_pyproject_and_readme_require_the_python_the_code_needs():
+    import re
+    import tomllib
+
+    root = PACKAGE.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["requires-python"] == ">=%d.%d" % MIN_PYTHON
+    versions = {c.rsplit(" :: ", 1)[1] for c in project["classifiers"]
+                if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+    assert versions and min(tuple(map(int, v.split("."))) for v in versions) == MIN_PYTHON
+    assert not [d for d in project["dependencies"] if d.startswith("tomli")]
+    assert "Python ≥ %d.%d" % MIN_PYTHON in (root / "README.md").read_text(encoding="utf-8")
+
+
+def test_modules_import_tomllib_directly_at_module_level():
+    # One way to read TOML, with no fallback for interpreters pyproject excludes.
+    users = {}
+    for name, f in module_files(PACKAGE).items():
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(n in ("tomllib", "tomli") for n in names):
+                    users.setdefault(name, []).append(node in tree.body and isinstance(node, ast.Import)
+                                                      and [a.name for a in node.names] == ["tomllib"])
+            if isinstance(node, ast.Attribute) and node.attr == "version_info":
+                users.setdefault(name, []).append(False)
+    assert {"netcoach.config.loader", "netcoach.report.records"} <= users.keys()
+    assert all(all(ok) for ok in users.values()), users
