@@ -108,6 +108,8 @@ class OptimConfig:
     adadelta_accumulator: str = opt("ema", "adadelta: running average of squared gradients (ema, as "
                                            "Zeiler and torch) or their running sum (sum, as the course's slide)",
                                     choices=("ema", "sum"))
+    initial_accumulator: float = opt(0.0, "adagrad: starting value v0 of the squared-gradient sum "
+                                          "(torch's default 0; Keras uses 0.1)")
     decay_bias_norm: bool = opt(False, "also apply weight decay, L1/L2 and max-norm to biases and "
                                        "normalization parameters (excluded by default)")
 
