@@ -22,6 +22,7 @@ import torch
 
 from netcoach.config import Config, load_toml, to_toml
 from netcoach.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from netcoach.version import __version__
 
 
 class RunExistsError(FileExistsError):
@@ -95,10 +96,8 @@ def git_revision() -> str | None:
 
 
 def environment(device: torch.device, seed: int) -> dict:
-    import netcoach
-
     info = {
-        "netcoach": netcoach.__version__,
+        "netcoach": __version__,
         "git_revision": git_revision(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
