@@ -3,7 +3,7 @@
 The public API (no star imports): configs, training, loading runs.
 """
 
-__version__ = "0.1.0"
+from netcoach.version import __version__
 
 from netcoach.api import RunResult, build_trainer, load_config, load_run, train
 from netcoach.config import Config, ConfigError
