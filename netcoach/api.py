@@ -26,7 +26,7 @@ from netcoach.models import build_model, count_parameters
 from netcoach.models.summary import summarize, summary_record  # issue 5
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
-from netcoach.tasks import build_task
+from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, CallbackList, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.optim.regularize import build_update_rules
 from netcoach.report import write_report
@@ -74,11 +74,11 @@ def _as_text(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def _bundle(config: Config, device: torch.device, data) -> DataBundle:
+def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -> DataBundle:
     if data is None or isinstance(data, DataBundle):
         return build_data(config, device, data)
     x, y = data
-    return build_data(config, device, from_arrays(x, y, config.data))
+    return build_data(config, device, from_arrays(x, y, config.data, stratify=stratify))
 
 
 def data_record(bundle: DataBundle) -> dict:
@@ -97,9 +97,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     device = resolve_device(config.train.device)
     seed_everything(config.train.seed, config.train.deterministic)
     set_threads(config.train.threads)
-    bundle = _bundle(config, device, data)
+    task = build_task(config.task, config.loss)
+    bundle = _bundle(config, device, data, stratify=task.stratify)
+    validate_bundle(task, bundle)
     torch.manual_seed(config.train.seed)  # model init does not depend on how data was loaded
-    model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(device)
+    model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(device)
     tc = config.train
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -114,7 +116,6 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
-    task = build_task(bundle.task, label_smoothing=config.loss.label_smoothing)
     trainer = Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
                       grad_accum=tc.grad_accum, precision=tc.precision,
                       channels_last=tc.channels_last, compile=tc.compile, guard=guard)

@@ -38,9 +38,14 @@ class Task:
         stratify: whether train/val/test splits keep the label proportions.
         accuracy_like: True when ``primary_metric`` is a fraction in [0, 1] that is better when
             larger (the doctor's train-val gap rules read it as 1 - error); False skips them.
-        chance_text: how the doctor names ``expected_initial_loss`` in its evidence.
+        chance_text: how the doctor names ``expected_initial_loss`` in its evidence
+            (``chance_name(k)`` is the same for a known number of outputs).
         report_sections: the task-specific report sections that apply (see ``report.entry``).
         prediction_key: the name of the postprocessed test outputs in ``predictions.safetensors``.
+        has_classes: labels are class indices (class-balance check, class names).
+        output_kind: what the outputs are, for preflight's output-layer check: ``logits``
+            (unbounded scores, one per class, softmax applied by the loss) or ``values``
+            (unbounded values that must reach the targets' range).
     """
 
     name: str = ""
@@ -52,6 +57,8 @@ class Task:
     chance_text: str = "the loss of an untrained model"
     report_sections: tuple[str, ...] = ()
     prediction_key: str = "predictions"
+    has_classes: bool = False
+    output_kind: str = "values"
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -75,6 +82,9 @@ class Task:
 
     def expected_initial_loss(self, num_outputs: int, prior: Optional[Sequence[float]] = None) -> float:
         raise NotImplementedError
+
+    def chance_name(self, num_outputs: int) -> str:
+        return self.chance_text
 
     def num_outputs(self, bundle) -> int:
         """How many outputs the model's last layer needs for ``bundle``."""
@@ -112,6 +122,8 @@ class Classification(Task):
     chance_text = "chance level ln K"
     report_sections = ("confusion", "mistakes")
     prediction_key = "probs"
+    has_classes = True
+    output_kind = "logits"
 
     def __init__(self, label_smoothing: float = 0.0):
         if not 0.0 <= label_smoothing < 1.0:
@@ -162,8 +174,21 @@ class Classification(Task):
         p = p[p > 0] / p.sum()
         return float(-(p * np.log(p)).sum())
 
+    def chance_name(self, num_outputs: int) -> str:
+        return f"ln {num_outputs}"
+
     def num_outputs(self, bundle) -> int:
         return int(bundle.num_classes)
+
+
+def validate_bundle(task: Task, bundle) -> None:
+    """``task.validate_labels`` on every split of ``bundle``; the error names the split."""
+    k = task.num_outputs(bundle)
+    for split in ("train", "val", "test"):
+        try:
+            task.validate_labels(getattr(bundle, split).y, k)
+        except ValueError as exc:
+            raise ValueError(f"{split} split: {exc}") from None
 
 
 def build_task(section=None, loss=None) -> Task:
