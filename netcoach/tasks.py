@@ -191,22 +191,29 @@ def validate_bundle(task: Task, bundle) -> None:
             raise ValueError(f"{split} split: {exc}") from None
 
 
-def build_task(section=None, loss=None) -> Task:
-    """The task of ``section`` (a ``TaskConfig``, or a name) with the ``[loss]`` options it takes.
+def build_task(section=None, loss=None, **options) -> Task:
+    """The task of ``section`` (a ``TaskConfig``, or a name), built with the ``[loss]``
+    options it takes (``loss``: a ``LossConfig``) or with explicit ``options``.
 
     Example:
         >>> build_task("classification").default_monitor
         'val_acc'
+        >>> build_task("classification", label_smoothing=0.1).label_smoothing
+        0.1
     """
     name = getattr(section, "name", section) or "classification"
     try:
         cls = tasks.get(name)
     except RegistryError:
         raise ConfigError(f"task.name: unknown task {name!r}; valid: {', '.join(tasks.names())}") from None
-    smoothing = float(getattr(loss, "label_smoothing", 0.0) or 0.0)
-    if smoothing and not _accepts(cls, "label_smoothing"):
-        raise ConfigError(f"loss.label_smoothing: task {name} has no label smoothing; set it to 0")
-    return cls(label_smoothing=smoothing) if smoothing else cls()
+    if loss is not None and getattr(loss, "label_smoothing", 0.0):
+        options = {"label_smoothing": float(loss.label_smoothing), **options}
+    for key in [k for k, v in options.items() if not v]:
+        options.pop(key)  # an option left at its off value needs no support from the task
+    unknown = [k for k in options if not _accepts(cls, k)]
+    if unknown:
+        raise ConfigError(f"loss.{unknown[0]}: task {name} has no such option; leave it at its default")
+    return cls(**options)
 
 
 def _accepts(cls, option: str) -> bool:
