@@ -81,9 +81,9 @@ def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -
     return build_data(config, device, from_arrays(x, y, config.data, stratify=stratify))
 
 
-def data_record(bundle: DataBundle) -> dict:
+def data_record(bundle: DataBundle, task_name: str = "classification") -> dict:
     """What prediction needs to reuse this run's data handling (written to data.json)."""
-    return {"name": bundle.name, "task": bundle.task, "input_shape": list(bundle.input_shape),
+    return {"name": bundle.name, "task": task_name, "input_shape": list(bundle.input_shape),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
@@ -156,7 +156,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         run = RunFolder.create(config.run.dir, config.run.name, _default_name(config))
         run.write_config(config)
         run.write_env(trainer.device, config.train.seed)
-        atomic_write_json(run.path / "data.json", data_record(trainer.data))
+        atomic_write_json(run.path / "data.json", data_record(trainer.data, trainer.task.name))
         # --- issue 5: per-layer shapes, parameters and MACs of the model being trained ---
         atomic_write_json(run.path / "model_summary.json",
                           summary_record(trainer.model, tuple(trainer.data.input_shape)))

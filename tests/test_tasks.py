@@ -186,6 +186,7 @@ def test_a_task_registered_outside_netcoach_trains_end_to_end(tmp_path, toy_task
     assert checks["initial_loss"]["details"]["expected"] == 1.0
     assert checks["output_layer"]["status"] == "pass"
     run = result.run_dir
+    assert json.loads((run / "data.json").read_text())["task"] == "toy_mse"
     from safetensors.torch import load_file
 
     stored = load_file(str(run / "predictions.safetensors"))
@@ -214,3 +215,36 @@ def test_mid_epoch_resume_carries_every_metric_sum(tmp_path, toy_task):
     got = resumed.fit()
     keys = ("train_loss", "train_mse", "train_mae", "val_mse", "val_mae")
     assert [{k: e[k] for k in keys} for e in got] == [{k: e[k] for k in keys} for e in want]
+
+
+def test_progress_line_shows_the_tasks_metrics():
+    from netcoach.train.progress import format_logs
+
+    logs = {"epoch": 3, "train_loss": 0.5, "train_mse": 0.5, "train_mae": 0.6, "val_loss": 0.7,
+            "val_mse": 0.7, "val_mae": 0.8, "val_mse_ema": 0.65, "lr": 1e-3}
+    line = format_logs(logs, ("mse", "mae"))
+    assert line.split("  ")[2:9] == ["train_loss 0.5000", "train_mse 0.5000", "train_mae 0.6000",
+                                    "val_loss 0.7000", "val_mse 0.7000", "val_mae 0.8000",
+                                    "val_mse_ema 0.6500"]
+    assert "acc" not in line
+
+
+def test_doctor_uses_the_tasks_chance_loss_and_skips_accuracy_rules(toy_task, tmp_path):
+    from netcoach.diagnose.doctor import diagnose_history
+
+    # a loss that stays above the task's expected initial loss (1.0) reads as lr_too_high,
+    # named with the task's own words, not "ln K"
+    history = [{"epoch": e, "train_loss": 1.3 - 0.01 * e, "val_loss": 1.35, "train_acc": 0.1,
+                "val_acc": 0.1} for e in range(1, 6)]
+    summary = {"preflight": [{"check": "initial_loss", "details": {"expected": 1.0}}]}
+    found = diagnose_history(history, summary, _toy_config(tmp_path))
+    assert found[0]["label"] == "lr_too_high" and "ln K" not in found[0]["evidence"]
+    assert "the loss of an untrained model = 1.000" in found[0]["evidence"]
+    # a small regression loss is not mistaken for underfitting by the accuracy rule (train_acc
+    # here would read as 10% accuracy if the doctor assumed classification)
+    good = [{"epoch": e, "train_loss": 0.5 / e, "val_loss": 0.55 / e, "train_acc": 0.1,
+             "val_acc": 0.1} for e in range(1, 6)]
+    labels = [f["label"] for f in diagnose_history(good, summary, _toy_config(tmp_path))]
+    assert "underfitting" not in labels and "overfitting" not in labels
+    as_classification = [f["label"] for f in diagnose_history(good, summary, netcoach.load_config())]
+    assert "underfitting" in as_classification
