@@ -248,3 +248,13 @@ def test_doctor_uses_the_tasks_chance_loss_and_skips_accuracy_rules(toy_task, tm
     assert "underfitting" not in labels and "overfitting" not in labels
     as_classification = [f["label"] for f in diagnose_history(good, summary, netcoach.load_config())]
     assert "underfitting" in as_classification
+
+
+def test_an_unfinished_epoch_of_another_task_is_refused(toy_task, tmp_path):
+    trainer = build_trainer(_toy_config(tmp_path, **{"diagnose.preflight": "false"}), data=toy_task)
+    partial = {"losses": torch.ones(2), "sums": {"acc": torch.tensor(3)}, "sizes": [32, 32],
+               "lrs": [0.01, 0.01], "lr0": 0.01}
+    with pytest.raises(ValueError, match=r"sums of \['acc'\], but task toy_mse reports \['mse', 'mae'\]"):
+        trainer.load_partial_state(partial, torch.device("cpu"))
+    with pytest.raises(ValueError, match="no metric sums"):
+        trainer.load_partial_state({k: v for k, v in partial.items() if k != "sums"}, torch.device("cpu"))

@@ -283,9 +283,18 @@ class Trainer:
                 "elapsed": self.elapsed()}
 
     def load_partial_state(self, state: dict, device: torch.device, elapsed: float = 0.0) -> None:
+        """Continue an unfinished epoch from ``partial_state``'s sums (the task's metric sums
+        by name); a checkpoint whose sums name other metrics belongs to another task."""
         if not state:
             self._partial = None
             return
+        if "sums" not in state:
+            raise ValueError("the checkpoint's unfinished epoch has no metric sums (written by an older "
+                             "netcoach); resume it with that version or start the run again")
+        if set(state["sums"]) - set(self.task.metric_names):
+            raise ValueError(f"the checkpoint's unfinished epoch holds sums of {sorted(state['sums'])}, "
+                             f"but task {self.task.name} reports {list(self.task.metric_names)}; resume "
+                             "with the task the run was trained with")
         self._partial = {"losses": list(state["losses"].to(device).unbind()),
                          "sums": {k: v.to(device) for k, v in state["sums"].items()},
                          "outs": [], "targets": [],
