@@ -70,7 +70,7 @@ def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str,
 
 def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -> DataBundle:
     if data is None or isinstance(data, DataBundle):
-        return build_data(config, device, data)
+        return build_data(config, device, data, stratify=stratify)
     x, y = data
     return build_data(config, device, from_arrays(x, y, config.data, stratify=stratify))
 

@@ -258,3 +258,25 @@ def test_an_unfinished_epoch_of_another_task_is_refused(toy_task, tmp_path):
         trainer.load_partial_state(partial, torch.device("cpu"))
     with pytest.raises(ValueError, match="no metric sums"):
         trainer.load_partial_state({k: v for k, v in partial.items() if k != "sums"}, torch.device("cpu"))
+
+
+def test_split_strategy_follows_the_task():
+    from sklearn.model_selection import train_test_split
+
+    from netcoach.config import DataConfig
+    from netcoach.data.sources import datasets
+    from netcoach.data.splits import three_way
+
+    y = np.array([0] * 90 + [1] * 10)
+    tr, va, te = three_way(y, 0.2, 0.2, seed=0, stratify=True)
+    assert [int(y[s].sum()) for s in (tr, va, te)] == [6, 2, 2]  # 10% of each split is class 1
+    tr, va, te = three_way(y, 0.2, 0.2, seed=0, stratify=False)
+    rest, test = train_test_split(np.arange(100), test_size=0.2, random_state=0)
+    assert np.array_equal(te, np.sort(test))
+    # a registered source splits as told: digits without stratification differs from with it
+    plain = datasets.get("digits")(DataConfig(), stratify=False)
+    strat = datasets.get("digits")(DataConfig(), stratify=True)
+    assert len(plain.test) == len(strat.test) and not torch.equal(plain.test.y, strat.test.y)
+    whole = torch.bincount(torch.cat([strat.train.y, strat.val.y, strat.test.y]), minlength=10)
+    # stratified: each class holds test_fraction (0.2) of its samples in the test split, +-1
+    assert (torch.bincount(strat.test.y, minlength=10) - 0.2 * whole).abs().max() <= 1

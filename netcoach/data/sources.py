@@ -1,7 +1,8 @@
 """Data sources, chosen by ``data.name``.
 
-A source is a function ``(DataConfig) -> DataBundle``. Register new ones with
-``@datasets.register("name")``.
+A source is a function ``(DataConfig, stratify=True) -> DataBundle``; ``stratify``
+(the task's ``stratify``) says whether the splits it makes keep the label proportions.
+Register new ones with ``@datasets.register("name")``.
 """
 
 from __future__ import annotations
@@ -58,13 +59,13 @@ def from_arrays(x, y, cfg: DataConfig, name: str = "arrays", scale: float = 1.0,
 
 
 @datasets.register("digits")
-def load_digits(cfg: DataConfig) -> DataBundle:
+def load_digits(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, values 0..16)."""
     from sklearn.datasets import load_digits as sk_digits
 
     raw = sk_digits()
     x = raw.images.astype(np.uint8)[:, None]  # (N, 1, 8, 8); values 0..16 fit uint8 exactly
-    return from_arrays(x, raw.target, cfg, name="digits", scale=16.0)
+    return from_arrays(x, raw.target, cfg, name="digits", scale=16.0, stratify=stratify)
 
 
 def check_labels(y: np.ndarray, num_classes: int, where: str) -> np.ndarray:
@@ -77,7 +78,8 @@ def check_labels(y: np.ndarray, num_classes: int, where: str) -> np.ndarray:
 
 
 def from_train_test(name: str, train: tuple, test: tuple, cfg: DataConfig, class_names: list[str],
-                    scale: float = 255.0, val: tuple | None = None, info: dict | None = None) -> DataBundle:
+                    scale: float = 255.0, val: tuple | None = None, info: dict | None = None,
+                    stratify: bool = True) -> DataBundle:
     """A bundle from a source's own train and test sets; without ``val``, a stratified
     ``val_fraction`` of the training set (seed ``split_seed``) becomes the validation split.
 
@@ -86,7 +88,7 @@ def from_train_test(name: str, train: tuple, test: tuple, cfg: DataConfig, class
     as_split = lambda x, y: Split(torch.as_tensor(np.asarray(x)), torch.as_tensor(y, dtype=torch.int64))  # noqa: E731
     x_tr, y_tr = train
     if val is None:
-        keep, held = stratified_indices(np.asarray(y_tr), cfg.val_fraction, cfg.split_seed)
+        keep, held = stratified_indices(np.asarray(y_tr), cfg.val_fraction, cfg.split_seed, stratify)
         val = (x_tr[held], y_tr[held])
         train = (x_tr[keep], y_tr[keep])
     return DataBundle(name=name, train=as_split(*train), val=as_split(*val), test=as_split(*test),
