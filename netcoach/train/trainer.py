@@ -155,10 +155,7 @@ class Trainer:
         """Add the task's metric sums of the batches held so far, scored in one batched call
         (cheaper than a few small ops per step; still on the device, no sync)."""
         if acc["outs"]:
-            found = self.task.metric_sums(torch.cat(acc["outs"]), torch.cat(acc["targets"]))
-            sums = acc["sums"]
-            for name, value in found.items():
-                sums[name] = sums[name] + value if name in sums else value
+            _add_sums(acc["sums"], self.task.metric_sums(torch.cat(acc["outs"]), torch.cat(acc["targets"])))
             acc["outs"].clear()
             acc["targets"].clear()
 
@@ -262,8 +259,7 @@ class Trainer:
             with self.autocast() if self.autocast is not None else contextlib.nullcontext():
                 out = model(x)
             loss_sum += self.task.loss(out.float(), y).double() * len(x)
-            for name, value in self.task.metric_sums(out, y).items():
-                sums[name] = sums[name] + value if name in sums else value
+            _add_sums(sums, self.task.metric_sums(out, y))
         model.train(was_training)
         n = len(loader.split)
         return {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
@@ -310,6 +306,13 @@ class Trainer:
                          "sizes": list(state["sizes"]),
                          "lrs": list(state["lrs"]), "lr0": state["lr0"],
                          "elapsed": float(state.get("elapsed", elapsed))}
+
+
+def _add_sums(sums: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
+    """Add one batch's (or chunk's) metric sums into ``sums``, on the device (new tensors,
+    never in place, so a captured ``partial_state`` keeps its values)."""
+    for name, value in found.items():
+        sums[name] = sums[name] + value if name in sums else value
 
 
 def _means(sums: dict[str, torch.Tensor], n: int, prefix: str) -> dict[str, float]:
