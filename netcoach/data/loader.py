@@ -142,7 +142,7 @@ class DeviceLoader:
         A loader restored but not yet iterated gives back exactly what it was given,
         so capture -> restore -> capture is a fixed point (the LR finder relies on it)."""
         pending = self._skip > 0  # restored: the generator already sits at the epoch start
-        state = {"position": self._skip if pending else self.position}
+        state = {"position": self._skip if pending else self.position, "world_size": self.world_size}
         if self.shuffle:
             mid_epoch = self.position and not pending
             state["shuffle_state"] = self._epoch_state if mid_epoch else self.generator.get_state()
