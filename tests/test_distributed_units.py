@@ -141,3 +141,18 @@ def test_not_launched_without_the_launcher_environment(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "0")
     assert launched()
+
+
+def test_sync_bn_on_the_cpu_is_refused_before_launch_and_in_a_process():
+    from netcoach.distributed.setup import check_config, convert_sync_bn
+    from netcoach.utils.runtime import Runtime
+
+    cfg = netcoach.load_config(overrides={"dist.nproc": "2", "dist.sync_bn": "true", "train.device": "cpu"})
+    with pytest.raises(ConfigError, match="dist.sync_bn: torch's SyncBatchNorm runs on CUDA devices only"):
+        check_config(cfg)
+    with pytest.raises(ConfigError, match="dist.sync_bn"):
+        convert_sync_bn(torch.nn.BatchNorm1d(3), Runtime(torch.device("cpu"), 0, 2), True)
+    bn = torch.nn.BatchNorm1d(3)  # one process: nothing to synchronise, the model is unchanged
+    assert convert_sync_bn(bn, Runtime(torch.device("cpu")), True) is bn
+    with pytest.raises(ConfigError, match="dist.nproc must be >= 1"):
+        check_config(netcoach.load_config(overrides={"dist.nproc": "0"}))

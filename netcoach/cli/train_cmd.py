@@ -9,7 +9,7 @@ from rich.console import Console
 
 from netcoach.cli.options import PREFIX, add_config_options, config_from_args
 from netcoach.distributed.launch import LaunchError, launch, recorded
-from netcoach.distributed.setup import init_runtime, launched, shutdown
+from netcoach.distributed.setup import check_config, init_runtime, launched, shutdown
 
 
 def register(subparsers) -> None:
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         config = resume_config(args.resume, overrides=overrides)
     else:
         config = config_from_args(args)
+    check_config(config)
     if config.dist.nproc > 1 and not launched():  # this process becomes the launcher
         try:
             launch(config.dist.nproc, args.argv)

@@ -87,11 +87,27 @@ def seed_rank(seed: int, runtime: Runtime) -> None:
         torch.manual_seed((seed * 1_000_003 + runtime.rank) % 2**63)
 
 
+def check_config(config: Config) -> None:
+    """The [dist] options that can be judged before any process starts."""
+    dc = config.dist
+    if dc.nproc < 1:
+        raise ConfigError(f"dist.nproc must be >= 1 (1: one process, no launch), got {dc.nproc}")
+    if dc.sync_bn and dc.nproc > 1 and resolve_device(config.train.device).type != "cuda":
+        raise ConfigError(SYNC_BN_CPU.format(device=config.train.device))
+
+
+SYNC_BN_CPU = ("dist.sync_bn: torch's SyncBatchNorm runs on CUDA devices only (train.device {device} "
+               "trains on the CPU); leave dist.sync_bn false there, or use a norm that needs no batch "
+               "statistics (model.norm layer or group)")
+
+
 def convert_sync_bn(model: nn.Module, runtime: Runtime, sync_bn: bool) -> nn.Module:
     """``model`` with SyncBatchNorm layers when ``dist.sync_bn`` is set (state-dict keys are
     unchanged, so checkpoints load into the plain model). One process: unchanged."""
     if not sync_bn or not runtime.distributed:
         return model
+    if runtime.device.type != "cuda":
+        raise ConfigError(SYNC_BN_CPU.format(device=runtime.device))
     return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
