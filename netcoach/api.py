@@ -151,7 +151,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
     trainer.set_callbacks(first + list(callbacks) + tail
-                          + ([ProgressBar()] if show_progress(progress) else []))
+                          + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
     main = trainer.runtime.is_main
     checks = diagnose.preflight(trainer, config) if config.diagnose.preflight and main else []
     resumed_from = restore_run(trainer, run) if resume is not None else None
