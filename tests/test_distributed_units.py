@@ -156,3 +156,34 @@ def test_sync_bn_on_the_cpu_is_refused_before_launch_and_in_a_process():
     assert convert_sync_bn(bn, Runtime(torch.device("cpu")), True) is bn
     with pytest.raises(ConfigError, match="dist.nproc must be >= 1"):
         check_config(netcoach.load_config(overrides={"dist.nproc": "0"}))
+
+
+def test_restore_takes_this_ranks_own_generators_and_share_from_a_two_rank_state():
+    from netcoach.api import build_trainer
+    from netcoach.train.checkpoint import CheckpointError
+    from netcoach.train.state import capture, rank_states, restore
+    from netcoach.utils.runtime import Runtime
+
+    cfg = netcoach.load_config(overrides={"model.name": "mlp", "model.width": "16", "model.dropout": "0.5",
+                                          "train.epochs": "1", "augment.transforms": "hflip"})
+    trainers = [build_trainer(cfg, runtime=Runtime(torch.device("cpu"), r, 2)) for r in (0, 1)]
+    parts = []
+    for r, trainer in enumerate(trainers):  # each rank a little way into its epoch, its own RNG
+        torch.manual_seed(100 + r)
+        it = iter(trainer.loaders["train"])
+        for _ in range(r + 1):
+            next(it)
+        parts.append(rank_states(trainer)[0])  # no process group: this rank's own part only
+    torch.manual_seed(999)  # the top-level (rank 0) copy holds yet another stream
+    state = capture(trainers[0])
+    state["ranks"] = parts
+    fresh = build_trainer(cfg, runtime=Runtime(torch.device("cpu"), 1, 2))
+    restore(fresh, state)
+    assert torch.equal(torch.get_rng_state(), parts[1]["rng"]["torch"])
+    loader = fresh.loaders["train"]
+    assert torch.equal(loader.aug_generator.get_state(), parts[1]["loader"]["aug_state"])
+    assert not torch.equal(parts[0]["loader"]["aug_state"], parts[1]["loader"]["aug_state"])
+    assert loader.state_dict()["position"] == 2  # rank 1 had taken two batches
+    state["ranks"] = parts[:1]
+    with pytest.raises(CheckpointError, match=r"written by a run of 1 process\(es\), this one has 2"):
+        restore(fresh, state)
