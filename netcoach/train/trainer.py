@@ -73,7 +73,7 @@ class Trainer:
         self.data, self.config = data, config  # what the run was built from (preflight reads them)
         self.runtime = runtime or Runtime(self.device)
         self.autocast, self.scaler = _precision(precision, self.device)
-        ddp = ddp_wrap(model, self.runtime)  # None for one process
+        self._ddp = ddp = ddp_wrap(model, self.runtime)  # None for one process
         self.forward = torch.compile(ddp or model) if compile else (ddp or model)
         # evaluation runs the plain module: no collective, so ranks may see uneven shares
         self.eval_forward = self.forward if ddp is None else (torch.compile(model) if compile else model)
@@ -264,9 +264,9 @@ class Trainer:
 
     def _no_sync(self, stepping: bool):
         """DDP averages gradients only on a group's last micro-batch (fewer all-reduces)."""
-        if stepping or not hasattr(self.forward, "no_sync"):
+        if stepping or self._ddp is None:
             return contextlib.nullcontext()
-        return self.forward.no_sync()
+        return self._ddp.no_sync()
 
     def _update(self) -> None:
         """The optimizer step with the update rules around it."""
