@@ -138,8 +138,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
-    monitor = resolve_monitor(config)  # monitors first: an unreadable metric name leaves no folder
-    stopper = early_stopping(config)
+    # monitors first: an unreadable metric name leaves no folder
+    monitor = resolve_monitor(config, trainer.task.default_monitor)
+    stopper = early_stopping(config, trainer.task.default_monitor)
     run = open_run(config, trainer, resume, save, custom_model=model)
     best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
@@ -202,11 +203,12 @@ def model_record(config: Config, custom_model: Optional[nn.Module]) -> dict:
     return {"source": "custom", "class": f"{cls.__module__}.{cls.__qualname__}"}
 
 
-def early_stopping(config: Config) -> Optional[EarlyStopping]:
+def early_stopping(config: Config, default_monitor: str) -> Optional[EarlyStopping]:
+    """Early stopping as configured (``early_stop.enabled``), or None."""
     es = config.early_stop
     if not es.enabled:
         return None
-    return EarlyStopping(early_stop_monitor(config), patience=es.patience, min_epochs=es.min_epochs,
+    return EarlyStopping(early_stop_monitor(config, default_monitor), patience=es.patience, min_epochs=es.min_epochs,
                          restore_best=es.restore_best)
 
 

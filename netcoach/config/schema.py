@@ -204,7 +204,8 @@ class TrainConfig:
     epochs: int = opt(30, "number of passes over the training data")
     seed: int = opt(0, "seed of every random choice of the run (init, shuffling, augmentation)")
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
-    monitor: str = opt("val_acc", "metric that selects the best checkpoint")
+    monitor: str = opt("", "metric that selects the best checkpoint (empty: the task's default, "
+                           "val_acc for classification)")
     mode: str = opt("auto", "whether the monitored metric is better when larger (max) or smaller (min); "
                             "auto: from its name (loss, error -> min; acc, f1 -> max)",
                     choices=("auto", "min", "max"))
