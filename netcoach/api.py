@@ -86,6 +86,7 @@ def data_record(bundle: DataBundle) -> dict:
     return {"name": bundle.name, "task": bundle.task, "input_shape": list(bundle.input_shape),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
+            "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
             # issue 3: files skipped by data.skip_bad are counted in the run's record
             "skipped_files": list(bundle.info.get("skipped", []))}
