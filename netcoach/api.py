@@ -22,6 +22,7 @@ from netcoach import diagnose
 from netcoach.augment import build_augment
 from netcoach.config import Config, apply_overrides, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model, count_parameters
 from netcoach.models.summary import summarize, summary_record  # issue 5
 from netcoach.optim import build_optimizer, build_schedule
@@ -152,6 +153,8 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     best = BestCheckpoint(config.train.monitor, config.train.mode)
     if config.log.tensorboard and (save or run is not None):
         summary_writer_class()  # a missing optional package fails before any folder exists
+    if config.log.mlflow and (save or run is not None):
+        mlflow_client_class()
     if save and run is None:  # only after everything validated, so a bad config leaves no folder
         run = RunFolder.create(config.run.dir, config.run.name, _default_name(config))
         run.write_config(config)
@@ -183,6 +186,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         run.write_summary(summary)
         if config.report.enabled:
             write_report(run.path)
+        finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 
@@ -205,6 +209,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         first += [StepsLogger(run)] if config.log.steps else []
         first += [CSVLogger(run)] if config.log.csv else []
         first += [TensorBoardLogger(run)] if config.log.tensorboard else []
+        first += [MLflowLogger(run.path, config)] if config.log.mlflow else []
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
     if run is not None:
         ck = config.checkpoint
