@@ -56,6 +56,20 @@ class RunResult:
     run_dir: Optional[Path] = None
     trainer: Optional[Trainer] = field(default=None, repr=False)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rendering: summary table, learning curves and the doctor's verdict."""
+        from netcoach.report.notebook import result_html
+
+        return result_html(self)
+
+    def report(self) -> Path:
+        """The run's report.html (built if missing); shown in the page inside a notebook."""
+        from netcoach.report.notebook import show_report
+
+        if self.run_dir is None:
+            raise ValueError("this run was trained with save=False: it has no run folder or report")
+        return show_report(self.run_dir)
+
 
 def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str, Any]] = None) -> Config:
     """Defaults, then a TOML file, then ``{"section.key": value}`` overrides (values
