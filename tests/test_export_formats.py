@@ -130,3 +130,24 @@ def test_missing_run_or_weights_exit_2(run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the run has no best weights" in err and "valid --which: best, last" in err
     assert not (copy / "export").exists()
+
+
+@pytest.mark.parametrize("record,shape", [
+    ({"scale": 255.0, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "input_shape": [3, 4, 4]}, (3, 4, 4)),
+    ({"scale": 1.0, "mean": None, "std": None, "input_shape": [6]}, (6,)),   # data.normalize = false
+], ids=["uint8-images", "flat-floats"])
+def test_the_folded_preprocessing_equals_netcoach_predicts(record, shape):
+    from netcoach.export.wrap import Preprocess
+
+    x = torch.randint(0, 256, (5, *shape), dtype=torch.uint8) if len(shape) == 3 else torch.randn(5, *shape)
+    folded = Preprocess(record["scale"], record["mean"], record["std"], len(shape))(x)
+    assert torch.allclose(folded, prepare_inputs(x, record), atol=1e-6)
+
+
+def test_export_of_the_last_checkpoint_uses_those_weights(run, tmp_path):
+    result = export_run(run.run_dir, "safetensors", tmp_path, which="last")
+    _, last = netcoach.load_run(run.run_dir, which="last")
+    x = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(load_exported(result.path)(x), last(x))
+    assert "exported from the run's `last` weights" in result.card.read_text()
