@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from netcoach.train.callbacks import Callback
+from netcoach.train.checkpoint import flatten, unflatten
+from netcoach.train.state import capture, restore
 
 CAUSES = ("Likely causes: a learning rate too high (lower optim.lr or add warmup), bad input data "
           "(NaN/Inf in the inputs or labels), or numerical precision (fp16 overflow: try "
@@ -80,14 +82,13 @@ class NanGuard(Callback):
     state_key = "nan_guard"
 
     def __init__(self, mode: str = "stop", check_grads: bool = False, lr_factor: float = 0.5,
-                 max_rollbacks: int = 3, checkpoint=None):
+                 max_rollbacks: int = 3):
         if mode not in ("stop", "rollback"):
             raise ValueError(f"train.nan_guard: unknown {mode!r}; valid: stop, rollback, off")
         if not 0 < lr_factor < 1:
             raise ValueError(f"train.rollback_lr_factor must be in (0, 1), got {lr_factor}")
         self.mode, self.check_grads = mode, check_grads
         self.lr_factor, self.max_rollbacks = lr_factor, max_rollbacks
-        self.checkpoint = checkpoint  # the run's last.json, named in the message when it exists
         self.rollbacks = 0
         self.events: list[str] = []
         self._good: Optional[dict] = None
@@ -107,10 +108,6 @@ class NanGuard(Callback):
             self._remember(trainer)
 
     def _remember(self, trainer) -> None:
-        from netcoach.train.state import capture  # state imports the trainer's helpers
-
-        from netcoach.train.checkpoint import flatten, unflatten
-
         trainer.check_pending()
         tensors: dict = {}
         # flatten copies every tensor: the live optimizer state is updated in place
@@ -119,16 +116,9 @@ class NanGuard(Callback):
     def recover(self, trainer, err: NonFiniteError) -> bool:
         """Handle ``err``; True when training may continue (after a rollback)."""
         if self.mode != "rollback" or self._good is None or self.rollbacks >= self.max_rollbacks:
-            extra = ""
-            if self.checkpoint is not None and self.checkpoint.exists():
-                extra = (f" The last good checkpoint {self.checkpoint} is intact; continue with "
-                         f"--resume {self.checkpoint.parent.parent} (perhaps with a lower LR in a new run).")
-            if self.mode == "rollback":
-                extra += f" (gave up after {self.rollbacks} rollback(s))"
+            extra = f" (gave up after {self.rollbacks} rollback(s))" if self.mode == "rollback" else ""
             trainer.failure = f"{err}{extra}"
             return False
-        from netcoach.train.state import restore
-
         rollbacks, events = self.rollbacks + 1, self.events
         good_scale = self._good.get("lr_scale", 1.0)
         restore(trainer, self._good)  # also restores this callback's saved state: keep our count
