@@ -33,6 +33,7 @@ from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.optim.regularize import build_update_rules
 from netcoach.report import write_report
+from netcoach.report.notebook import result_html, show_report
 from netcoach.tasks import build_task
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
@@ -64,14 +65,10 @@ class RunResult:
 
     def _repr_html_(self) -> str:
         """Jupyter's rendering: summary table, learning curves and the doctor's verdict."""
-        from netcoach.report.notebook import result_html
-
         return result_html(self)
 
     def report(self) -> Path:
         """The run's report.html (built if missing); shown in the page inside a notebook."""
-        from netcoach.report.notebook import show_report
-
         if self.run_dir is None:
             raise ValueError("this run was trained with save=False: it has no run folder or report")
         return show_report(self.run_dir)

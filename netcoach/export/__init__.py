@@ -20,9 +20,12 @@ import torch
 
 from netcoach.export.card import model_card
 from netcoach.export.check import DEFAULT_TOLERANCE, Check, ExportCheckError, compare, require
+from netcoach.export.onnx import run_onnx, to_onnx
 from netcoach.export.source import RunSource, load_source, normalize, reference_samples
-from netcoach.export.weights import load_exported
+from netcoach.export.torch_export import run_pt2, to_pt2
+from netcoach.export.weights import load_exported, run_rebuilt, sidecar, sidecar_path, state_bytes
 from netcoach.export.wrap import exported_module
+from netcoach.train.run import EXPORT
 from netcoach.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 FORMATS = {"onnx": ".onnx", "torch-export": ".pt2", "safetensors": ".safetensors"}
@@ -97,7 +100,7 @@ def _validate(fmt: str, with_preprocessing: bool, probabilities: bool, tolerance
 def _out_path(run: Path, fmt: str, out: str | Path | None) -> Path:
     name = "model" + FORMATS[fmt]
     if out is None:
-        return run / "export" / fmt / name
+        return run / EXPORT / fmt / name
     out = Path(out)
     return out / name if out.is_dir() else out
 
@@ -111,8 +114,6 @@ def _metadata(source: RunSource, with_preprocessing: bool, probabilities: bool, 
 
 
 def _write_onnx(source, module, example, inputs, expected, meta, path, origin, tolerance):
-    from netcoach.export.onnx import run_onnx, to_onnx
-
     data = to_onnx(module, example, meta)
     check = require(compare("onnxruntime", run_onnx(data, inputs), expected, origin, tolerance))
     atomic_write_bytes(path, data)
@@ -120,8 +121,6 @@ def _write_onnx(source, module, example, inputs, expected, meta, path, origin, t
 
 
 def _write_pt2(source, module, example, inputs, expected, meta, path, origin, tolerance):
-    from netcoach.export.torch_export import run_pt2, to_pt2
-
     data = to_pt2(module, example, {k: json.dumps(v) for k, v in meta.items()})
     check = require(compare("torch.export", run_pt2(data, inputs), expected, origin, tolerance))
     atomic_write_bytes(path, data)
@@ -129,8 +128,6 @@ def _write_pt2(source, module, example, inputs, expected, meta, path, origin, to
 
 
 def _write_safetensors(source, module, example, inputs, expected, meta, path, origin, tolerance):
-    from netcoach.export.weights import run_rebuilt, sidecar, sidecar_path, state_bytes
-
     side = sidecar(source)
     data = state_bytes(source.model, side)
     check = require(compare("safetensors rebuild", run_rebuilt(side, data, inputs), expected,

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from netcoach.config import Config, to_dict
 from netcoach.export.check import Check
 from netcoach.export.source import RunSource
 
 
 def non_default_config(source: RunSource) -> dict:
     """The run's config keys that differ from the defaults, as ``{"section.key": value}``."""
-    from netcoach.config import Config, to_dict
-
     ran, default = to_dict(source.config), to_dict(Config())
     return {f"{section}.{key}": value for section, values in ran.items()
             for key, value in values.items() if default.get(section, {}).get(key) != value}

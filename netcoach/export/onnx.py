@@ -11,6 +11,7 @@ The file is serialized in memory, run in ONNX Runtime against PyTorch, and writt
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import warnings
@@ -47,7 +48,7 @@ def to_onnx(module: nn.Module, example: torch.Tensor, metadata: dict) -> bytes:
     (JSON-able values) stored in the model's metadata_props."""
     for package in ("onnx", "onnxscript"):
         try:
-            __import__(package)
+            importlib.import_module(package)
         except ImportError:
             raise missing(package) from None
     batch = torch.export.Dim("batch", min=1)

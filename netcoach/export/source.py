@@ -6,7 +6,6 @@ Everything comes from the folder through the public loaders (``netcoach.load_run
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
@@ -14,7 +13,12 @@ from typing import Optional
 import torch
 from torch import nn
 
+from netcoach.api import load_run
 from netcoach.config import Config
+from netcoach.data import build_data
+from netcoach.predict import prepare_inputs
+from netcoach.train.checkpoint import load_weights
+from netcoach.train.run import PREDICTIONS, RunFolder
 
 WHICH = ("best", "last")
 
@@ -40,23 +44,17 @@ class RunSource:
 def load_source(run_dir: str | Path, which: str = "best") -> RunSource:
     """The run at ``run_dir`` with its ``which`` weights; one-line errors for a missing
     folder, missing weights or an unknown ``which``."""
-    from netcoach.api import load_run
-    from netcoach.predict import load_normalization
-
-    path = Path(run_dir)
+    run = RunFolder(run_dir)
     if which not in WHICH:
         raise ValueError(f"--which: unknown checkpoint '{which}'; valid: {', '.join(WHICH)}")
-    if not (path / "config.toml").is_file():
-        raise FileNotFoundError(f"{path}: not a netcoach run folder (no config.toml)")
-    weights = path / "checkpoints" / f"{which}.safetensors"
+    if not run.config_path.is_file():
+        raise FileNotFoundError(f"{run.path}: not a netcoach run folder (no {run.config_path.name})")
+    weights = run.checkpoints / f"{which}.safetensors"
     if not weights.is_file():
-        raise FileNotFoundError(f"{path}: the run has no {which} weights ({weights} not found; "
+        raise FileNotFoundError(f"{run.path}: the run has no {which} weights ({weights} not found; "
                                 f"valid --which: {', '.join(WHICH)} where the file exists)")
-    record = load_normalization(path)
-    config, model = load_run(path, which=which, device="cpu")
-    summary_path = path / "summary.json"
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
-    return RunSource(path, which, config, model.eval(), record, summary)
+    config, model = load_run(run.path, which=which, device="cpu")
+    return RunSource(run.path, which, config, model.eval(), run.data_record(), run.summary() or {})
 
 
 def stored_dtype(source: RunSource) -> torch.dtype:
@@ -76,9 +74,7 @@ def stored_dtype(source: RunSource) -> torch.dtype:
 
 
 def _dtype_from_predictions(path: Path) -> Optional[str]:
-    from netcoach.train.checkpoint import load_weights
-
-    file = path / "predictions.safetensors"
+    file = RunFolder(path).file(PREDICTIONS)
     return str(load_weights(file)["worst_inputs"].dtype) if file.is_file() else None
 
 
@@ -98,8 +94,6 @@ def reference_samples(source: RunSource, count: int = 256) -> Samples:
     on arrays passed in Python, or the dataset is not on this machine) random inputs in
     the stored range are used instead and ``origin`` says why, so the caller can report it.
     """
-    from netcoach.data import build_data
-
     dtype = stored_dtype(source)
     config = replace(source.config, data=replace(source.config.data, download=False))
     reason = f"data source '{source.record.get('name')}' is not the config's '{config.data.name}'"
@@ -127,6 +121,4 @@ def random_inputs(shape: tuple[int, ...], dtype: torch.dtype, scale: float, coun
 def normalize(source: RunSource, raw: torch.Tensor) -> torch.Tensor:
     """Stored inputs -> the float batch the model saw in training (``netcoach.predict``'s
     own preparation, so export and prediction cannot drift apart)."""
-    from netcoach.predict import prepare_inputs
-
     return prepare_inputs(raw, source.record)

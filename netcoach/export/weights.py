@@ -11,9 +11,14 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load, save
 from torch import nn
 
+import netcoach
+from netcoach.config import from_dict, to_dict
 from netcoach.export.source import RunSource
+from netcoach.models import build_model
+from netcoach.train.checkpoint import load_weights
 
 FORMAT = "netcoach-safetensors-export-1"
 
@@ -25,9 +30,6 @@ def sidecar_path(weights_path: str | Path) -> Path:
 
 def sidecar(source: RunSource) -> dict:
     """What a consumer needs besides the weights to rebuild and feed the model."""
-    import netcoach
-    from netcoach.config import to_dict
-
     record = source.record
     return {"format": FORMAT, "netcoach": netcoach.__version__, "task": record.get("task"),
             "input_shape": list(source.input_shape), "num_classes": record["num_classes"],
@@ -39,16 +41,12 @@ def sidecar(source: RunSource) -> dict:
 
 def state_bytes(model: nn.Module, meta: dict) -> bytes:
     """The model's weights as safetensors bytes (the sidecar's format tag in its metadata)."""
-    from safetensors.torch import save
-
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     return save(state, metadata={"format": meta["format"]})
 
 
 def load_exported(weights_path: str | Path) -> nn.Module:
     """Rebuild the model of a safetensors export from the two files alone (eval mode)."""
-    from netcoach.train.checkpoint import load_weights
-
     side = sidecar_path(weights_path)
     if not side.is_file():
         raise FileNotFoundError(f"{side} not found: a safetensors export needs its JSON sidecar")
@@ -61,9 +59,6 @@ def load_exported(weights_path: str | Path) -> nn.Module:
 
 def rebuild(meta: dict, state: dict[str, torch.Tensor]) -> nn.Module:
     """The model described by a sidecar ``meta`` with the weights ``state`` (eval mode)."""
-    from netcoach.config import from_dict
-    from netcoach.models import build_model
-
     model_cfg = from_dict({"model": meta["config"]["model"]}).model
     model = build_model(model_cfg, tuple(meta["input_shape"]), meta["num_classes"])
     model.load_state_dict(state)
@@ -73,6 +68,4 @@ def rebuild(meta: dict, state: dict[str, torch.Tensor]) -> nn.Module:
 @torch.no_grad()
 def run_rebuilt(meta: dict, weights: bytes, x: torch.Tensor) -> torch.Tensor:
     """Outputs of the model rebuilt from the export's sidecar and weight bytes."""
-    from safetensors.torch import load
-
     return rebuild(meta, load(weights))(x)

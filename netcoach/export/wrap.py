@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from netcoach.export.source import RunSource
+from netcoach.tasks import build_task
 
 
 class Preprocess(nn.Module):
@@ -59,6 +60,4 @@ def exported_module(source: RunSource, with_preprocessing: bool, probabilities: 
 
 def task_of(source: RunSource):
     """The run's task object (its post-processing turns outputs into predictions)."""
-    from netcoach.tasks import build_task
-
     return build_task(source.record.get("task", "classification"))

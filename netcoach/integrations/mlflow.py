@@ -11,15 +11,17 @@ The default store is ``sqlite:///<run.dir>/mlflow.db`` with artifacts in
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Iterable, Optional
 
 from netcoach.config import Config, to_dict
 from netcoach.train.callbacks import Callback
+from netcoach.train.run import CHECKPOINTS, CONFIG, DATA, REPORT, SUMMARY
 
 # Folder files copied as artifacts when the fit ends and when the run is finished.
-FIT_ARTIFACTS = ("config.toml", "data.json", "checkpoints/best.safetensors", "checkpoints/last.safetensors")
-FINAL_ARTIFACTS = ("summary.json", "report.html")
+FIT_ARTIFACTS = (CONFIG, DATA, f"{CHECKPOINTS}/best.safetensors", f"{CHECKPOINTS}/last.safetensors")
+FINAL_ARTIFACTS = (SUMMARY, REPORT)
 
 
 def mlflow_client_class():
@@ -92,8 +94,6 @@ class MLflowLogger(Callback):
         self.client.set_terminated(self.run_id, "FAILED" if summary.get("failure") else "FINISHED")
 
     def log_metrics(self, values: dict, step: int) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)

@@ -13,6 +13,11 @@ import tempfile
 from pathlib import Path
 
 from netcoach.report import html as h
+from netcoach.report.entry import write_report
+from netcoach.report.plots import plot_curves
+from netcoach.report.records import RunRecord
+from netcoach.report.sections import diagnosis_section
+from netcoach.train.run import REPORT
 
 TITLE = "netcoach run summary"
 
@@ -34,8 +39,6 @@ def summary_rows(result) -> dict:
 
 def curves_png(result) -> bytes | None:
     """The train/validation curves as PNG bytes (None for a run without epochs)."""
-    from netcoach.report.plots import plot_curves
-
     if not result.history:
         return None
     s = result.summary or {}
@@ -46,9 +49,6 @@ def curves_png(result) -> bytes | None:
 
 def doctor_html(result) -> str:
     """The doctor's findings, rendered as in the report."""
-    from netcoach.report.records import RunRecord
-    from netcoach.report.sections import diagnosis_section
-
     return diagnosis_section(RunRecord(Path(result.run_dir or "."), summary=result.summary))
 
 
@@ -74,9 +74,7 @@ def show_report(run_dir: str | Path, height: int = 800) -> Path:
     """The path of the run's ``report.html`` (built first if missing); in a notebook it is
     also displayed in the page, in an iframe whose ``srcdoc`` holds the whole report (the
     report is self-contained, so no file server is needed and its styles stay inside)."""
-    from netcoach.report import write_report
-
-    path = Path(run_dir) / "report.html"
+    path = Path(run_dir) / REPORT
     if not path.is_file():
         path = write_report(run_dir)
     if in_notebook():
