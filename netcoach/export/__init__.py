@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 
@@ -75,8 +76,14 @@ def export_run(run_dir: str | Path, format: str, out: str | Path | None = None, 
         expected = module(inputs)
     example = inputs[:2] if len(inputs) >= 2 else inputs.repeat(2, *([1] * (inputs.dim() - 1)))
     meta = _metadata(source, with_preprocessing, probabilities, str(inputs.dtype))
-    check, files = WRITERS[format](source, module, example, inputs, expected, meta, path,
-                                   ref.origin, tolerance)
+    artifact = BUILDERS[format](source, module, example, meta)
+    check = require(compare(artifact.runtime, artifact.run(artifact.data, inputs), expected,
+                            ref.origin, tolerance))
+    atomic_write_bytes(path, artifact.data)  # only now: a failed check leaves nothing behind
+    files = [path]
+    if artifact.sidecar is not None:
+        atomic_write_json(sidecar_path(path), artifact.sidecar)
+        files.append(sidecar_path(path))
     card = path.parent / CARD
     atomic_write_text(card, model_card(source, format, path, with_preprocessing, probabilities,
                                        str(inputs.dtype), check))
@@ -113,28 +120,29 @@ def _metadata(source: RunSource, with_preprocessing: bool, probabilities: bool, 
             "output": "probabilities" if probabilities else "logits"}
 
 
-def _write_onnx(source, module, example, inputs, expected, meta, path, origin, tolerance):
-    data = to_onnx(module, example, meta)
-    check = require(compare("onnxruntime", run_onnx(data, inputs), expected, origin, tolerance))
-    atomic_write_bytes(path, data)
-    return check, [path]
+@dataclass
+class Artifact:
+    """A serialized export, the runtime that checks it, and the JSON written beside it."""
+
+    runtime: str
+    data: bytes
+    run: Callable[[bytes, torch.Tensor], object]   # (data, inputs) -> outputs in that runtime
+    sidecar: Optional[dict] = None
 
 
-def _write_pt2(source, module, example, inputs, expected, meta, path, origin, tolerance):
-    data = to_pt2(module, example, {k: json.dumps(v) for k, v in meta.items()})
-    check = require(compare("torch.export", run_pt2(data, inputs), expected, origin, tolerance))
-    atomic_write_bytes(path, data)
-    return check, [path]
+def _onnx(source: RunSource, module, example, meta) -> Artifact:
+    return Artifact("onnxruntime", to_onnx(module, example, meta), run_onnx)
 
 
-def _write_safetensors(source, module, example, inputs, expected, meta, path, origin, tolerance):
+def _pt2(source: RunSource, module, example, meta) -> Artifact:
+    return Artifact("torch.export", to_pt2(module, example, {k: json.dumps(v) for k, v in meta.items()}),
+                    run_pt2)
+
+
+def _safetensors(source: RunSource, module, example, meta) -> Artifact:
     side = sidecar(source)
-    data = state_bytes(source.model, side)
-    check = require(compare("safetensors rebuild", run_rebuilt(side, data, inputs), expected,
-                            origin, tolerance))
-    atomic_write_bytes(path, data)
-    atomic_write_json(sidecar_path(path), side)
-    return check, [path, sidecar_path(path)]
+    return Artifact("safetensors rebuild", state_bytes(source.model, side),
+                    lambda data, x: run_rebuilt(side, data, x), side)
 
 
-WRITERS = {"onnx": _write_onnx, "torch-export": _write_pt2, "safetensors": _write_safetensors}
+BUILDERS = {"onnx": _onnx, "torch-export": _pt2, "safetensors": _safetensors}
