@@ -38,7 +38,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from netcoach.export import ExportCheckError, export_run
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # paths stay whole for copy and paste
     try:
         result = export_run(args.run_dir, args.format, args.out,
                             with_preprocessing=args.with_preprocessing,

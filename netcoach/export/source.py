@@ -17,6 +17,7 @@ from netcoach.api import load_run
 from netcoach.config import Config
 from netcoach.data import build_data
 from netcoach.predict import prepare_inputs
+from netcoach.tasks import build_task
 from netcoach.train.checkpoint import load_weights
 from netcoach.train.run import PREDICTIONS, RunFolder
 
@@ -99,7 +100,8 @@ def reference_samples(source: RunSource, count: int = 256) -> Samples:
     reason = f"data source '{source.record.get('name')}' is not the config's '{config.data.name}'"
     if source.record.get("name") == config.data.name:
         try:
-            bundle = build_data(config, torch.device("cpu"))
+            stratify = build_task(config.task, config.loss).stratify  # the run's own split
+            bundle = build_data(config, torch.device("cpu"), stratify=stratify)
         except (OSError, ValueError) as exc:
             reason = f"the test split could not be rebuilt ({str(exc).splitlines()[0]})"
         else:

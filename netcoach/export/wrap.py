@@ -54,10 +54,6 @@ def exported_module(source: RunSource, with_preprocessing: bool, probabilities: 
     record = source.record
     pre = (Preprocess(record["scale"], record.get("mean"), record.get("std"), len(source.input_shape))
            if with_preprocessing else None)
-    post = task_of(source).postprocess if probabilities else None
+    post = build_task(source.config.task, source.config.loss).postprocess if probabilities else None
     return Exported(source.model, pre, post).eval()
 
-
-def task_of(source: RunSource):
-    """The run's task object (its post-processing turns outputs into predictions)."""
-    return build_task(source.record.get("task", "classification"))
