@@ -87,9 +87,10 @@ def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -
     return build_data(config, device, from_arrays(x, y, config.data, stratify=stratify))
 
 
-def data_record(bundle: DataBundle, task_name: str = "classification") -> dict:
+def data_record(bundle: DataBundle, task) -> dict:
     """What prediction needs to reuse this run's data handling (written to data.json)."""
-    return {"name": bundle.name, "task": task_name, "input_shape": list(bundle.input_shape),
+    return {"name": bundle.name, "task": task.name, "input_shape": list(bundle.input_shape),
+            "num_outputs": task.num_outputs(bundle),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
             "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
@@ -195,7 +196,7 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     run = RunFolder.create(config.run.dir, config.run.name, default_run_name(config), trainer.runtime)
     run.write_config(config)
     run.write_env(trainer.device, config.train.seed)
-    run.write_data(data_record(trainer.data, trainer.task.name))
+    run.write_data(data_record(trainer.data, trainer.task))
     run.write_model(model_record(config, custom_model))
     run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
     if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes:
@@ -265,7 +266,8 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu",
                              f"passed to netcoach.train(model=...); its config cannot rebuild it: "
                              f"construct the same module and call load_run({str(run_dir)!r}, model=...)")
         data = run.data_record()
-        model = build_model(config.model, tuple(data["input_shape"]), data["num_classes"])
+        model = build_model(config.model, tuple(data["input_shape"]),
+                            data.get("num_outputs", data["num_classes"]))
     weights = run.checkpoints / f"{which}.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} not found; valid checkpoints: "
