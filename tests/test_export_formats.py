@@ -68,7 +68,7 @@ def test_torch_export_with_preprocessing_takes_stored_values(run, tmp_path):
 def test_safetensors_export_rebuilds_from_its_two_files(run, tmp_path):
     result = export_run(run.run_dir, "safetensors", tmp_path / "w.safetensors")
     side = json.loads((tmp_path / "w.json").read_text())
-    assert side["input_shape"] == [1, 8, 8] and side["num_classes"] == 10
+    assert side["input_shape"] == [1, 8, 8] and side["num_outputs"] == side["num_classes"] == 10
     assert side["preprocessing"]["scale"] == 16.0 and side["preprocessing"]["dtype"] == "torch.uint8"
     assert side["config"]["model"]["width"] == 8
     shutil.copytree(tmp_path, tmp_path.parent / "moved")   # nothing else of the run is needed

@@ -29,7 +29,7 @@ def model_card(source: RunSource, fmt: str, file: Path, with_preprocessing: bool
              f"- Input: `{input_dtype.replace('torch.', '')}`, shape (N, {', '.join(map(str, source.input_shape))}) "
              f"(batch N dynamic; one sample {shape})",
              f"- Output: {'probabilities' if probabilities else 'raw scores (logits)'}, "
-             f"shape (N, {record['num_classes']})", "",
+             f"shape (N, {source.num_outputs})", "",
              "## Preprocessing", "", *_preprocessing(record, with_preprocessing), "",
              "## Test metrics", "", *_metrics(source.summary.get("test") or {}), ""]
     if check is not None:

@@ -41,6 +41,11 @@ class RunSource:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.record["input_shape"])
 
+    @property
+    def num_outputs(self) -> int:
+        """Width of the model's output (the task's; runs before it was recorded: the classes)."""
+        return int(self.record.get("num_outputs", self.record["num_classes"]))
+
 
 def load_source(run_dir: str | Path, which: str = "best") -> RunSource:
     """The run at ``run_dir`` with its ``which`` weights; one-line errors for a missing

@@ -32,7 +32,8 @@ def sidecar(source: RunSource) -> dict:
     """What a consumer needs besides the weights to rebuild and feed the model."""
     record = source.record
     return {"format": FORMAT, "netcoach": netcoach.__version__, "task": record.get("task"),
-            "input_shape": list(source.input_shape), "num_classes": record["num_classes"],
+            "input_shape": list(source.input_shape), "num_outputs": source.num_outputs,
+            "num_classes": record["num_classes"],
             "class_names": record.get("class_names"),
             "preprocessing": {"dtype": record.get("dtype"), "scale": record["scale"],
                               "mean": record.get("mean"), "std": record.get("std")},
@@ -60,7 +61,7 @@ def load_exported(weights_path: str | Path) -> nn.Module:
 def rebuild(meta: dict, state: dict[str, torch.Tensor]) -> nn.Module:
     """The model described by a sidecar ``meta`` with the weights ``state`` (eval mode)."""
     model_cfg = from_dict({"model": meta["config"]["model"]}).model
-    model = build_model(model_cfg, tuple(meta["input_shape"]), meta["num_classes"])
+    model = build_model(model_cfg, tuple(meta["input_shape"]), meta["num_outputs"])
     model.load_state_dict(state)
     return model.eval()
 
