@@ -42,6 +42,7 @@ from netcoach.train.checkpoint import load_into
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import summarize
 from netcoach.train.guard import NanGuard
+from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
 from netcoach.train.run import PREVIEW
@@ -119,7 +120,7 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
         loaders["train"].batch_size = len(bundle.train)
     steps_per_epoch = -(-len(loaders["train"]) // max(tc.grad_accum, 1))  # optimizer steps
     schedule = build_schedule(optimizer, config.schedule, tc.epochs, steps_per_epoch,
-                              loader=loaders["train"])
+                              loader=loaders["train"], monitor=plateau_monitor(config))
     rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
@@ -150,9 +151,10 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
-    run = open_run(config, trainer, resume, save, custom_model=model)
-    best = BestCheckpoint(config.train.monitor, config.train.mode, run)
+    monitor = resolve_monitor(config)  # monitors first: an unreadable metric name leaves no folder
     stopper = early_stopping(config)
+    run = open_run(config, trainer, resume, save, custom_model=model)
+    best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
     trainer.set_callbacks(first + list(callbacks) + tail
                           + ([ProgressBar()] if show_progress(progress) else []))
@@ -220,8 +222,8 @@ def early_stopping(config: Config) -> Optional[EarlyStopping]:
     es = config.early_stop
     if not es.enabled:
         return None
-    return EarlyStopping(es.monitor or config.train.monitor, es.mode or config.train.mode,
-                         es.patience, es.min_delta, es.min_epochs, es.restore_best)
+    return EarlyStopping(early_stop_monitor(config), patience=es.patience, min_epochs=es.min_epochs,
+                         restore_best=es.restore_best)
 
 
 def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
