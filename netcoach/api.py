@@ -26,12 +26,14 @@ from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
 from netcoach.config import Config, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.optim.regularize import build_update_rules
 from netcoach.report import write_report
+from netcoach.report.notebook import result_html, show_report
 from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
@@ -62,6 +64,16 @@ class RunResult:
     run_dir: Optional[Path] = None
     trainer: Optional[Trainer] = field(default=None, repr=False)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rendering: summary table, learning curves and the doctor's verdict."""
+        return result_html(self)
+
+    def report(self) -> Path:
+        """The run's report.html (built if missing); shown in the page inside a notebook."""
+        if self.run_dir is None:
+            raise ValueError("this run was trained with save=False: it has no run folder or report")
+        return show_report(self.run_dir)
+
 
 def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str, Any]] = None) -> Config:
     """Defaults, then a TOML file, then ``{"section.key": value}`` overrides (values
@@ -82,6 +94,7 @@ def data_record(bundle: DataBundle, task) -> dict:
             "num_outputs": task.num_outputs(bundle),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
+            "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
             "skipped_files": list(bundle.info.get("skipped", []))}
 
@@ -156,6 +169,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         run.write_summary(summary)
         if config.report.enabled and run.writes:
             write_report(run.path)
+        finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 
@@ -174,6 +188,8 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     was validated, so a bad config leaves no folder), or None without ``save``."""
     if config.log.tensorboard and (save or resume is not None):
         summary_writer_class()  # a missing optional package fails before any folder exists
+    if config.log.mlflow and (save or resume is not None):
+        mlflow_client_class()
     if resume is not None:
         run = RunFolder(resume, trainer.runtime)
         run.write_config(config)  # train.epochs may have grown: the record says what ran
@@ -228,6 +244,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         first += [StepsLogger(run)] if config.log.steps else []
         first += [CSVLogger(run)] if config.log.csv else []
         first += [TensorBoardLogger(run)] if config.log.tensorboard and run.writes else []
+        first += [MLflowLogger(run.path, config)] if config.log.mlflow and run.writes else []
     first += diagnose.monitor_callbacks(config, run)
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
     if run is not None:

@@ -294,6 +294,11 @@ class LogConfig:
     csv: bool = opt(False, "also write metrics.csv")
     tensorboard: bool = opt(False, "also write TensorBoard event files to tb/ (needs the tensorboard package)")
     steps: bool = opt(True, "write steps.jsonl (step, epoch, lr, loss per optimizer step)")
+    mlflow: bool = opt(False, "also log params, per-epoch metrics, the report and the weights to "
+                              "MLflow (needs the mlflow package)")
+    mlflow_uri: Optional[str] = opt(None, "MLflow tracking URI (default: a local store "
+                                          "sqlite:///<run.dir>/mlflow.db shared by the runs there)")
+    mlflow_experiment: str = opt("netcoach", "MLflow experiment the runs are logged under")
 
 
 @dataclass(frozen=True)
