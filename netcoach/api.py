@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import torch
 from rich.console import Console
@@ -134,9 +134,13 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
                    compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
 
 
+Reporter = Callable[[str, Any], None]  # (event, value): see ``train``'s ``reporter``
+
+
 def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None, data=None,
           callbacks: Iterable[Callback] = (), progress: Optional[bool] = None, save: bool = True,
-          resume: str | Path | None = None, runtime: Optional[Runtime] = None) -> RunResult:
+          resume: str | Path | None = None, runtime: Optional[Runtime] = None,
+          reporter: Optional[Reporter] = None) -> RunResult:
     """Train as configured and evaluate the best checkpoint on the test split.
 
     Args:
@@ -154,21 +158,40 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
             a process that is not the main one trains but writes no files. Every process
             of a multi-process job calls ``train`` (see ``netcoach.distributed``); the
             preflight checks run once, on the main process.
+        reporter: told what happens before epoch 1, as ``reporter(event, value)``:
+            ``("stage", text)`` before each slow step, ``("preflight", checks)`` with the
+            check records, ``("resume", {"epoch", "step"})`` where a resumed run continues.
+            The command line prints these; the library itself never does.
+
+    Raises:
+        PreflightFailed: with ``diagnose.strict``, a preflight check FAILed; raised before
+            any run folder or checkpoint is written.
     """
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
+    say = reporter or (lambda event, value: None)
+    say("stage", f"loading data ({config.data.name}) and building the model ({config.model.name})")
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
     stopper = early_stopping(config, trainer.task.default_monitor)
+    main = trainer.runtime.is_main
+    checks = []
+    if config.diagnose.preflight and main:  # before the folder: a strict FAIL leaves none
+        say("stage", f"preflight: running {len(config.diagnose.checks)} checks")
+        checks = diagnose.preflight(trainer, config)
+        say("preflight", checks)
+        diagnose.enforce_strict(checks, config.diagnose)
     run = open_run(config, trainer, resume, save, custom_model=model)
     best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
     trainer.set_callbacks(first + list(callbacks) + tail
                           + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
-    main = trainer.runtime.is_main
-    checks = diagnose.preflight(trainer, config) if config.diagnose.preflight and main else []
     resumed_from = restore_run(trainer, run) if resume is not None else None
+    if resumed_from is not None:
+        partial = trainer.partial_state()  # the sums of an unfinished epoch, one size per step
+        say("resume", {**resumed_from, "batches_done": len(partial.get("sizes", [])),
+                       "batches": len(trainer.loaders["train"])})
     history = trainer.fit()
     summary = summarize(trainer, best, stopper, run, started, resumed_from)
     summary["preflight"] = checks

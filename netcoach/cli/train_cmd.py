@@ -50,15 +50,53 @@ def train_here(args: argparse.Namespace, config) -> int:
     process shows progress and the outcome."""
     import netcoach
 
+    from netcoach.diagnose import PreflightFailed
+
     runtime = init_runtime(config)
+    console = Console(soft_wrap=True, highlight=False)
+    reporter = StartReporter(console, quiet=args.quiet) if runtime.is_main else None
     try:
         result = netcoach.train(config, progress=not args.quiet and runtime.is_main,
-                                resume=args.resume, runtime=runtime)
+                                resume=args.resume, runtime=runtime, reporter=reporter)
+    except PreflightFailed as err:
+        print(f"netcoach: error: {err}", file=sys.stderr)
+        return 1
     finally:
         shutdown()
     if runtime.is_main:
-        print_outcome(Console(soft_wrap=True, highlight=False), result)
+        print_outcome(console, result)
     return 1 if result.summary.get("failure") else 0
+
+
+class StartReporter:
+    """Prints what ``train`` does before epoch 1: the slow steps as they start, the compact
+    preflight block (one line per warn/fail with its fix), and where a resumed run continues."""
+
+    STYLE = {"warn": "yellow", "fail": "bold red"}
+
+    def __init__(self, console: Console, quiet: bool = False):
+        self.console, self.quiet = console, quiet
+
+    def __call__(self, event: str, value) -> None:
+        from rich.markup import escape
+
+        from netcoach.diagnose import summary_lines
+
+        if event == "stage" and not self.quiet:
+            self.console.print(f"[dim]{escape(value)} ...[/dim]")
+        elif event == "preflight":
+            flagged = [c for c in value if c["status"] != "pass"]
+            lines = summary_lines(value)
+            if self.quiet and not flagged:
+                return
+            self.console.print(escape(lines[0]))
+            for check, line in zip(flagged, lines[1:]):
+                self.console.print(f"[{self.STYLE.get(check['status'], '')}]{escape(line)}[/]")
+        elif event == "resume":
+            where = (f", batch {value['batches_done'] + 1} of {value['batches']}"
+                     if value.get("batches_done") else "")
+            self.console.print(f"resuming at epoch {value['epoch'] + 1}{where} (after optimizer step "
+                               f"{value['step']})")
 
 
 def print_outcome(console: Console, result) -> None:
