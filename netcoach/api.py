@@ -193,7 +193,13 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         say("resume", {**resumed_from, "batches_done": len(partial.get("sizes", [])),
                        "batches": len(trainer.loaders["train"])})
     history = trainer.fit()
+    cut = trainer.interrupted and trainer.epoch < trainer.epochs  # not when the last epoch had ended
+    if cut and run is not None and run.writes:
+        save_interrupted(trainer, run)
     summary = summarize(trainer, best, stopper, run, started, resumed_from)
+    if cut:
+        summary["interrupted"] = {"epoch": trainer.epoch, "step": trainer.step,
+                                  "resume": f"netcoach train --resume {run.path}" if run else None}
     summary["preflight"] = checks
     summary["doctor"] = diagnose.doctor(history, summary, config)
     if run is not None:
@@ -204,6 +210,14 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     dist_reduce.barrier()  # no process leaves before the main one has written the run's records
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
+
+
+def save_interrupted(trainer: Trainer, run: RunFolder) -> None:
+    """Write the ``last`` checkpoint of a run stopped mid-epoch (before the best weights are
+    restored for the test evaluation), so ``--resume`` continues after its last step."""
+    saver = next((cb for cb in trainer.callbacks if isinstance(cb, Checkpointer)), None)
+    if saver is not None:
+        saver.save(trainer)
 
 
 def show_progress(progress: Optional[bool]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.console import Console
 from netcoach.cli.options import PREFIX, add_config_options, config_from_args
 from netcoach.distributed.launch import LaunchError, launch, recorded
 from netcoach.distributed.setup import check_config, init_runtime, launched, shutdown
+from netcoach.train.callbacks import Callback
 
 
 def register(subparsers) -> None:
@@ -55,9 +57,11 @@ def train_here(args: argparse.Namespace, config) -> int:
     runtime = init_runtime(config)
     console = Console(soft_wrap=True, highlight=False)
     reporter = StartReporter(console, quiet=args.quiet) if runtime.is_main else None
+    ctrl_c = [] if launched() else [CtrlC(console)]  # a launched job's launcher owns Ctrl-C
     try:
         result = netcoach.train(config, progress=not args.quiet and runtime.is_main,
-                                resume=args.resume, runtime=runtime, reporter=reporter)
+                                resume=args.resume, runtime=runtime, reporter=reporter,
+                                callbacks=ctrl_c)
     except PreflightFailed as err:
         print(f"netcoach: error: {err}", file=sys.stderr)
         return 1
@@ -65,7 +69,35 @@ def train_here(args: argparse.Namespace, config) -> int:
         shutdown()
     if runtime.is_main:
         print_outcome(console, result)
+    if result.summary.get("interrupted"):
+        return INTERRUPTED
     return 1 if result.summary.get("failure") else 0
+
+
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+class CtrlC(Callback):
+    """Ctrl-C during training: the first asks the trainer to stop after the current step
+    (the API then writes the checkpoint, summary and report), the second exits at once.
+    The handler is installed only while ``fit`` runs; outside it Ctrl-C behaves as usual."""
+
+    def __init__(self, console: Console):
+        self.console, self.trainer, self.previous = console, None, None
+
+    def on_fit_start(self, trainer) -> None:
+        self.trainer = trainer
+        self.previous = signal.signal(signal.SIGINT, self.handle)
+
+    def on_fit_end(self, trainer, logs: dict) -> None:
+        signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
+
+    def handle(self, signum, frame) -> None:
+        if self.trainer.interrupted:
+            raise KeyboardInterrupt  # the second Ctrl-C: exit now (netcoach.cli exits 130)
+        self.trainer.interrupt()
+        self.console.print("[yellow]interrupt: stopping after the current step and saving "
+                           "(Ctrl-C again to exit at once)[/yellow]")
 
 
 class StartReporter:
@@ -112,6 +144,12 @@ def print_outcome(console: Console, result) -> None:
         console.print(f"doctor: [bold]{finding['label']}[/bold] — {finding['evidence']}")
         for remedy in finding.get("remedies", [])[:3]:
             console.print(f"  try: {remedy}")
+    stopped = summary.get("interrupted")
+    if stopped:
+        console.print(f"[yellow]interrupted in epoch {stopped['epoch'] + 1} after optimizer step "
+                      f"{stopped['step']} (checkpoint, summary and report written)[/yellow]")
+        if stopped.get("resume"):
+            console.print(f"resume with: {stopped['resume']}")
     if summary.get("failure"):
         console.print(f"[red]training stopped: {summary['failure']}[/red]")
     if result.run_dir is not None:

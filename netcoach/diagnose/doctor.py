@@ -8,11 +8,13 @@ Verdicts, in the order they are ranked (the first is the headline):
   from it (a loss far above chance is not a sign of a too-high learning rate here).
 - data_leakage: preflight found samples shared between train and val/test, or an initial
   loss far below chance (labels in the inputs).
-- diverging: a loss became NaN/inf, or the training loss ended above where it started.
+- diverging: a loss became NaN/inf (or the NaN guard stopped the run: ``summary["failure"]``),
+  or the training loss ended above where it started.
 - too_few_epochs: fewer than ``MIN_EPOCHS`` epochs: no trend can be read, so no curve
   verdict other than diverging is drawn.
 - lr_too_high: the training loss never got below chance level (the task's expected
-  initial loss, ln K for classification), or it oscillates (rises in many epochs).
+  initial loss, ln K for classification), or overshot far above it in the first epoch and
+  never got clearly below it after, or the loss oscillates (rises in many epochs).
 - overfitting: the validation loss reached its minimum at epoch e* and was, in the last two
   epochs, clearly above it (``VAL_RISE``, or ``VAL_RISE_FITTING`` while the training loss
   kept falling: "training cost falls, validation cost does not") and the training loss did not
@@ -54,6 +56,8 @@ HIGH_ACC = 0.80        # below this train accuracy the model is not fitting the 
 SMALL_GAP = 0.25       # val error/loss at most 25% above train error/loss counts as a small gap
 PLATEAU_GAIN = 0.01    # relative improvement that counts as progress
 BAD_INIT_CHECKS = ("initial_loss", "init_units")
+EXPLODED = 2.0        # a first-epoch train loss above this multiple of chance: the steps overshot
+NEAR_CHANCE = 0.9     # ... and a best train loss above this fraction of chance: it never recovered
 LEAK_RATIO = 0.5       # an initial loss below this fraction of chance: labels in the inputs
 
 
@@ -131,7 +135,23 @@ def diverging(ep, tl, vl, config) -> Optional[dict]:
     return None
 
 
+def stopped_by_guard(summary: dict, config) -> Optional[dict]:
+    """The NaN guard stopped the run: its epochs may all be finite, the step that was not is
+    the evidence."""
+    failure = summary.get("failure")
+    if not failure:
+        return None
+    return finding("diverging", f"training stopped: {failure}", [int(summary.get("epochs_run") or 0) + 1],
+                   config)
+
+
 def lr_too_high(ep, tl, lnk, chance, config) -> Optional[dict]:
+    if lnk is not None and tl[0] > EXPLODED * lnk and min(tl) > NEAR_CHANCE * lnk:
+        best = tl.index(min(tl))
+        return finding("lr_too_high", f"training loss overshot to {tl[0]:.4g} in epoch {ep[0]} ({chance} "
+                       f"= {lnk:.3f}) and never got clearly below chance since (best {min(tl):.4g} at "
+                       f"epoch {ep[best]})", [ep[0], ep[best]], config, first_train_loss=tl[0],
+                       best_train_loss=min(tl), chance=lnk)
     if lnk is not None and min(tl) > 1.05 * lnk:
         best = tl.index(min(tl))
         return finding("lr_too_high", f"training loss never got below {chance} = {lnk:.3f} "
@@ -263,12 +283,11 @@ def diagnose_history(history: list[dict], summary: dict, config: Optional[Config
     ``summary`` gives the preflight records (``summary["preflight"]``) and, without them, the
     class count for chance level; ``config`` the task and the settings the remedies respect.
     """
-    if not history:
-        return []
     ep = [int(h.get("epoch", i + 1)) for i, h in enumerate(history)]
     tl, vl = _series(history, "train_loss"), _series(history, "val_loss")
-    if tl is None or vl is None:
-        return []
+    guard = stopped_by_guard(summary, config)
+    if not history or tl is None or vl is None:
+        return [guard] if guard else []
     task = build_task(config.task, config.loss) if config is not None else build_task("classification")
     metric = task.primary_metric if task.accuracy_like else None
     ta = _series(history, f"train_{metric}") if metric else None
@@ -279,6 +298,8 @@ def diagnose_history(history: list[dict], summary: dict, config: Optional[Config
     leak = data_leakage(checks, config)
     found = [f for f in (init, leak) if f]
     found += curve_findings(ep, tl, vl, ta, va, lnk, task.chance_text, config, init is not None)
+    if guard and not any(f["label"] == "diverging" for f in found):
+        found.insert(0, guard)
     if not found:
         found = [healthy(ep, vl, ta, va, config)]
     return sorted(found, key=lambda f: RANK.index(f["label"]))
