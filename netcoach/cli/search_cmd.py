@@ -86,7 +86,7 @@ def _short(value) -> str:
 def print_outcome(console: Console, study) -> None:
     from collections import Counter
 
-    from netcoach.experiments.stats import spread
+    from netcoach.report.stats import spread
 
     counts = Counter(t.state.name for t in study.trials)
     console.print("trials: " + ", ".join(f"{n} {state.lower()}" for state, n in sorted(counts.items())))

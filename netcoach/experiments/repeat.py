@@ -15,7 +15,7 @@ from typing import Iterable
 
 from netcoach.config import Config, ConfigError
 from netcoach.experiments.space import apply_params
-from netcoach.experiments.stats import Spread, spread
+from netcoach.report.stats import Spread, spread
 from netcoach.train.run import RunExistsError
 from netcoach.utils.io import atomic_write_json, atomic_write_text
 

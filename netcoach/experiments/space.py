@@ -72,13 +72,15 @@ class Dimension:
                 return every
             if points == 1:
                 return [every[0]]
-            return sorted({every[round(i * (len(every) - 1) / (points - 1))] for i in range(points)})
+            return sorted({every[int(i * (len(every) - 1) / (points - 1) + 0.5)] for i in range(points)})
         if points == 1 or low == high:
             return [float(low)]
         if self.kind == "log_uniform":
             a, b = math.log(low), math.log(high)
-            return [float(math.exp(a + (b - a) * i / (points - 1))) for i in range(points)]
-        return [float(low + (high - low) * i / (points - 1)) for i in range(points)]
+            inner = [math.exp(a + (b - a) * i / (points - 1)) for i in range(1, points - 1)]
+        else:
+            inner = [low + (high - low) * i / (points - 1) for i in range(1, points - 1)]
+        return [float(low)] + inner + [float(high)]  # the bounds exactly: inside the distribution
 
     def decode(self, value: Any) -> Any:
         """A value as Optuna stored it (JSON text for a list choice) back to the config value."""

@@ -14,7 +14,7 @@ import math
 import time
 from pathlib import Path
 
-from netcoach.experiments.stats import spread
+from netcoach.report.stats import spread
 from netcoach.experiments.study import StudySpec, load
 from netcoach.report import html as h
 from netcoach.report.plots import log_axis, new_figure, save_png, set_title
