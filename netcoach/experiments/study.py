@@ -147,11 +147,31 @@ def open_storage(spec: StudySpec):
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), JournalFileOpenLock(str(path))))
 
 
+def _grid_sampler_class():
+    import optuna
+
+    class GridSampler(optuna.samplers.GridSampler):
+        """Optuna's grid sampler, minus its ``study.stop()`` when the grid is done: that call
+        only works inside ``study.optimize``, and our ask/tell loop ends through
+        ``budget_left`` instead."""
+
+        def after_trial(self, study, trial, state, values) -> None:
+            return None
+
+    return GridSampler
+
+
+def _GridSampler(search_space, seed):
+    return _grid_sampler_class()(search_space, seed=seed)
+
+
 def build_sampler(spec: StudySpec, seed: int):
     import optuna
 
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler(spec.space.grid(spec.grid_points), seed=seed)
+        # The seed shuffles the grid's order, and a grid id must mean the same point in
+        # every worker: all of them use the study's seed.
+        return _GridSampler(spec.space.grid(spec.grid_points), seed=spec.sampler_seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     # constant_liar: a parallel worker treats running trials as bad, so it samples elsewhere
