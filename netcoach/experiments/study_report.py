@@ -100,6 +100,8 @@ def _direction(study) -> str:
 
 
 def _plot_history(study, spec, path: Path) -> str:
+    from matplotlib.ticker import MaxNLocator
+
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")]
     if not trials:
         raise ValueError("no finished trial")
@@ -116,6 +118,7 @@ def _plot_history(study, spec, path: Path) -> str:
     if line:
         ax.step(*zip(*line), where="post", color="crimson", label="best so far")
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     ax.set_ylabel("objective")
     set_title(ax, "objective per trial (pruned: last reported value)")
     ax.grid(alpha=0.3)
