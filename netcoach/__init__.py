@@ -3,12 +3,11 @@
 The public API (no star imports): configs, training, loading runs.
 """
 
-__version__ = "0.1.0"
-
 from netcoach.api import RunResult, build_trainer, load_config, load_run, train
 from netcoach.config import Config, ConfigError
 from netcoach.data import DataBundle, from_arrays
 from netcoach.train import Callback
+from netcoach.version import __version__
 
 __all__ = ["Callback", "Config", "ConfigError", "DataBundle", "RunResult", "__version__",
            "build_trainer", "from_arrays", "load_config", "load_run", "train"]

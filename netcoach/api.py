@@ -1,4 +1,6 @@
-"""The Python API; it mirrors the CLI.
+"""The Python API; it mirrors the CLI and is the composition root: it builds every piece
+from the config, passes collaborators to constructors, and leaves the run-folder format
+to ``RunFolder``, resuming to ``train.resume`` and the summary to ``train.final``.
 
 Example:
     >>> import netcoach
@@ -16,31 +18,35 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 import torch
+from rich.console import Console
 from torch import nn
 
 from netcoach import diagnose
 from netcoach.augment import build_augment
-from netcoach.config import Config, apply_overrides, load_toml
+from netcoach.augment.preview import preview_png
+from netcoach.config import Config, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
-from netcoach.models import build_model, count_parameters
-from netcoach.models.summary import summarize, summary_record  # issue 5
+from netcoach.models import build_model
+from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
-from netcoach.tasks import build_task
-from netcoach.train import BestCheckpoint, Callback, CallbackList, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.optim.regularize import build_update_rules
 from netcoach.report import write_report
+from netcoach.tasks import build_task
+from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
 from netcoach.train.builtin import Checkpointer, StepCheckpointer
-from netcoach.train.checkpoint import load_into, load_training_state
+from netcoach.train.checkpoint import load_into
 from netcoach.train.early_stopping import EarlyStopping
-from netcoach.train.final import evaluate_final, predict, test_metrics
+from netcoach.train.final import summarize
 from netcoach.train.guard import NanGuard
-from netcoach.train.loggers import (CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class,
-                                   truncate_jsonl)
-from netcoach.train.state import restore
-from netcoach.utils.io import atomic_write_json
-from netcoach.utils.runtime import resolve_device, seed_everything, set_threads
+from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
+from netcoach.train.resume import restore_run, resume_config, with_overrides
+from netcoach.train.run import PREVIEW
+from netcoach.utils.runtime import Runtime, seed_everything, set_threads
+
+__all__ = ["RunResult", "build_trainer", "default_callbacks", "load_config", "load_run",
+           "model_summary", "resume_config", "train"]
 
 
 @dataclass
@@ -59,19 +65,7 @@ class RunResult:
 def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str, Any]] = None) -> Config:
     """Defaults, then a TOML file, then ``{"section.key": value}`` overrides (values
     may be strings as on the command line, or typed values)."""
-    config = load_toml(path) if path else Config()
-    if overrides:
-        config = apply_overrides(config, {k: v if isinstance(v, str) else _as_text(v)
-                                          for k, v in overrides.items()})
-    return config
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(_as_text(v) for v in value)
-    return "none" if value is None else str(value)
+    return with_overrides(load_toml(path) if path else Config(), overrides)
 
 
 def _bundle(config: Config, device: torch.device, data) -> DataBundle:
@@ -87,20 +81,19 @@ def data_record(bundle: DataBundle) -> dict:
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
-            # issue 3: files skipped by data.skip_bad are counted in the run's record
             "skipped_files": list(bundle.info.get("skipped", []))}
 
 
 def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=None,
-                  callbacks: Iterable[Callback] = ()) -> Trainer:
+                  callbacks: Iterable[Callback] = (), runtime: Optional[Runtime] = None) -> Trainer:
     """Everything a run needs, built and validated (no files written)."""
-    device = resolve_device(config.train.device)
-    seed_everything(config.train.seed, config.train.deterministic)
-    set_threads(config.train.threads)
-    bundle = _bundle(config, device, data)
-    torch.manual_seed(config.train.seed)  # model init does not depend on how data was loaded
-    model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(device)
     tc = config.train
+    runtime = runtime or Runtime.local(tc.device)
+    seed_everything(tc.seed, tc.deterministic)
+    set_threads(tc.threads)
+    bundle = _bundle(config, runtime.device, data)
+    torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
+    model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(runtime.device)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
@@ -115,225 +108,149 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
     task = build_task(bundle.task, label_smoothing=config.loss.label_smoothing)
-    trainer = Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
-                      grad_accum=tc.grad_accum, precision=tc.precision,
-                      channels_last=tc.channels_last, compile=tc.compile, guard=guard)
-    trainer.data, trainer.config, trainer.device = bundle, config, device
-    return trainer
-
-
-def _default_name(config: Config) -> str:
-    return f"{config.data.name}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
+                   grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
+                   compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
 
 
 def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None, data=None,
-          callbacks: Iterable[Callback] = (), progress: bool = False, save: bool = True,
-          resume: str | Path | None = None) -> RunResult:
+          callbacks: Iterable[Callback] = (), progress: Optional[bool] = None, save: bool = True,
+          resume: str | Path | None = None, runtime: Optional[Runtime] = None) -> RunResult:
     """Train as configured and evaluate the best checkpoint on the test split.
 
     Args:
         config: the run's config (default: ``Config()``; with ``resume``: the run's own,
             see ``resume_config``).
-        model: your own module mapping a batch to (batch, classes) scores (default: ``config.model``).
+        model: your own module mapping a batch to (batch, outputs) scores (default: ``config.model``).
         data: a ``DataBundle`` or an ``(x, y)`` pair of arrays (default: ``config.data``).
         callbacks: extra callbacks, called after the built-in ones.
-        progress: show progress bars and a line per epoch.
+        progress: show progress bars and a line per epoch; None (default) shows them when
+            the output is a terminal or a notebook, as Keras's ``fit`` does.
         save: write a run folder under ``config.run.dir``.
         resume: a run folder to continue from its last checkpoint (also mid-epoch); pass
             the same ``model``/``data`` the run was started with, if any.
+        runtime: this process's device and rank (default: one process on ``train.device``);
+            a process that is not the main one trains but writes no files.
     """
     started = time.perf_counter()
-    run = RunFolder(resume) if resume is not None else None
-    if run is not None:
-        config = resume_config(run.path, config)
-    config = config or Config()
-    trainer = build_trainer(config, model=model, data=data)
-    best = BestCheckpoint(config.train.monitor, config.train.mode)
-    if config.log.tensorboard and (save or run is not None):
-        summary_writer_class()  # a missing optional package fails before any folder exists
-    if save and run is None:  # only after everything validated, so a bad config leaves no folder
-        run = RunFolder.create(config.run.dir, config.run.name, _default_name(config))
-        run.write_config(config)
-        run.write_env(trainer.device, config.train.seed)
-        atomic_write_json(run.path / "data.json", data_record(trainer.data))
-        # --- issue 5: per-layer shapes, parameters and MACs of the model being trained ---
-        atomic_write_json(run.path / "model_summary.json",
-                          summary_record(trainer.model, tuple(trainer.data.input_shape)))
-        # --- end issue 5 ---
-        # -- augmentation preview (issue 4): what the model sees, from its own generator
-        if config.augment.transforms and len(trainer.data.input_shape) == 3:
-            from netcoach.augment.preview import write_preview
-
-            write_preview(run.path / "augment_preview.png", trainer.data, config.augment, config.train.seed)
-        # -- end augmentation preview
-    best.run = run
-    builtin, tail = default_callbacks(config, trainer, best, run)
-    monitors = diagnose.monitor_callbacks(config, run)
-    trainer.callbacks = CallbackList(builtin + monitors + list(callbacks) + tail
-                                     + ([ProgressBar()] if progress else []))
+    config = resume_config(resume, config) if resume is not None else (config or Config())
+    trainer = build_trainer(config, model=model, data=data, runtime=runtime)
+    run = open_run(config, trainer, resume, save, custom_model=model)
+    best = BestCheckpoint(config.train.monitor, config.train.mode, run)
+    stopper = early_stopping(config)
+    first, tail = default_callbacks(config, trainer, best, stopper, run)
+    trainer.set_callbacks(first + list(callbacks) + tail
+                          + ([ProgressBar()] if show_progress(progress) else []))
     checks = diagnose.preflight(trainer, config) if config.diagnose.preflight else []
-    if resume is not None:
-        _restore_run(trainer, run)
+    resumed_from = restore_run(trainer, run) if resume is not None else None
     history = trainer.fit()
-    summary = _finish(trainer, best, started, run)
+    summary = summarize(trainer, best, stopper, run, started, resumed_from)
     summary["preflight"] = checks
     summary["doctor"] = diagnose.doctor(history, summary, config)
     if run is not None:
         run.write_summary(summary)
-        if config.report.enabled:
+        if config.report.enabled and run.writes:
             write_report(run.path)
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 
 
+def show_progress(progress: Optional[bool]) -> bool:
+    """``progress``, or when None: whether the output is a terminal or a notebook."""
+    if progress is not None:
+        return progress
+    console = Console()
+    return console.is_terminal or console.is_jupyter
+
+
+def open_run(config: Config, trainer: Trainer, resume, save: bool,
+             custom_model: Optional[nn.Module]) -> Optional[RunFolder]:
+    """The run folder to write: the resumed one, a new one (only now, after everything
+    was validated, so a bad config leaves no folder), or None without ``save``."""
+    if config.log.tensorboard and (save or resume is not None):
+        summary_writer_class()  # a missing optional package fails before any folder exists
+    if resume is not None:
+        run = RunFolder(resume, trainer.runtime)
+        run.write_config(config)  # train.epochs may have grown: the record says what ran
+        return run
+    if not save:
+        return None
+    run = RunFolder.create(config.run.dir, config.run.name, default_run_name(config), trainer.runtime)
+    run.write_config(config)
+    run.write_env(trainer.device, config.train.seed)
+    run.write_data(data_record(trainer.data))
+    run.write_model(model_record(config, custom_model))
+    run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
+    if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes:
+        run.write_bytes(PREVIEW, preview_png(trainer.data, config.augment, config.train.seed))
+    return run
+
+
+def default_run_name(config: Config) -> str:
+    return f"{config.data.name}-{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def model_record(config: Config, custom_model: Optional[nn.Module]) -> dict:
+    """``model.json``: whether ``load_run`` can rebuild the model from the config alone."""
+    if custom_model is None:
+        return {"source": "config", "name": config.model.name}
+    cls = type(custom_model)
+    return {"source": "custom", "class": f"{cls.__module__}.{cls.__qualname__}"}
+
+
+def early_stopping(config: Config) -> Optional[EarlyStopping]:
+    es = config.early_stop
+    if not es.enabled:
+        return None
+    return EarlyStopping(es.monitor or config.train.monitor, es.mode or config.train.mode,
+                         es.patience, es.min_delta, es.min_epochs, es.restore_best)
+
+
 def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
+                      stopper: Optional[EarlyStopping],
                       run: Optional[RunFolder]) -> tuple[list[Callback], list[Callback]]:
-    """The built-in callbacks: (those called first, those called after the user's).
+    """The built-in callbacks: (those called before the user's, those called after).
 
     Averagers come first (they add ``*_ema``/``*_swa`` metrics that the best-weights
     tracker and the loggers see); the NaN guard's snapshot and the checkpoint come
     last, so they capture every other callback's state of the epoch.
     """
     first: list[Callback] = build_averagers(config, trainer.model, run) + [best]
-    es = config.early_stop
-    if es.enabled:
-        first.append(EarlyStopping(es.monitor or config.train.monitor, es.mode or config.train.mode,
-                                   es.patience, es.min_delta, es.min_epochs, es.restore_best))
+    first += [stopper] if stopper is not None else []
     if run is not None:
         first.append(MetricsLogger(run))
         first += [StepsLogger(run)] if config.log.steps else []
         first += [CSVLogger(run)] if config.log.csv else []
-        first += [TensorBoardLogger(run)] if config.log.tensorboard else []
+        first += [TensorBoardLogger(run)] if config.log.tensorboard and run.writes else []
+    first += diagnose.monitor_callbacks(config, run)
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
     if run is not None:
         ck = config.checkpoint
         tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps) if ck.every_steps
                     else Checkpointer(run, ck.every_epochs))
-        if trainer.guard is not None:
-            trainer.guard.checkpoint = run.checkpoints / "last.json"
     return first, tail
 
 
-RESUMABLE_CHANGES = ("train.epochs", "report.", "diagnose.", "log.csv", "log.tensorboard")
+def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu",
+             model: Optional[nn.Module] = None) -> tuple[Config, nn.Module]:
+    """Rebuild a run's model from its folder (config + data.json + weights).
 
-
-def resume_config(run_dir: str | Path, config: Optional[Config] = None,
-                  overrides: Optional[Mapping[str, Any]] = None) -> Config:
-    """The config to continue ``run_dir`` with: the run's own, with ``overrides``
-    (``{"section.key": value}``) applied. Only options that keep the continuation
-    exact may change (``train.epochs`` to train longer, reporting and logging)."""
-    saved = RunFolder(run_dir).config()
-    new = config or saved
-    if overrides:
-        new = apply_overrides(new, {k: v if isinstance(v, str) else _as_text(v)
-                                    for k, v in overrides.items()})
-    changed = [k for k, v in _flat(new).items() if _flat(saved).get(k) != v
-               and not k.startswith(RESUMABLE_CHANGES) and not k.startswith("run.")]
-    if changed:
-        raise ValueError(f"--resume {run_dir}: cannot change {', '.join(changed)} when resuming "
-                         f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
-    return new
-
-
-def _flat(config: Config) -> dict:
-    from netcoach.config import to_dict
-
-    return {f"{section}.{key}": value for section, values in to_dict(config).items()
-            for key, value in values.items()}
-
-
-def _restore_run(trainer: Trainer, run: RunFolder) -> None:
-    """Load the run's last checkpoint into ``trainer`` and cut the logs back to it.
-
-    A run stopped before its first checkpoint restarts from the beginning: the trainer
-    is exactly as freshly built, so the result still equals an uninterrupted run.
+    A run trained with a custom ``model=`` cannot be rebuilt from its config: pass a
+    freshly constructed module of the same class as ``model`` and its weights are loaded.
     """
-    if (run.checkpoints / "last.json").exists():
-        restore(trainer, load_training_state(run.checkpoints, "last"))
-    trainer.resumed_from = {"epoch": trainer.epoch, "step": trainer.step}
-    for name in ("metrics.jsonl", "steps.jsonl", "monitors.jsonl"):  # drop what came after it
-        truncate_jsonl(run.path / name, trainer.epoch)
-
-
-def _finish(trainer: Trainer, best: BestCheckpoint, started: float, run: Optional[RunFolder]) -> dict:
-    """Restore the best weights (unless early stopping decided), evaluate them on the
-    test split, evaluate the weight averages, and summarise."""
-    stopper = next((cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping)), None)
-    notes = [stopper.message] if stopper is not None and stopper.message else []
-    if stopper is None and best.best_state is not None:
-        trainer.model.load_state_dict(best.best_state)
-        notes.append(f"restored the weights of the best epoch {best.best_epoch} "
-                     f"({best.monitor} {best.best_value:.4f}) for the test evaluation")
-    test = evaluate_final(trainer, run.path if run else None)
-    by_epoch = {h["epoch"]: h for h in trainer.history}
-    summary = {
-        "best_epoch": best.best_epoch,
-        "monitor": best.monitor,
-        "best_value": best.best_value,
-        "best": by_epoch.get(best.best_epoch, {}),
-        "final": trainer.history[-1] if trainer.history else {},
-        "test": test,
-        "epochs_run": trainer.epoch,
-        "steps": trainer.step,
-        "parameters": count_parameters(trainer.model),
-        "wall_time_s": time.perf_counter() - started,
-        "averages": _averages_on_test(trainer),
-        "notes": notes + (trainer.guard.events if trainer.guard is not None else []),
-        "failure": trainer.failure,
-    }
-    if getattr(trainer, "resumed_from", None):
-        summary["resumed_from"] = trainer.resumed_from
-    return summary
-
-
-def _averages_on_test(trainer: Trainer) -> dict:
-    """Validation (last epoch) and test metrics of each weight average."""
-    from netcoach.train.averaging import WeightAverage
-
-    out = {}
-    for cb in trainer.callbacks:
-        module = cb.module(trainer) if isinstance(cb, WeightAverage) else None
-        if module is not None:
-            logits = predict(module, trainer.loaders["test"])
-            test = test_metrics(trainer.task, logits, trainer.loaders["test"].split.y.cpu())
-            out[cb.kind] = {**{k[:-len(cb.kind) - 1]: v for k, v in cb.last_logs.items()}, **test}
-    return out
-
-
-# --- issue 5: model summary from the Python API (``netcoach model summary``) ---
-def model_summary(config: Optional[Config] = None, *, input_shape: Optional[tuple[int, ...]] = None,
-                  num_classes: Optional[int] = None, model: Optional[nn.Module] = None) -> dict:
-    """Per-layer output shapes, parameter counts and MACs per sample of ``config.model``.
-
-    Input shape and class count default to those of ``config.data`` (which is then
-    loaded); pass both to skip loading data. See ``netcoach.models.summary.summarize``.
-
-    Example:
-        >>> s = model_summary(load_config(overrides={"model.name": "lenet5"}),
-        ...                   input_shape=(1, 32, 32), num_classes=10)
-        >>> s["total_params"], s["formula_ok"]
-        (61706, True)
-    """
-    config = config or Config()
-    if input_shape is None or num_classes is None:
-        bundle = build_data(config, torch.device("cpu"))
-        input_shape = input_shape or tuple(bundle.input_shape)
-        num_classes = num_classes or bundle.num_classes
-    model = model or build_model(config.model, tuple(input_shape), num_classes)
-    summary = summarize(model, tuple(input_shape))
-    summary["model"] = config.model.name
-    summary["num_classes"] = num_classes
-    return summary
-# --- end issue 5 ---
-
-
-def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu") -> tuple[Config, nn.Module]:
-    """Rebuild a run's model from its folder alone (config + data.json + weights)."""
-    import json
-
     run = RunFolder(run_dir)
     config = run.config()
-    record = json.loads((run.path / "data.json").read_text(encoding="utf-8"))
-    model = build_model(config.model, tuple(record["input_shape"]), record["num_classes"])
-    load_into(model, run.checkpoints / f"{which}.safetensors")
+    if model is None:
+        record = run.model_record()
+        if record.get("source") == "custom":
+            raise ValueError(f"{run_dir} was trained with a custom model ({record.get('class')}) "
+                             f"passed to netcoach.train(model=...); its config cannot rebuild it: "
+                             f"construct the same module and call load_run({str(run_dir)!r}, model=...)")
+        data = run.data_record()
+        model = build_model(config.model, tuple(data["input_shape"]), data["num_classes"])
+    weights = run.checkpoints / f"{which}.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} not found; valid checkpoints: "
+                                f"{', '.join(sorted(p.stem for p in run.checkpoints.glob('*.safetensors'))) or 'none'}")
+    load_into(model, weights)
     return config, model.to(device).eval()

@@ -12,21 +12,19 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from netcoach.api import load_run
 from netcoach.data.errors import DataError
+from netcoach.train.run import RunFolder
 
 
 def load_normalization(run_dir: str | Path) -> dict:
     """``scale``, ``mean``, ``std`` and ``input_shape`` from the run's ``data.json``."""
-    path = Path(run_dir) / "data.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; is {run_dir} a netcoach run folder?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return RunFolder(run_dir).data_record()
 
 
 def prepare_inputs(x, record: dict, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -58,8 +56,6 @@ def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
         x: inputs in the form the data source stores them (uint8 images 0..255, digits 0..16, floats).
         which: checkpoint to use (``best`` or ``last``).
     """
-    from netcoach.api import load_run
-
     record = load_normalization(run_dir)
     _, model = load_run(run_dir, which=which, device=device)
     inputs = prepare_inputs(x, record, device)

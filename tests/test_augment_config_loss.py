@@ -12,8 +12,7 @@ import netcoach
 from netcoach.augment import build_augment, transforms
 from netcoach.augment.geometric import IntegerMoves
 from netcoach.augment.pipeline import fuse
-from netcoach.cli import main
-from netcoach.config import AugmentConfig, Config, ConfigError, apply_overrides, load_toml, to_toml
+from netcoach.config import AugmentConfig, Config, ConfigError, apply_overrides
 from netcoach.tasks import Classification, build_task
 
 
@@ -38,28 +37,6 @@ def test_unknown_transform_lists_names_and_parameters():
 def test_bad_values_fail_at_load_time(key, value, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(Config(), {key: value})
-
-
-def test_toml_error_names_the_file(tmp_path):
-    path = tmp_path / "aug.toml"
-    path.write_text('[augment]\ntransforms = ["hflip", "cutot"]\n')
-    with pytest.raises(ConfigError, match=r"aug.toml: augment.transforms: unknown transform 'cutot'"):
-        load_toml(path)
-
-
-def test_augment_and_loss_sections_roundtrip(tmp_path):
-    cfg = apply_overrides(Config(), {"augment.transforms": "hflip,crop,cutmix", "augment.crop_fill": "reflect",
-                                     "loss.label_smoothing": "0.1", "augment.tta": "true"})
-    path = tmp_path / "c.toml"
-    path.write_text(to_toml(cfg))
-    assert load_toml(path) == cfg
-
-
-def test_cli_flags_exist_for_augment_options(capsys):
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
-    out = capsys.readouterr().out
-    assert "--augment.cutout_size" in out and "--loss.label_smoothing" in out
 
 
 def test_label_smoothing_hand_computed():
@@ -100,3 +77,22 @@ def test_training_with_augmentation_and_soft_targets(quick_overrides):
     result = netcoach.train(netcoach.load_config(overrides=overrides), save=False)
     assert len(result.history) == 3 and math.isfinite(result.history[-1]["train_loss"])
     assert result.history[-1]["val_acc"] > 0.5  # learning from soft targets, not noise (10 classes)
+
+
+def test_config_transform_table_matches_the_registered_transforms():
+    # config validates augment.transforms from its own table (config must not import
+    # augment); the table must name exactly the registered transforms and their fields.
+    from netcoach.augment.base import transforms
+    from netcoach.config.augment_rules import TRANSFORM_FIELDS
+
+    assert sorted(TRANSFORM_FIELDS) == sorted(transforms)
+    for name, fields in TRANSFORM_FIELDS.items():
+        assert fields == transforms.get(name).params, name
+
+
+def test_config_does_not_import_augment():
+    from test_imports import import_graph
+
+    graph = import_graph()
+    config_deps = {d for m, deps in graph.items() if m.startswith("netcoach.config") for d in deps}
+    assert not {d for d in config_deps if d.startswith("netcoach.augment")}

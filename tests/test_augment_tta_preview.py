@@ -48,15 +48,37 @@ def test_predict_tta_averages_probabilities_over_views():
     assert torch.allclose(identity, model(xf).softmax(1).detach(), atol=1e-6)
 
 
-def test_tta_accuracy_is_reported_separately(quick_overrides):
-    overrides = dict(quick_overrides, **{"augment.tta": "true", "augment.tta_views": "shift",
+def _tta_run(quick_overrides, views: str):
+    overrides = dict(quick_overrides, **{"augment.tta": "true", "augment.tta_views": views,
                                          "augment.tta_shift": "1", "train.epochs": "1"})
-    summary = netcoach.train(netcoach.load_config(overrides=overrides), save=False).summary["test"]
+    config = netcoach.load_config(overrides=overrides)
+    return config, netcoach.train(config, save=False)
+
+
+def test_tta_with_only_the_identity_view_equals_plain_test_metrics(quick_overrides):
+    _, result = _tta_run(quick_overrides, "")
+    summary = result.summary["test"]
     assert set(summary) == {"test_loss", "test_acc", "test_loss_tta", "test_acc_tta"}
-    assert 0.0 <= summary["test_acc_tta"] <= 1.0
+    assert summary["test_acc_tta"] == summary["test_acc"]
+    assert summary["test_loss_tta"] == pytest.approx(summary["test_loss"], rel=1e-5)
     off = netcoach.train(netcoach.load_config(overrides=dict(quick_overrides, **{"train.epochs": "1"})),
                          save=False).summary["test"]
     assert "test_acc_tta" not in off and off["test_acc"] == summary["test_acc"]
+
+
+def test_hflip_tta_accuracy_is_the_accuracy_of_hand_averaged_probabilities(quick_overrides):
+    config, result = _tta_run(quick_overrides, "hflip")
+    loader = netcoach.build_trainer(config).loaders["test"]  # the same split and statistics
+    model = result.model.eval()
+    with torch.no_grad():
+        x = loader.prepare(loader.split.x)
+        probs = (model(loader.normalize(x)).softmax(1) + model(loader.normalize(x.flip(-1))).softmax(1)) / 2
+    labels = loader.split.y.to(probs.device)
+    expected = (probs.argmax(1) == labels).double().mean().item()
+    assert result.summary["test"]["test_acc_tta"] == pytest.approx(expected, abs=1e-12)
+    plain = (model(loader.normalize(x)).argmax(1) == labels).double().mean().item()
+    assert result.summary["test"]["test_acc"] == pytest.approx(plain, abs=1e-12)
+    assert expected != plain  # the mirror view changes predictions, so the check discriminates
 
 
 def test_tta_needs_images():

@@ -1,14 +1,28 @@
 import pytest
 
-from netcoach.config import Config, ConfigError, apply_overrides, from_dict, load_toml, to_toml
+from netcoach.cli import main
+from netcoach.config import Config, ConfigError, apply_overrides, from_dict, load_toml, option_keys, to_toml
 
 
-def test_defaults_roundtrip_through_toml(tmp_path):
-    cfg = apply_overrides(Config(), {"optim.lr": "0.05", "optim.betas": "0.8,0.99",
-                                     "run.name": "x", "augment.transforms": "[]"})
+def test_config_roundtrips_through_toml(tmp_path):
+    # floats, lists, strings, booleans, a choice, and a None (written as a comment)
+    cfg = apply_overrides(Config(), {"optim.lr": "0.05", "optim.betas": "0.8,0.99", "run.name": "x",
+                                     "augment.transforms": "hflip,crop,cutmix", "augment.crop_fill": "reflect",
+                                     "augment.tta": "true", "loss.label_smoothing": "0.1",
+                                     "regularize.max_norm": "none"})
+    assert cfg != Config() and cfg.regularize.max_norm is None
     path = tmp_path / "c.toml"
     path.write_text(to_toml(cfg))
     assert load_toml(path) == cfg
+
+
+def test_every_option_has_a_train_flag_with_its_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # help text is wrapped; compare unwrapped
+    for key, (_, field) in option_keys().items():
+        assert f"--{key}" in out, key
+        assert " ".join(field.metadata["help"].split())[:40] in out, key
 
 
 def test_override_types_are_checked():

@@ -78,7 +78,7 @@ def test_unknown_activation_lists_the_available_ones():
         make_activation("swishy")
 
 
-def test_registry_has_every_activation_of_the_issue():
+def test_registry_has_every_course_activation():
     wanted = {"sigmoid", "tanh", "relu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "softplus",
               "gelu", "maxout"}
     assert wanted <= set(activations.names())

@@ -7,10 +7,12 @@ import math
 
 import pytest
 import torch
+from PIL import Image
 
 import netcoach
 from netcoach.cli import main
 from netcoach.optim.lr_finder import default_lrs, lr_find, suggest
+from netcoach.report.plots import DPI
 
 
 def overrides(tmp_path, **extra):
@@ -54,11 +56,20 @@ def test_cli_writes_record_and_smoothing_is_the_stated_average(tmp_path, capsys)
     assert "suggested lr" in capsys.readouterr().out
 
 
-def test_cli_plot_when_report_plots_exist(tmp_path):
-    pytest.importorskip("netcoach.report.plots", reason="plot_lr_find comes with the reports issue")
+def test_cli_writes_the_plot_of_the_record(tmp_path):
     out = tmp_path / "lrf"
     assert main(["lr-find", "--model.name", "mlp", "--num", "30", "--out", str(out)]) == 0
-    assert (out / "lr_find.png").stat().st_size > 0
+    record = json.loads((out / "lr_find.json").read_text())
+    assert 0 < len(record["lrs"]) <= 30 and record["lrs"] == sorted(record["lrs"])
+    with Image.open(out / "lr_find.png") as png:
+        png.verify()  # a complete, uncorrupted PNG
+    with Image.open(out / "lr_find.png") as png:
+        assert png.format == "PNG" and png.size == (round(6.0 * DPI), round(3.4 * DPI))
+        colours = png.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert len(colours) > 10  # curves and labels drawn, not a blank canvas
+    # the suggested-lr line is crimson (220, 20, 60), blended by antialiasing
+    crimson = sum(n for n, (r, g, b) in colours if r > 150 and r - g > 100 and r - b > 80)
+    assert (crimson > 0) == (record["suggestion"] is not None)
 
 
 def test_stops_early_when_the_loss_diverges(tmp_path):

@@ -95,6 +95,24 @@ def test_adagrad_matches_course():
     assert_traj(run_ours("adagrad", lr=lr, eps=0.0), ref, tol=1e-7)
 
 
+@pytest.mark.parametrize("init", [0.1, 2.0])
+def test_adagrad_initial_accumulator_is_the_course_v0(init):
+    lr = 0.5
+    theta, v, ref = THETA0.clone(), torch.full((3,), init, dtype=THETA0.dtype), []
+    for _ in range(STEPS):
+        g = grad(theta)
+        v = v + g ** 2
+        theta = theta - lr / torch.sqrt(v) * g
+        ref.append(theta.clone())
+    assert_traj(run_ours("adagrad", lr=lr, eps=0.0, initial_accumulator=init), ref, tol=1e-7)
+    assert OptimConfig().initial_accumulator == 0.0  # torch's default; Keras's is 0.1
+
+
+def test_adagrad_rejects_a_negative_initial_accumulator():
+    with pytest.raises(ValueError, match="optim.initial_accumulator"):
+        build_optimizer([nn.Parameter(torch.zeros(1))], OptimConfig(name="adagrad", initial_accumulator=-1.0))
+
+
 def test_rmsprop_matches_course():
     lr, beta, eps = 0.01, 0.9, 1e-8
     theta, v, ref = THETA0.clone(), torch.zeros(3), []

@@ -162,3 +162,42 @@ def test_invalid_values_are_rejected():
         UpdateRules(model, config(max_norm=0.0))
     with pytest.raises(ValueError, match="regularize.l2"):
         UpdateRules(model, config(l2=-1.0))
+
+
+def _bn_model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Tanh(), nn.Linear(3, 2))
+
+
+def test_weight_decay_with_a_users_sgd_over_model_parameters_spares_biases_and_norms():
+    # One group holding everything: whether a parameter decays must come from the model.
+    lam, lr = 0.5, 0.1
+    x, y = torch.randn(8, 4), torch.randn(8, 2)
+    decayed, plain = _bn_model(), _bn_model()
+    w0 = {n: p.detach().clone() for n, p in decayed.named_parameters()}
+    opt_d = torch.optim.SGD(decayed.parameters(), lr=lr)
+    opt_p = torch.optim.SGD(plain.parameters(), lr=lr)
+    assert len(opt_d.param_groups) == 1 and "decay" not in opt_d.param_groups[0]
+    step(decayed, UpdateRules(decayed, config(weight_decay=lam), optimizer=opt_d), opt_d, x, y)
+    step(plain, UpdateRules(plain, config(weight_decay=0.0), optimizer=opt_p), opt_p, x, y)
+    got, ref = dict(decayed.named_parameters()), dict(plain.named_parameters())
+    for name in ("0.bias", "1.weight", "1.bias", "3.bias"):  # biases and BN scale/shift
+        assert torch.equal(got[name], ref[name]), name
+    for name in ("0.weight", "3.weight"):  # w <- (1 - lr lambda) w, then the same gradient step
+        expected = ref[name] - lr * lam * w0[name]
+        assert torch.allclose(got[name], expected, atol=1e-7), name
+        assert not torch.allclose(got[name], ref[name]), name
+
+
+def test_adamw_from_a_parameter_list_with_its_model_spares_biases_and_norms():
+    lr, lam = 0.1, 0.5
+    model = _bn_model()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = build_optimizer(list(model.parameters()), OptimConfig(name="adamw", lr=lr, weight_decay=lam),
+                          owner=model)
+    for p in model.parameters():  # zero gradient: AdamW's step is its decay alone
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for name, p in model.named_parameters():
+        factor = (1 - lr * lam) if name in ("0.weight", "3.weight") else 1.0
+        assert torch.allclose(p, before[name] * factor, atol=1e-7), name

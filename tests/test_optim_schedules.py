@@ -112,7 +112,7 @@ CASES = {
 
 
 def test_every_registered_schedule_has_a_formula_case():
-    assert set(schedules.names()) <= {k.split("+")[-1].rstrip("_1") for k in CASES}
+    assert set(schedules.names()) <= {cfg.name for cfg, _ in CASES.values()}
 
 
 @pytest.mark.parametrize("case", list(CASES))

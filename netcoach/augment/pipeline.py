@@ -16,45 +16,19 @@ from netcoach.augment.geometric import IntegerMove, IntegerMoves
 from netcoach.config import AugmentConfig, ConfigError
 from netcoach.data.loader import BatchTransform
 
-TTA_VIEWS = ("hflip", "vflip", "shift", "hflip_shift")
-
-
-def catalogue() -> str:
-    """Every transform name with the config fields it reads, for error messages."""
-    return "; ".join(f"{name} ({', '.join(transforms.get(name).params)})" for name in transforms)
-
 
 def build_transforms(cfg: AugmentConfig, num_classes: Optional[int] = None) -> list[Transform]:
-    """The configured transforms in order; bad names or values raise ConfigError listing
-    the valid transforms and their parameters."""
+    """The configured transforms in order. Names and values were checked when ``cfg`` was
+    created (netcoach/config/augment_rules.py); what remains is what needs the data, e.g.
+    mixup without the number of classes, reported as ConfigError naming the transform."""
     steps = []
     for name in cfg.transforms:
-        if name.lower() not in transforms:
-            raise ConfigError(f"augment.transforms: unknown transform {name!r}; valid: {catalogue()}")
         cls = transforms.get(name)
         try:
             steps.append(cls.from_config(cfg, num_classes))
         except ValueError as exc:
             raise ConfigError(f"{exc} (transform '{cls.name}' reads: {', '.join(cls.params)})") from None
-    for view in cfg.tta_views:
-        if view not in TTA_VIEWS:
-            raise ConfigError(f"augment.tta_views: unknown view {view!r}; valid: {', '.join(TTA_VIEWS)} "
-                              "(the unchanged image is always included)")
-    if cfg.tta_shift < 0:
-        raise ConfigError(f"augment.tta_shift: must be >= 0 pixels, got {cfg.tta_shift}")
     return steps
-
-
-def validate(cfg: AugmentConfig) -> None:
-    """Check names and every transform's parameters, listed or not, without data
-    (``AugmentConfig`` calls it on creation, so a bad value fails at load time)."""
-    build_transforms(cfg)
-    for name in transforms:
-        cls = transforms.get(name)
-        try:
-            cls.from_config(cfg)
-        except ValueError as exc:
-            raise ConfigError(f"{exc} (transform '{name}' reads: {', '.join(cls.params)})") from None
 
 
 def fuse(steps: list[Transform]) -> list:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -26,17 +25,16 @@ def register(subparsers) -> None:
 def diagnose_run(run_dir: str | Path) -> tuple[list[dict], dict]:
     """The doctor's findings for a run folder, and the run's summary they were based on."""
     from netcoach.diagnose import doctor
-    from netcoach.train.run import RunFolder
+    from netcoach.train.run import DATA, RunFolder
 
     folder = RunFolder(run_dir)
     if not folder.metrics_path.exists():
         raise FileNotFoundError(f"{folder.metrics_path} not found: {run_dir} is not a run folder "
                                 "(expected runs/<name>/ with metrics.jsonl)")
-    summary = json.loads(folder.summary_path.read_text("utf-8")) if folder.summary_path.exists() else {}
-    data_json = folder.path / "data.json"
+    summary = folder.summary() or {}
     context = dict(summary)
-    if data_json.exists():  # the class count gives the doctor chance level ln K
-        context.setdefault("num_classes", json.loads(data_json.read_text("utf-8")).get("num_classes"))
+    if folder.file(DATA).exists():  # the class count gives the doctor chance level ln K
+        context.setdefault("num_classes", folder.data_record().get("num_classes"))
     config = folder.config() if folder.config_path.exists() else None
     return doctor(folder.metrics(), context, config), summary
 
@@ -54,15 +52,11 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"  evidence: {escape(f['evidence'])}")
         for remedy in f["remedies"]:
             console.print(f"  - {escape(remedy)}")
-    monitors = Path(args.run_dir) / "monitors.jsonl"
-    if monitors.exists():  # the live monitor's per-layer warnings back up the curve reading
-        from netcoach.utils.io import read_jsonl
-
-        flagged = [r for r in read_jsonl(monitors) if r.get("warnings")]
-        if flagged:
-            console.print(f"monitor warnings in {len(flagged)} epochs (first: epoch {flagged[0]['epoch']}):")
-            for warning in flagged[-1]["warnings"][:5]:
-                console.print(f"  epoch {flagged[-1]['epoch']}: {escape(warning)}")
+    flagged = [r for r in RunFolder(args.run_dir).monitors() if r.get("warnings")]
+    if flagged:  # the live monitor's per-layer warnings back up the curve reading
+        console.print(f"monitor warnings in {len(flagged)} epochs (first: epoch {flagged[0]['epoch']}):")
+        for warning in flagged[-1]["warnings"][:5]:
+            console.print(f"  epoch {flagged[-1]['epoch']}: {escape(warning)}")
     if args.save and summary:
         summary["doctor"] = findings
         RunFolder(args.run_dir).write_summary(summary)

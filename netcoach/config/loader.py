@@ -11,21 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import sys
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from netcoach.config.errors import ConfigError
 from netcoach.config.schema import Config
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
-
-
-class ConfigError(ValueError):
-    """A config value or key is wrong; the message names it and the valid alternatives."""
 
 
 # ----------------------------------------------------------------------------- types

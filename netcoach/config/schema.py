@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from netcoach.config.augment_rules import check_augment
+
 
 def opt(default, help: str, **kw):
     """A dataclass field with a help text (shown by ``netcoach train --help``)."""
@@ -33,7 +35,6 @@ class DataConfig:
     batch_size: int = opt(64, "mini-batch size for training")
     eval_batch_size: int = opt(1024, "batch size for evaluation (no gradients, so larger is fine)")
     normalize: bool = opt(True, "standardize inputs per channel with statistics of the training split")
-    # --- issue 3 (datasets): real formats, downloads, decode cache, streaming
     cache_dir: Optional[str] = opt(None, "where downloads and decode caches go (default: $NETCOACH_CACHE, "
                                          "else the user's cache folder, e.g. ~/.cache/netcoach)")
     download: bool = opt(True, "download the standard sets (mnist, fashion-mnist, cifar10, cifar100) "
@@ -64,7 +65,7 @@ class ModelConfig:
                                      "which reaches >= 98% on MNIST where 2 does not)")
     activation: str = opt("relu", "activation function of the hidden layers")
     dropout: float = opt(0.0, "dropout probability before the classifier layer")
-    # --- building blocks (issue 5): every model builds its layers from these choices ---
+    # every model builds its layers from these choices
     norm: str = opt("default", "normalization in every block: default (the model's own), batch, "
                                "layer, instance, group or none",
                     choices=("default", "batch", "layer", "instance", "group", "none"))
@@ -90,7 +91,6 @@ class ModelConfig:
                                    "(max-pool) separated by commas, e.g. 64,M,128,M")
     resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34")
     width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9")
-    # --- end building blocks ---
 
 
 @dataclass(frozen=True)
@@ -102,13 +102,14 @@ class OptimConfig:
     betas: list[float] = opt([0.9, 0.999], "Adam-type moment decay rates (beta1, beta2)")
     eps: float = opt(1e-8, "numerical-stability term in adaptive optimizers")
     weight_decay: float = opt(0.0, "weight decay (decoupled for adamw, L2-in-gradient otherwise)")
-    # --- optimization issue: options of the further optimizers and of parameter groups
     rho: float = opt(0.9, "decay of the running average of squared gradients (rmsprop beta, adadelta gamma)")
     bias_correction: bool = opt(True, "adam: divide the moments by (1 - beta^t); false gives the "
                                       "course's first Adam formula")
     adadelta_accumulator: str = opt("ema", "adadelta: running average of squared gradients (ema, as "
                                            "Zeiler and torch) or their running sum (sum, as the course's slide)",
                                     choices=("ema", "sum"))
+    initial_accumulator: float = opt(0.0, "adagrad: starting value v0 of the squared-gradient sum "
+                                          "(torch's default 0; Keras uses 0.1)")
     decay_bias_norm: bool = opt(False, "also apply weight decay, L1/L2 and max-norm to biases and "
                                        "normalization parameters (excluded by default)")
 
@@ -119,7 +120,6 @@ class ScheduleConfig:
                                 "exponential, plateau, cyclic, cosine_restarts, onecycle")
     step_size: int = opt(10, "epochs between decays (step schedule)")
     gamma: float = opt(0.1, "decay factor (step, multistep, exponential per epoch, plateau)")
-    # --- optimization issue: options of the further schedules
     milestones: list[int] = opt([50, 75], "epochs at which multistep multiplies the lr by gamma")
     monitor: str = opt("val_loss", "plateau: the metric of the epoch logs it watches")
     mode: str = opt("min", "plateau: whether the monitored metric is better when smaller (min) or larger (max)",
@@ -194,10 +194,8 @@ class AugmentConfig:
 
     def __post_init__(self):
         # Names and values are checked when the config is made, so a typo fails at load
-        # time with the list of valid transforms (imported here: augment imports config).
-        from netcoach.augment.pipeline import validate
-
-        validate(self)
+        # time with the list of valid transforms.
+        check_augment(self)
 
 
 @dataclass(frozen=True)
@@ -211,7 +209,6 @@ class TrainConfig:
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
     threads: int = opt(0, "CPU threads for torch (0: torch's default); 1 avoids a large slowdown "
                           "when other processes already use every core")
-    # --- trainer options (issue 7) ---
     grad_accum: int = opt(1, "micro-batches per optimizer step (effective batch = data.batch_size x grad_accum)")
     precision: str = opt("fp32", "fp32; bf16 (autocast, CPU and CUDA); fp16 (autocast + grad scaler, CUDA only)",
                          choices=("fp32", "bf16", "fp16"))
@@ -261,7 +258,6 @@ class RunConfig:
     dir: str = opt("runs", "parent folder of the run folders")
 
 
-# --- trainer sections (issue 7) ---
 @dataclass(frozen=True)
 class EarlyStopConfig:
     enabled: bool = opt(False, "stop when the monitored metric has not improved for `patience` epochs")

@@ -21,6 +21,16 @@ from netcoach.data.imagefiles import ImageList, iter_bytes
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F", "P;L"}
 
 
+def image_size(cfg) -> Optional[tuple[int, int]]:
+    """``data.image_size`` of a ``DataConfig`` as (H, W), or None (keep the images' size)."""
+    s = list(cfg.image_size)
+    if not s:
+        return None
+    if len(s) > 2 or min(s) < 1:
+        raise ValueError(f"data.image_size must be one or two positive numbers (H,W), got {s}")
+    return (s[0], s[-1])
+
+
 @dataclass
 class Decoded:
     """The result of decoding a folder: ``x`` (N, C, H, W) uint8, ``y`` (N,) int64, and

@@ -10,28 +10,18 @@ and are decoded by DataLoader workers (``netcoach.data.stream``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
-
 import numpy as np
 
 from netcoach.config import DataConfig
 from netcoach.data.base import DataBundle
 from netcoach.data.cache import DecodeCache, cache_key
-from netcoach.data.decode import Decoded, decode_all
+from netcoach.data.decode import Decoded, decode_all, image_size
 from netcoach.data.download import cache_root
 from netcoach.data.errors import DataError
 from netcoach.data.imagefiles import archive_fingerprint, is_archive, list_images
 from netcoach.data.sources import datasets, from_arrays, from_train_test
-
-
-def image_size(cfg: DataConfig) -> Optional[tuple[int, int]]:
-    """``data.image_size`` as (H, W), or None."""
-    s = list(cfg.image_size)
-    if not s:
-        return None
-    if len(s) > 2 or min(s) < 1:
-        raise ValueError(f"data.image_size must be one or two positive numbers (H,W), got {s}")
-    return (s[0], s[-1])
+from netcoach.data.splits import stratified_indices
+from netcoach.data.stream import load_streaming_folder
 
 
 def load_images(path: str | Path, cfg: DataConfig) -> Decoded:
@@ -77,8 +67,6 @@ def load_folder(cfg: DataConfig) -> DataBundle:
         raise ValueError("data.name folder needs data.path (or data.train_path): a folder or "
                          ".tar/.tar.gz/.zip with one sub-folder per class")
     if cfg.streaming:
-        from netcoach.data.stream import load_streaming_folder
-
         return load_streaming_folder(cfg)
     train = load_images(train_path, cfg)
     info = {"source": str(train_path), "skipped": list(train.skipped), "resized": train.resized}
@@ -97,8 +85,6 @@ def load_folder(cfg: DataConfig) -> DataBundle:
         bundle.info.update(info)
         return bundle
     if "test" not in extra:  # carve the test split out of the training folder
-        from netcoach.data.splits import stratified_indices
-
         keep, held = stratified_indices(train.y, cfg.test_fraction, cfg.split_seed)
         extra["test"] = (train.x[held], train.y[held])
         train = Decoded(train.x[keep], train.y[keep], train.classes)

@@ -11,7 +11,8 @@ import torch
 
 from netcoach.config import DataConfig
 from netcoach.data.base import DataBundle, Split
-from netcoach.data.splits import three_way
+from netcoach.data.errors import DataError
+from netcoach.data.splits import stratified_indices, three_way
 from netcoach.registry import Registry
 
 datasets: Registry = Registry("dataset")
@@ -62,8 +63,6 @@ def load_digits(cfg: DataConfig) -> DataBundle:
 
 def check_labels(y: np.ndarray, num_classes: int, where: str) -> np.ndarray:
     """``y`` as int64, or a DataError naming ``where`` when a label is outside 0..num_classes-1."""
-    from netcoach.data.errors import DataError
-
     y = np.asarray(y).astype(np.int64)
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
         bad = int(y.min()) if y.min() < 0 else int(y.max())
@@ -78,8 +77,6 @@ def from_train_test(name: str, train: tuple, test: tuple, cfg: DataConfig, class
 
     The test set is kept as given and used for nothing but the final evaluation.
     """
-    from netcoach.data.splits import stratified_indices
-
     as_split = lambda x, y: Split(torch.as_tensor(np.asarray(x)), torch.as_tensor(y, dtype=torch.int64))  # noqa: E731
     x_tr, y_tr = train
     if val is None:

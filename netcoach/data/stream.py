@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from netcoach.config import DataConfig
 from netcoach.data.base import DataBundle, Split
-from netcoach.data.decode import decode_all, decode_one
+from netcoach.data.decode import decode_all, decode_one, image_size
 from netcoach.data.errors import DataError
 from netcoach.data.imagefiles import ImageList, file_reader, list_images
 from netcoach.data.loader import DeviceLoader
@@ -76,8 +76,6 @@ class LazyImages:
 
 def load_streaming_folder(cfg: DataConfig) -> DataBundle:
     """Bundle whose training ``x`` is a ``LazyImages``; val/test decoded in memory."""
-    from netcoach.data.folder import image_size
-
     if cfg.val_path or cfg.test_path:
         raise ValueError("data.streaming reads one folder (data.path) and splits it; "
                          "data.val_path / data.test_path are for the in-memory path")

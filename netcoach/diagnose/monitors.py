@@ -20,9 +20,7 @@ import torch
 from netcoach.config import DiagnoseConfig
 from netcoach.diagnose.units import layer_map, probe, summarise
 from netcoach.train.callbacks import Callback
-from netcoach.utils.io import append_jsonl
 
-FILENAME = "monitors.jsonl"
 
 
 def sample_starts(num_batches: int, samples: int) -> set[int]:
@@ -85,7 +83,7 @@ class Monitor(Callback):
         record["warnings"] = self._warnings(record["layers"])
         self.records.append(record)
         if self.run is not None:
-            append_jsonl(self.run.path / FILENAME, record)
+            self.run.append_monitors(record)
         self.overhead_s.append(self.spent + self.hook_clock[0] + time.perf_counter() - t0)
 
     def on_fit_end(self, trainer, logs: dict) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,10 +28,7 @@ from typing import Any, Mapping
 from netcoach.config import Config, ConfigError, option_keys
 from netcoach.config.loader import from_dict
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
+import tomllib
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
 # Keys a study sets itself: where each trial's run folder goes, and its seeds (--seeds).

@@ -28,7 +28,6 @@ import contextlib
 import math
 import multiprocessing
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,10 +39,7 @@ from netcoach.experiments.space import SearchSpace, from_mapping
 from netcoach.experiments.trial import (HOST, Heartbeat, TrialFailed, monitor_direction,
                                         seed_configs, train_trial)
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on Python 3.10
-    import tomli as tomllib
+import tomllib
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "asha", "hyperband")

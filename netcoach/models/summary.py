@@ -21,6 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from netcoach.config import Config
+from netcoach.data import build_data
+from netcoach.models.registry import build_model
+
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d)
 
 
@@ -141,4 +145,30 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["conv_output_size", "format_summary", "summarize", "summary_record"]
+def model_summary(config=None, *, input_shape: tuple[int, ...] | None = None,
+                  num_classes: int | None = None, model: nn.Module | None = None) -> dict[str, Any]:
+    """Per-layer output shapes, parameter counts and MACs per sample of ``config.model``.
+
+    Input shape and class count default to those of ``config.data`` (which is then
+    loaded); pass both to skip loading data.
+
+    Example:
+        >>> from netcoach.config import Config, apply_overrides
+        >>> s = model_summary(apply_overrides(Config(), {"model.name": "lenet5"}),
+        ...                   input_shape=(1, 32, 32), num_classes=10)
+        >>> s["total_params"], s["formula_ok"]
+        (61706, True)
+    """
+    config = config or Config()
+    if input_shape is None or num_classes is None:
+        bundle = build_data(config, torch.device("cpu"))
+        input_shape = input_shape or tuple(bundle.input_shape)
+        num_classes = num_classes or bundle.num_classes
+    model = model or build_model(config.model, tuple(input_shape), num_classes)
+    summary = summarize(model, tuple(input_shape))
+    summary["model"] = config.model.name
+    summary["num_classes"] = num_classes
+    return summary
+
+
+__all__ = ["conv_output_size", "format_summary", "model_summary", "summarize", "summary_record"]

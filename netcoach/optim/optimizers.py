@@ -10,7 +10,7 @@ sgd        the same on mini-batches                               torch.optim.SG
 momentum   v <- a v - lr grad; theta <- theta + v                 torch.optim.SGD(momentum=a)
 nesterov   v <- a v - lr grad(theta + a v); theta <- theta + v    SGD(nesterov=True), which
            (torch tracks the shifted parameters theta + a v)      steps the shifted form
-adagrad    v <- v + g^2; w <- w - lr g / sqrt(v + eps)            torch.optim.Adagrad
+adagrad    v0 = init; v <- v + g^2; w <- w - lr g / sqrt(v+eps) torch.optim.Adagrad
 rmsprop    v <- rho v + (1-rho) g^2; w <- w - lr g / sqrt(v+eps)  torch.optim.RMSprop(alpha=rho)
 adam       moments with bias correction (switchable)              torch.optim.Adam / own
 adamw      Adam with decoupled weight decay                       torch.optim.AdamW
@@ -24,13 +24,13 @@ The difference is O(eps) and the tests check both against the course's formulas.
 
 from __future__ import annotations
 
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 import torch
 from torch import nn
 
 from netcoach.config import OptimConfig
-from netcoach.optim.params import param_groups
+from netcoach.optim.params import param_groups, regroup
 from netcoach.optim.variants import AdaDeltaSum, AdamNoBiasCorrection
 from netcoach.registry import Registry
 
@@ -68,7 +68,10 @@ def nesterov(params, cfg: OptimConfig) -> torch.optim.Optimizer:
 
 @optimizers.register("adagrad")
 def adagrad(params, cfg: OptimConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    """Adagrad with the accumulator starting at ``optim.initial_accumulator`` (torch: 0,
+    Keras: 0.1; a positive start damps the very first steps, which are lr * sign(g) from 0)."""
+    return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                               initial_accumulator_value=cfg.initial_accumulator)
 
 
 @optimizers.register("rmsprop")
@@ -117,15 +120,20 @@ def _check(cfg: OptimConfig) -> None:
             raise ValueError(f"optim.{key} must be in [0, 1), got {getattr(cfg, key)}")
     if cfg.weight_decay < 0:
         raise ValueError(f"optim.weight_decay must be >= 0, got {cfg.weight_decay}")
+    if cfg.initial_accumulator < 0:
+        raise ValueError(f"optim.initial_accumulator must be >= 0, got {cfg.initial_accumulator}")
 
 
-def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig,
+                    owner: Optional[nn.Module] = None) -> torch.optim.Optimizer:
     """The configured optimizer.
 
     Given a module, parameters are grouped by :func:`param_groups` (no weight decay
     on biases and normalization parameters unless ``optim.decay_bias_norm``) and the
     grouping report is kept as ``optimizer.group_report``. Given an iterable of
-    parameters (or groups), it is passed to torch unchanged.
+    parameters (or groups) and the ``owner`` module they belong to, each parameter is
+    looked up there and the groups are split the same way (:func:`regroup`); without
+    an owner there is nothing to look up, and every parameter counts as a weight.
     """
     _check(cfg)
     builder = optimizers.get(cfg.name)
@@ -137,4 +145,6 @@ def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig) -> torc
         optimizer = builder(groups, cfg)
         optimizer.group_report = report
         return optimizer
+    if owner is not None:
+        return builder(regroup(model, owner, cfg.weight_decay, cfg.decay_bias_norm), cfg)
     return builder(model, cfg)

@@ -54,6 +54,44 @@ def split_parameters(model: nn.Module, decay_bias_norm: bool = False) -> tuple[l
     return decay, no_decay, report
 
 
+def decayed_ids(model: nn.Module, decay_bias_norm: bool = False) -> set[int]:
+    """``id`` of every parameter of ``model`` that weight decay may act on.
+
+    Decoupled decay and the optimizers' own decay decide per parameter from this set,
+    never from how the optimizer's groups were formed: a user's
+    ``torch.optim.SGD(model.parameters())`` has one group holding biases and norm
+    scales too.
+    """
+    return {id(p) for p in split_parameters(model, decay_bias_norm)[0]}
+
+
+def regroup(params, model: nn.Module, weight_decay: float, decay_bias_norm: bool = False) -> list[dict]:
+    """Split a parameter list (or list of groups) into decayed and undecayed groups,
+    looking each parameter up in ``model``.
+
+    Each incoming group keeps its own keys (lr, ...); its biases and normalization
+    parameters move to a sibling group with ``weight_decay`` 0. A parameter that
+    ``model`` does not hold (a free tensor being optimized) counts as a weight.
+    """
+    groups = list(params)
+    if groups and not isinstance(groups[0], dict):
+        groups = [{"params": groups}]
+    owned = {id(p) for p in model.parameters()}
+    decayed = decayed_ids(model, decay_bias_norm)
+    out = []
+    for group in groups:
+        members = list(group["params"])
+        keep = [p for p in members if id(p) in decayed or id(p) not in owned]
+        rest = [p for p in members if id(p) not in decayed and id(p) in owned]
+        base = {k: v for k, v in group.items() if k != "params"}
+        if keep:
+            out.append({**base, "params": keep, "weight_decay": base.get("weight_decay", weight_decay),
+                        "decay": True})
+        if rest:
+            out.append({**base, "params": rest, "weight_decay": 0.0, "decay": False})
+    return out
+
+
 def param_groups(model: nn.Module, weight_decay: float = 0.0,
                  decay_bias_norm: bool = False) -> tuple[list[dict], dict]:
     """Optimizer parameter groups: decayed weights, and everything else with no decay.

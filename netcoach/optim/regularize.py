@@ -61,6 +61,7 @@ class UpdateRules:
         _validate(self.reg)
         decay_all = bool(config is not None and config.optim.decay_bias_norm)
         self.decay_params, _, self.report = split_parameters(model, decay_all)
+        self.decayed = {id(p) for p in self.decay_params}
         self.n = max(int(n_train), 1)
         self.has_penalty = bool(self.reg.l2 or self.reg.l1)
         if self.reg.weight_decay and optimizer is None:
@@ -97,10 +98,13 @@ class UpdateRules:
             max_norm_(self.decay_params, self.reg.max_norm)
 
     def decouple_decay(self) -> None:
-        """w <- (1 - lr * lambda) w for the optimizer's decay groups (as torch.optim.AdamW)."""
+        """w <- (1 - lr * lambda) w for the model's weights (as torch.optim.AdamW), with
+        each parameter's group lr. Whether a parameter decays is looked up in the model,
+        not read from the group, so a user's optimizer over ``model.parameters()``
+        leaves biases and normalization parameters undecayed too."""
         for group in self.optimizer.param_groups:
-            if group.get("decay", True):
-                for p in group["params"]:
+            for p in group["params"]:
+                if id(p) in self.decayed:
                     p.mul_(1 - group["lr"] * self.reg.weight_decay)
 
     def noise_std(self, step: int) -> float:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import load as np_load
 
 from netcoach.utils.io import read_jsonl
 
@@ -95,8 +97,6 @@ def load_predictions(path: Path, notes: list[str]) -> Optional[dict[str, np.ndar
                      "or worst mistakes (the test evaluation did not run)")
         return None
     try:
-        from safetensors.numpy import load as np_load
-
         arrays = np_load(file.read_bytes())
     except Exception as exc:  # any decoding failure: the report still gets written
         notes.append(f"predictions.safetensors could not be read ({exc})")
@@ -114,8 +114,6 @@ def first_conv_weight(path: Path, notes: list[str]) -> Optional[tuple[str, np.nd
         notes.append("checkpoints/best.safetensors is missing: no first-layer filters")
         return None
     try:
-        from safetensors import safe_open
-
         with safe_open(str(file), framework="numpy") as fh:
             names = sorted(fh.keys(), key=_natural_key)  # file order is by dtype/name, not by layer
             for name in names:

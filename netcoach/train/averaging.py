@@ -25,7 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 
 from netcoach.data.loader import DeviceLoader
 from netcoach.train.callbacks import Callback
-from netcoach.train.checkpoint import cpu_state, save_weights
+from netcoach.train.checkpoint import cpu_state
 
 
 def _has_bn(model: nn.Module) -> bool:
@@ -71,8 +71,8 @@ class WeightAverage(Callback):
         self.last_logs = {f"{k}_{self.kind}": v for k, v in out.items()}
         logs.update(self.last_logs)
         if self.run is not None:
-            save_weights(self.run.checkpoints / f"{self.kind}.safetensors", cpu_state(module),
-                         {"epoch": logs["epoch"], "n_averaged": int(self.averaged.n_averaged)})
+            self.run.save_weights(self.kind, cpu_state(module),
+                                  {"epoch": logs["epoch"], "n_averaged": int(self.averaged.n_averaged)})
 
     def module(self, trainer) -> Optional[nn.Module]:
         """The averaged network, with batch-norm statistics recomputed where needed."""

@@ -6,7 +6,7 @@ import math
 from typing import Optional
 
 from netcoach.train.callbacks import Callback, monitored_value
-from netcoach.train.checkpoint import cpu_state, save_state, save_training_state, save_weights
+from netcoach.train.checkpoint import cpu_state
 from netcoach.train.loggers import MetricsLogger
 from netcoach.train.run import RunFolder
 
@@ -46,8 +46,8 @@ class BestCheckpoint(Callback):
         self.best_state = cpu_state(trainer.model)
         if self.run is not None:
             meta = {"epoch": self.best_epoch, self.monitor: value}
-            save_weights(self.run.checkpoints / "best.safetensors", self.best_state, meta)
-            save_state(self.run.checkpoints / "best.json", meta)
+            self.run.save_weights("best", self.best_state, meta)
+            self.run.save_meta("best", meta)
 
     def state_dict(self) -> dict:
         return {"best_value": self.best_value, "best_epoch": self.best_epoch,
@@ -77,16 +77,14 @@ class Checkpointer(Callback):
 
         trainer.check_pending()  # never write weights a pending NaN check would reject
         state = capture(trainer)
-        folder = self.run.checkpoints
-        save_weights(folder / "last.safetensors", state["model"],
-                     {"epoch": trainer.epoch, "step": trainer.step})
-        save_training_state(folder, "last", state)
+        self.run.save_weights("last", state["model"], {"epoch": trainer.epoch, "step": trainer.step})
+        self.run.save_training_state("last", state)
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
         self.save(trainer)
         if self.every_epochs and trainer.epoch % self.every_epochs == 0:
-            save_weights(self.run.checkpoints / f"epoch-{trainer.epoch}.safetensors",
-                         cpu_state(trainer.model), {"epoch": trainer.epoch, "step": trainer.step})
+            self.run.save_weights(f"epoch-{trainer.epoch}", cpu_state(trainer.model),
+                                  {"epoch": trainer.epoch, "step": trainer.step})
 
 
 class StepCheckpointer(Checkpointer):

@@ -1,9 +1,9 @@
-"""The end of a run: evaluate the chosen weights on the test split and keep the
-predictions, so reports (confusion matrix, worst mistakes) can be rebuilt from
-the run folder alone."""
+"""The end of a run: choose the weights, evaluate them on the test split, keep the
+predictions (so reports can be rebuilt from the run folder alone), and summarise."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +12,7 @@ from safetensors.torch import save as st_save
 
 from netcoach.augment.tta import tta_metrics
 from netcoach.data.loader import DeviceLoader
+from netcoach.train.averaging import WeightAverage
 from netcoach.utils.io import atomic_write_bytes
 
 WORST_KEPT = 32  # most confidently wrong test images stored for the report
@@ -57,3 +58,65 @@ def evaluate_final(trainer, run_path: Optional[Path] = None) -> dict:
     metrics = test_metrics(trainer.task, logits, labels)
     metrics.update(tta_metrics(trainer, loader))  # augment.tta: test_acc_tta, reported separately
     return metrics
+
+
+def restore_best_weights(trainer, best, stopper) -> list[str]:
+    """Put the chosen weights into the model for the test evaluation; the notes say which.
+
+    Early stopping with ``restore_best`` decides itself (its own monitor may differ from
+    the best checkpoint's); otherwise the best checkpoint's weights are used.
+    """
+    notes = [stopper.message] if stopper is not None and stopper.message else []
+    if stopper is None and best.best_state is not None:
+        trainer.model.load_state_dict(best.best_state)
+        notes.append(f"restored the weights of the best epoch {best.best_epoch} "
+                     f"({best.monitor} {best.best_value:.4f}) for the test evaluation")
+    return notes
+
+
+def averages_on_test(trainer) -> dict:
+    """Validation (last epoch) and test metrics of each weight average (EMA, Polyak, SWA)."""
+    out = {}
+    for cb in trainer.callbacks:
+        module = cb.module(trainer) if isinstance(cb, WeightAverage) else None
+        if module is not None:
+            logits = predict(module, trainer.loaders["test"])
+            test = test_metrics(trainer.task, logits, trainer.loaders["test"].split.y.cpu())
+            out[cb.kind] = {**{k[:-len(cb.kind) - 1]: v for k, v in cb.last_logs.items()}, **test}
+    return out
+
+
+def failure_message(trainer, run) -> Optional[str]:
+    """The NaN guard's message, plus how to continue when a good checkpoint exists."""
+    if not trainer.failure:
+        return None
+    if run is None or not run.has_checkpoint("last"):
+        return trainer.failure
+    return (f"{trainer.failure} The last good checkpoint {run.checkpoints / 'last.json'} is intact; "
+            f"continue with --resume {run.path} (perhaps with a lower LR in a new run).")
+
+
+def summarize(trainer, best, stopper, run, started: float, resumed_from: Optional[dict]) -> dict:
+    """Restore the chosen weights, evaluate them on the test split (predictions kept in
+    the run folder), evaluate the weight averages, and return ``summary.json``'s content."""
+    notes = restore_best_weights(trainer, best, stopper)
+    test = evaluate_final(trainer, run.path if run is not None and run.writes else None)
+    by_epoch = {h["epoch"]: h for h in trainer.history}
+    summary = {
+        "best_epoch": best.best_epoch,
+        "monitor": best.monitor,
+        "best_value": best.best_value,
+        "best": by_epoch.get(best.best_epoch, {}),
+        "final": trainer.history[-1] if trainer.history else {},
+        "test": test,
+        "epochs_run": trainer.epoch,
+        "steps": trainer.step,
+        "parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+        "wall_time_s": time.perf_counter() - started,
+        "averages": averages_on_test(trainer),
+        "notes": notes + (trainer.guard.events if trainer.guard is not None else []),
+        "failure": failure_message(trainer, run),
+    }
+    if resumed_from is not None:
+        summary["resumed_from"] = resumed_from
+    return summary

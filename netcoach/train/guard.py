@@ -80,14 +80,13 @@ class NanGuard(Callback):
     state_key = "nan_guard"
 
     def __init__(self, mode: str = "stop", check_grads: bool = False, lr_factor: float = 0.5,
-                 max_rollbacks: int = 3, checkpoint=None):
+                 max_rollbacks: int = 3):
         if mode not in ("stop", "rollback"):
             raise ValueError(f"train.nan_guard: unknown {mode!r}; valid: stop, rollback, off")
         if not 0 < lr_factor < 1:
             raise ValueError(f"train.rollback_lr_factor must be in (0, 1), got {lr_factor}")
         self.mode, self.check_grads = mode, check_grads
         self.lr_factor, self.max_rollbacks = lr_factor, max_rollbacks
-        self.checkpoint = checkpoint  # the run's last.json, named in the message when it exists
         self.rollbacks = 0
         self.events: list[str] = []
         self._good: Optional[dict] = None
@@ -119,12 +118,7 @@ class NanGuard(Callback):
     def recover(self, trainer, err: NonFiniteError) -> bool:
         """Handle ``err``; True when training may continue (after a rollback)."""
         if self.mode != "rollback" or self._good is None or self.rollbacks >= self.max_rollbacks:
-            extra = ""
-            if self.checkpoint is not None and self.checkpoint.exists():
-                extra = (f" The last good checkpoint {self.checkpoint} is intact; continue with "
-                         f"--resume {self.checkpoint.parent.parent} (perhaps with a lower LR in a new run).")
-            if self.mode == "rollback":
-                extra += f" (gave up after {self.rollbacks} rollback(s))"
+            extra = f" (gave up after {self.rollbacks} rollback(s))" if self.mode == "rollback" else ""
             trainer.failure = f"{err}{extra}"
             return False
         from netcoach.train.state import restore

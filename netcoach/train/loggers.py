@@ -8,18 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from netcoach.train.callbacks import Callback
-from netcoach.train.run import RunFolder
-from netcoach.utils.io import atomic_write_text, read_jsonl
-
-
-def truncate_jsonl(path, epochs: int) -> None:
-    """Keep the rows of the first ``epochs`` epochs (a resumed run rewrites the rest)."""
-    if path.exists():
-        rows = [r for r in read_jsonl(path) if int(r.get("epoch", 0)) <= epochs]
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+from netcoach.train.run import METRICS_CSV, TENSORBOARD, RunFolder
 
 
 class MetricsLogger(Callback):
@@ -36,12 +27,10 @@ class StepsLogger(Callback):
     """Appends ``steps.jsonl``: one line per optimizer step (step, epoch, lr, loss)."""
 
     def __init__(self, run: RunFolder):
-        self.path = run.path / "steps.jsonl"
+        self.run = run
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
-        text = "".join(json.dumps(r) + "\n" for r in trainer.step_records)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(text)
+        self.run.append_steps(trainer.step_records)
 
 
 class CSVLogger(Callback):
@@ -49,7 +38,7 @@ class CSVLogger(Callback):
     union of all keys, so metrics that start later, such as SWA's, get a column)."""
 
     def __init__(self, run: RunFolder):
-        self.path = run.path / "metrics.csv"
+        self.run = run
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
         columns: list[str] = []
@@ -59,7 +48,7 @@ class CSVLogger(Callback):
         writer = csv.DictWriter(buf, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(trainer.history)
-        atomic_write_text(self.path, buf.getvalue())
+        self.run.write_text(METRICS_CSV, buf.getvalue())
 
 
 def summary_writer_class():
@@ -78,7 +67,7 @@ class TensorBoardLogger(Callback):
     loss and learning rate. Needs the optional ``tensorboard`` package."""
 
     def __init__(self, run: RunFolder):
-        self.writer = summary_writer_class()(log_dir=str(run.path / "tb"))
+        self.writer = summary_writer_class()(log_dir=str(run.file(TENSORBOARD)))
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
         for key, value in logs.items():

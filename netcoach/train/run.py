@@ -1,27 +1,56 @@
 """The run folder: every run is a record that can be re-run, inspected and reported.
 
+``RunFolder`` owns every file name of the folder and is the one reader and writer of
+each file::
+
     runs/<name>/
-      config.toml      resolved config (re-running it reproduces the run)
-      env.json         versions, device, seed, code revision
-      metrics.jsonl    one JSON object per epoch
-      checkpoints/     best.safetensors / last.safetensors (+ .json state)
-      summary.json     final metrics, best epoch, wall time
+      config.toml              resolved config (re-running it reproduces the run)
+      env.json                 versions, device, seed, code revision
+      data.json                dataset, classes, input shape, normalization (train split only)
+      model.json               where the model came from (the config's registry, or user code)
+      model_summary.json       per-layer shapes, parameters, multiply-accumulates
+      augment_preview.png      what the model sees after augmentation
+      metrics.jsonl            one JSON object per epoch (metrics.csv: the same as CSV)
+      steps.jsonl              one JSON object per optimizer step
+      monitors.jsonl           per epoch and layer: update ratios, gradient norms, dead units
+      lr_find.json             an LR sweep run for this run (``netcoach lr-find --run``)
+      checkpoints/             best/last weights (safetensors) + resumable state (JSON)
+      predictions.safetensors  test-set predictions of the chosen weights
+      summary.json             final metrics, best epoch, wall time, preflight, doctor
+      report.html, plots/      the report
+
+A folder opened with a ``Runtime`` of a non-main process reads like any other but
+writes nothing, so a multi-process run keeps one record.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
 from netcoach.config import Config, load_toml, to_toml
-from netcoach.utils.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from netcoach.train.checkpoint import save_state, save_training_state, save_weights
+from netcoach.utils.io import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text,
+                               read_jsonl)
+from netcoach.utils.runtime import Runtime
+from netcoach.version import __version__
+
+CONFIG, ENV, DATA, MODEL = "config.toml", "env.json", "data.json", "model.json"
+MODEL_SUMMARY, PREVIEW, LR_FIND = "model_summary.json", "augment_preview.png", "lr_find.json"
+METRICS, METRICS_CSV, STEPS, MONITORS = "metrics.jsonl", "metrics.csv", "steps.jsonl", "monitors.jsonl"
+PREDICTIONS, SUMMARY, REPORT, PLOTS = "predictions.safetensors", "summary.json", "report.html", "plots"
+CHECKPOINTS, TENSORBOARD = "checkpoints", "tb"
+EPOCH_LOGS = (METRICS, STEPS, MONITORS)  # per-epoch rows, cut back on resume
+MARKERS = (CONFIG, METRICS, SUMMARY)     # any of them makes a folder a run folder
 
 
 class RunExistsError(FileExistsError):
@@ -29,21 +58,32 @@ class RunExistsError(FileExistsError):
 
 
 class RunFolder:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    """One run's folder. Reading works anywhere; writing only in the main process."""
 
-    # ------------------------------------------------------------------ paths
-    config_path = property(lambda self: self.path / "config.toml")
-    env_path = property(lambda self: self.path / "env.json")
-    metrics_path = property(lambda self: self.path / "metrics.jsonl")
-    summary_path = property(lambda self: self.path / "summary.json")
-    checkpoints = property(lambda self: self.path / "checkpoints")
+    def __init__(self, path: str | Path, runtime: Optional[Runtime] = None):
+        self.path = Path(path)
+        self.writes = runtime is None or runtime.is_main
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    config_path = property(lambda self: self.path / CONFIG)
+    metrics_path = property(lambda self: self.path / METRICS)
+    summary_path = property(lambda self: self.path / SUMMARY)
+    checkpoints = property(lambda self: self.path / CHECKPOINTS)
+    report_path = property(lambda self: self.path / REPORT)
+
+    def is_run(self) -> bool:
+        return any((self.path / m).exists() for m in MARKERS)
 
     @classmethod
-    def create(cls, parent: str | Path, name: str | None, default_name: str) -> "RunFolder":
+    def create(cls, parent: str | Path, name: str | None, default_name: str,
+               runtime: Optional[Runtime] = None) -> "RunFolder":
         """Make a new run folder. An explicit ``name`` that exists is an error; an
         automatic name gets a numeric suffix instead."""
         parent = Path(parent)
+        if runtime is not None and not runtime.is_main:
+            return cls(parent / (name or default_name), runtime)
         parent.mkdir(parents=True, exist_ok=True)
         if name is not None:
             path = parent / name
@@ -52,28 +92,92 @@ class RunFolder:
             except FileExistsError:
                 raise RunExistsError(f"run folder {path} already exists; choose another --run.name "
                                      f"or remove it") from None
-            return cls(path)
+            return cls(path, runtime)
         for i in range(1, 10_000):
             path = parent / (default_name if i == 1 else f"{default_name}-{i}")
             try:
                 path.mkdir()
-                return cls(path)
+                return cls(path, runtime)
             except FileExistsError:
                 continue
         raise RunExistsError(f"no free run folder name under {parent} for {default_name}")
 
     # ------------------------------------------------------------------ writing
+    def _json(self, name: str, obj) -> None:
+        if self.writes:
+            atomic_write_json(self.path / name, obj)
+
+    def _append(self, name: str, rows: list[dict]) -> None:
+        if self.writes and rows:
+            if len(rows) == 1:
+                append_jsonl(self.path / name, rows[0])
+                return
+            with open(self.path / name, "a", encoding="utf-8") as fh:
+                fh.write("".join(json.dumps(r) + "\n" for r in rows))
+
     def write_config(self, config: Config) -> None:
-        atomic_write_text(self.config_path, to_toml(config))
+        if self.writes:
+            atomic_write_text(self.config_path, to_toml(config))
 
     def write_env(self, device: torch.device, seed: int) -> None:
-        atomic_write_json(self.env_path, environment(device, seed))
+        self._json(ENV, environment(device, seed))
 
-    def append_metrics(self, logs: dict) -> None:
-        append_jsonl(self.metrics_path, logs)
+    def write_data(self, record: dict) -> None:
+        self._json(DATA, record)
+
+    def write_model(self, record: dict) -> None:
+        self._json(MODEL, record)
+
+    def write_model_summary(self, record: dict) -> None:
+        self._json(MODEL_SUMMARY, record)
+
+    def write_lr_find(self, record: dict) -> None:
+        self._json(LR_FIND, record)
 
     def write_summary(self, summary: dict) -> None:
-        atomic_write_json(self.summary_path, summary)
+        self._json(SUMMARY, summary)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """A binary artefact (predictions, preview image) by its file name."""
+        if self.writes:
+            atomic_write_bytes(self.path / name, data)
+
+    def write_text(self, name: str, text: str) -> None:
+        if self.writes:
+            atomic_write_text(self.path / name, text)
+
+    def append_metrics(self, logs: dict) -> None:
+        self._append(METRICS, [logs])
+
+    def append_steps(self, records: list[dict]) -> None:
+        self._append(STEPS, records)
+
+    def append_monitors(self, record: dict) -> None:
+        self._append(MONITORS, [record])
+
+    def truncate_epoch_logs(self, epochs: int) -> None:
+        """Keep the rows of the first ``epochs`` epochs of every per-epoch log."""
+        if not self.writes:
+            return
+        for name in EPOCH_LOGS:
+            path = self.path / name
+            if path.exists():
+                rows = [r for r in read_jsonl(path) if int(r.get("epoch", 0)) <= epochs]
+                atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+    def save_weights(self, name: str, state: dict, meta: dict) -> None:
+        """``checkpoints/<name>.safetensors`` with ``meta`` in its header."""
+        if self.writes:
+            save_weights(self.checkpoints / f"{name}.safetensors", state, meta)
+
+    def save_meta(self, name: str, meta: dict) -> None:
+        """``checkpoints/<name>.json``: what a checkpoint's weights are (epoch, value)."""
+        if self.writes:
+            save_state(self.checkpoints / f"{name}.json", meta)
+
+    def save_training_state(self, name: str, state: dict) -> None:
+        if self.writes:
+            save_training_state(self.checkpoints, name, state)
 
     # ------------------------------------------------------------------ reading
     def config(self) -> Config:
@@ -81,6 +185,35 @@ class RunFolder:
 
     def metrics(self) -> list[dict]:
         return read_jsonl(self.metrics_path) if self.metrics_path.exists() else []
+
+    def monitors(self) -> list[dict]:
+        path = self.path / MONITORS
+        return read_jsonl(path) if path.exists() else []
+
+    def _read_json(self, name: str, required: bool = True) -> Optional[dict]:
+        path = self.path / name
+        if not path.is_file():
+            if required:
+                raise FileNotFoundError(f"{path} not found; is {self.path} a netcoach run folder?")
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+
+    def data_record(self) -> dict:
+        """``data.json``: what prediction needs to treat new inputs as training did."""
+        return self._read_json(DATA)
+
+    def model_record(self) -> dict:
+        """``model.json``; a run written before it existed was built from its config."""
+        return self._read_json(MODEL, required=False) or {"source": "config"}
+
+    def summary(self) -> Optional[dict]:
+        return self._read_json(SUMMARY, required=False)
+
+    def has_checkpoint(self, name: str = "last") -> bool:
+        return (self.checkpoints / f"{name}.json").exists()
 
 
 def git_revision() -> str | None:
@@ -95,10 +228,8 @@ def git_revision() -> str | None:
 
 
 def environment(device: torch.device, seed: int) -> dict:
-    import netcoach
-
     info = {
-        "netcoach": netcoach.__version__,
+        "netcoach": __version__,
         "git_revision": git_revision(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -21,6 +21,7 @@ from netcoach.optim.regularize import UpdateRules
 from netcoach.optim.schedules import Schedule
 from netcoach.train.callbacks import Callback, CallbackList
 from netcoach.train.guard import LossWatch, NonFiniteError, nonfinite_grads
+from netcoach.utils.runtime import Runtime
 
 METRIC_CHUNK = 32  # training batches whose outputs are scored together (see _reduce_metric)
 
@@ -40,6 +41,8 @@ class Trainer:
         channels_last: convert 4-D inputs to channels-last (the model is converted by the caller).
         compile: run the forward pass through ``torch.compile``.
         guard: the NaN guard (``netcoach.train.guard.NanGuard``) or None for no checks.
+        data, config: the ``DataBundle`` and ``Config`` the trainer was built from, if any.
+        runtime: this process's device and rank (default: one process on the model's device).
 
     Example:
         >>> trainer = Trainer(model, loaders, task, optimizer, schedule, epochs=5)  # doctest: +SKIP
@@ -50,7 +53,7 @@ class Trainer:
                  schedule: Schedule, epochs: int, callbacks: Iterable[Callback] = (),
                  rules: Optional[UpdateRules] = None, *, grad_accum: int = 1,
                  precision: str = "fp32", channels_last: bool = False, compile: bool = False,
-                 guard=None):
+                 guard=None, data=None, config=None, runtime: Optional[Runtime] = None):
         if epochs < 1:
             raise ValueError(f"train.epochs must be >= 1, got {epochs}")
         if grad_accum < 1:
@@ -61,6 +64,8 @@ class Trainer:
         self.callbacks = CallbackList(callbacks)
         self.grad_accum, self.channels_last, self.guard = grad_accum, channels_last, guard
         self.device = next(model.parameters()).device
+        self.data, self.config = data, config  # what the run was built from (preflight reads them)
+        self.runtime = runtime or Runtime(self.device)
         self.autocast, self.scaler = _precision(precision, self.device)
         self.forward = torch.compile(model) if compile else model
         self.epoch = 0
@@ -74,6 +79,10 @@ class Trainer:
         self._partial: Optional[dict] = None  # sums of an unfinished epoch (mid-epoch resume)
         self._epoch_start = time.perf_counter()
         self._watch = LossWatch(self.device)  # the NaN guard's per-step loss check
+
+    def set_callbacks(self, callbacks: Iterable[Callback]) -> None:
+        """Replace the callbacks (the API adds the run's built-in ones once the run folder exists)."""
+        self.callbacks = CallbackList(callbacks)
 
     # ------------------------------------------------------------------ the loop
 

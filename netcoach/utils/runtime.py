@@ -1,8 +1,9 @@
-"""Device choice and seeding."""
+"""Device choice, seeding, thread count and the process's place in a run (``Runtime``)."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -47,3 +48,33 @@ def set_threads(threads: int) -> None:
         raise ValueError(f"train.threads must be >= 0 (0: torch's default), got {threads}")
     if threads:
         torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where this process trains and which part of a (possibly multi-process) run it is.
+
+    Every writer of the run folder asks ``is_main``: with several processes only rank 0
+    writes files, so a run's records exist once. A single process is rank 0 of 1.
+    """
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self):
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {self.rank} is outside a world of {self.world_size} processes")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @classmethod
+    def local(cls, device: str = "auto") -> "Runtime":
+        """One process on ``device`` (``auto``: CUDA when present)."""
+        return cls(resolve_device(device))
