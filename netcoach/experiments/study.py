@@ -8,9 +8,10 @@ without a shared filesystem. Every worker runs the same loop::
     lock -> fail trials of dead workers -> (re-enqueue failed ones) -> budget left? -> ask + sample
     unlock -> train the trial's seeds -> tell COMPLETE / PRUNED / FAIL
 
-Asking and sampling happen under a lock file next to the journal, so two workers never
-take the same grid point and the trial budget is never overshot. (An RDB storage has no
-such lock: there, up to ``workers - 1`` trials beyond ``--trials`` may start.) The
+Asking and sampling happen under a lock (a lock file next to the journal, an advisory
+lock on PostgreSQL), so two workers never take the same grid point and the trial budget
+is never overshot. (MySQL and SQLite storages get no lock: there, up to
+``workers - 1`` trials beyond ``--trials`` may start.) The
 budget ``trials`` counts trials that finished (complete or pruned) or are running; a
 failed trial does not use it up, so a killed worker's trial is replaced, or re-run with
 the same parameters when ``retry_failed`` is set. Running the same study again resumes
@@ -29,6 +30,7 @@ import math
 import multiprocessing
 import os
 import time
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -122,7 +124,20 @@ def validate(spec: StudySpec, workers: int = 1) -> None:
         if scheme == "sqlite" and workers > 1:
             raise ConfigError("--storage sqlite:// is not safe for concurrent writers; use the default "
                               "journal file or a postgresql:// URL with --workers > 1")
+        _check_driver(spec.storage)
     monitor_direction(spec.base)
+
+
+def _check_driver(url: str) -> None:
+    """The database driver of an RDB URL must be importable (SQLAlchemy picks it from the
+    scheme: postgresql:// means psycopg 3 in SQLAlchemy 2.1, postgresql+psycopg2:// psycopg2)."""
+    import sqlalchemy
+
+    try:
+        sqlalchemy.engine.make_url(url).get_dialect().import_dbapi()
+    except (ImportError, sqlalchemy.exc.ArgumentError) as exc:
+        raise ConfigError(f"--storage {url}: its database driver is not usable ({exc}); for PostgreSQL "
+                          "install netcoach[postgres] (psycopg2) and write postgresql+psycopg2://...") from None
 
 
 def grid_size(spec: StudySpec) -> int:
@@ -210,17 +225,19 @@ def prepare(spec: StudySpec, workers: int = 1):
     """Validate, then create or re-open the study; a resumed study must have the same
     space, base config, seeds and monitor. Returns the Optuna study."""
     validate(spec, workers)
-    fresh_folder = not spec.folder.exists()
-    if not fresh_folder and spec.storage is None and not (spec.folder / JOURNAL).exists():
+    if spec.storage is None and spec.folder.is_dir() and not (spec.folder / JOURNAL).exists():
         if any(spec.folder.iterdir()):
             raise ConfigError(f"{spec.folder} exists and holds no study journal; choose another "
                               "--study name or remove the folder")
-    study = load(spec)
-    saved, mine = study.user_attrs.get("fingerprint"), fingerprint(spec)
-    if saved is None:
-        study.set_user_attr("fingerprint", mine)
-        study.set_user_attr("sampler", spec.sampler)
-    elif saved != mine:
+    if spec.journal is not None:
+        spec.journal.parent.mkdir(parents=True, exist_ok=True)
+    with ask_lock(spec):  # workers starting together: one creates the tables and the study
+        study = load(spec)
+        saved, mine = study.user_attrs.get("fingerprint"), fingerprint(spec)
+        if saved is None:
+            study.set_user_attr("fingerprint", mine)
+            study.set_user_attr("sampler", spec.sampler)
+    if saved is not None and saved != mine:
         changed = [k for k in mine if saved.get(k) != mine[k]]
         raise ConfigError(f"study {spec.name!r} already exists with a different {', '.join(changed)}; "
                           "resume it with the same config, space and --seeds, or choose another --study")
@@ -230,24 +247,42 @@ def prepare(spec: StudySpec, workers: int = 1):
 # ------------------------------------------------------------------ the worker loop
 
 
+@contextlib.contextmanager
 def ask_lock(spec: StudySpec):
-    """A lock held while a worker checks the budget, asks and samples (journal storages)."""
+    """A lock held while a worker checks the budget, asks and samples: a lock file next
+    to a journal, a PostgreSQL advisory lock on a postgresql:// storage, none otherwise."""
     path = spec.journal
-    if path is None:
-        return contextlib.nullcontext()
-    from optuna.storages.journal import JournalFileOpenLock
+    if path is not None:
+        from optuna.storages.journal import JournalFileOpenLock
 
-    lock = JournalFileOpenLock(str(path) + ".ask")
-
-    @contextlib.contextmanager
-    def held():
+        lock = JournalFileOpenLock(str(path) + ".ask")
         lock.acquire()
         try:
             yield
         finally:
             lock.release()
+    elif spec.storage.startswith("postgresql"):
+        with _advisory_lock(spec.storage, zlib.crc32(spec.name.encode("utf-8"))):
+            yield
+    else:
+        yield
 
-    return held()
+
+@contextlib.contextmanager
+def _advisory_lock(url: str, key: int):
+    """PostgreSQL's session-level advisory lock on its own connection."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        engine.dispose()
 
 
 def _pid_alive(pid: int) -> bool:
