@@ -32,7 +32,7 @@ from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.optim.regularize import build_update_rules
 from netcoach.report import write_report
-from netcoach.tasks import build_task
+from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
 from netcoach.train.builtin import Checkpointer, StepCheckpointer
@@ -68,16 +68,17 @@ def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str,
     return with_overrides(load_toml(path) if path else Config(), overrides)
 
 
-def _bundle(config: Config, device: torch.device, data) -> DataBundle:
+def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -> DataBundle:
     if data is None or isinstance(data, DataBundle):
-        return build_data(config, device, data)
+        return build_data(config, device, data, stratify=stratify)
     x, y = data
-    return build_data(config, device, from_arrays(x, y, config.data))
+    return build_data(config, device, from_arrays(x, y, config.data, stratify=stratify))
 
 
-def data_record(bundle: DataBundle) -> dict:
+def data_record(bundle: DataBundle, task) -> dict:
     """What prediction needs to reuse this run's data handling (written to data.json)."""
-    return {"name": bundle.name, "task": bundle.task, "input_shape": list(bundle.input_shape),
+    return {"name": bundle.name, "task": task.name, "input_shape": list(bundle.input_shape),
+            "num_outputs": task.num_outputs(bundle),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
@@ -91,9 +92,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     runtime = runtime or Runtime.local(tc.device)
     seed_everything(tc.seed, tc.deterministic)
     set_threads(tc.threads)
-    bundle = _bundle(config, runtime.device, data)
+    task = build_task(config.task, config.loss)
+    bundle = _bundle(config, runtime.device, data, stratify=task.stratify)
+    validate_bundle(task, bundle)
     torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
-    model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(runtime.device)
+    model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
@@ -107,7 +110,6 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
-    task = build_task(bundle.task, label_smoothing=config.loss.label_smoothing)
     return Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
                    grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
                    compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
@@ -178,7 +180,7 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     run = RunFolder.create(config.run.dir, config.run.name, default_run_name(config), trainer.runtime)
     run.write_config(config)
     run.write_env(trainer.device, config.train.seed)
-    run.write_data(data_record(trainer.data))
+    run.write_data(data_record(trainer.data, trainer.task))
     run.write_model(model_record(config, custom_model))
     run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
     if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes:
@@ -247,7 +249,8 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu",
                              f"passed to netcoach.train(model=...); its config cannot rebuild it: "
                              f"construct the same module and call load_run({str(run_dir)!r}, model=...)")
         data = run.data_record()
-        model = build_model(config.model, tuple(data["input_shape"]), data["num_classes"])
+        model = build_model(config.model, tuple(data["input_shape"]),
+                            data.get("num_outputs", data["num_classes"]))
     weights = run.checkpoints / f"{which}.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} not found; valid checkpoints: "

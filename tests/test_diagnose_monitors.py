@@ -58,18 +58,18 @@ def test_monitors_jsonl_contract_and_default_digits_ratios(tmp_path):
     assert [r["epoch"] for r in lines] == [1, 2, 3]
     for r in lines:
         assert set(r) == {"epoch", "layers", "warnings"} and isinstance(r["warnings"], list)
-        assert list(r["layers"]) == ["0", "4", "7", "12"]  # conv, conv, conv, classifier
+        assert list(r["layers"]) == ["backbone.0", "backbone.4", "backbone.7", "head.fc"]  # 3 convs, classifier
         for stats in r["layers"].values():
             assert set(stats) == KEYS
             assert all(v is None or isinstance(v, float) for v in stats.values())
-    middle = [r["layers"]["4"]["update_ratio"] for r in lines]
+    middle = [r["layers"]["backbone.4"]["update_ratio"] for r in lines]
     # Between the course's two rules of thumb (~0.1% and ~1% per step), inside the warning band;
     # measured ~1.9e-2 in epoch 1 falling to ~1.2e-2 by epoch 3 (bench/diagnose_monitor.py).
     assert all(1e-3 < v < 3e-2 for v in middle), middle
     assert middle[-1] < middle[0]  # Adam's steps shrink relative to the weights as training settles
     assert all(not any("update/weight" in w for w in r["warnings"]) for r in lines)
-    assert lines[0]["layers"]["0"]["dead_frac"] is not None  # conv -> BN -> ReLU is probed
-    assert lines[0]["layers"]["12"]["dead_frac"] is None  # logits: mean/std only
+    assert lines[0]["layers"]["backbone.0"]["dead_frac"] is not None  # conv -> BN -> ReLU is probed
+    assert lines[0]["layers"]["head.fc"]["dead_frac"] is None  # logits: mean/std only
     mon = next(cb for cb in result.trainer.callbacks if isinstance(cb, Monitor))
     assert mon.records == lines and len(mon.overhead_s) == 3
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from netcoach.config import ModelConfig
 from netcoach.models import build_model
-from netcoach.nn import init_model, inits
+from netcoach.nn import InitScheme, init_model, inits
 
 N_IN, N_OUT = 400, 300
 
@@ -85,3 +85,18 @@ def test_every_scheme_applies_to_a_whole_model_through_the_config(scheme):
 def test_unknown_scheme_lists_the_schemes():
     with pytest.raises(KeyError, match="available: .*he_normal"):
         init_model(nn.Linear(2, 2), "orthogonalish")
+
+
+def test_init_scheme_applies_the_same_draws_as_init_model():
+    torch.manual_seed(0)
+    expected = init_model(nn.Linear(N_IN, N_OUT), "he_uniform", bias="constant", bias_value=0.3)
+    torch.manual_seed(0)
+    got = InitScheme("he_uniform", bias="constant", bias_value=0.3).apply(nn.Linear(N_IN, N_OUT))
+    assert torch.equal(got.weight, expected.weight) and torch.all(got.bias == 0.3)
+    bound = math.sqrt(6 / N_IN)  # He uniform: U[-sqrt(6/n_in), +sqrt(6/n_in)]
+    assert got.weight.abs().max() <= bound and got.weight.abs().max() > 0.99 * bound
+
+
+def test_built_model_keeps_its_init_scheme_for_new_layers():
+    cfg = ModelConfig(name="mlp", init="lecun_normal", init_std=0.2, bias_init="zeros")
+    assert build_model(cfg, (8,), 3).init_scheme == InitScheme("lecun_normal", 0.2, "zeros", 0.0)

@@ -142,12 +142,12 @@ def test_nan_gradient_names_the_parameter(tmp_path):
     class PoisonGrad(Callback):
         def on_batch_end(self, trainer, batch):
             if trainer.step == 3:
-                weight = trainer.model[1].weight
+                weight = trainer.model.backbone[1].weight
                 weight.register_hook(lambda g: g * float("nan"))
 
     result = netcoach.train(quick(tmp_path, **{"train.check_grads": "true"}), callbacks=[PoisonGrad()],
                             save=False)
-    assert "non-finite gradient of parameter(s) 1.weight" in result.summary["failure"]
+    assert "non-finite gradient of parameter(s) backbone.1.weight" in result.summary["failure"]
     assert result.trainer.step == 3  # stopped at the very step whose gradient was NaN
 
 
@@ -199,8 +199,8 @@ def test_swa_recomputes_batchnorm_statistics(tmp_path):
                              "average.swa": "true", "average.swa_start": 1})
     result = netcoach.train(cfg, save=False)
     swa = next(cb for cb in result.trainer.callbacks if getattr(cb, "kind", "") == "swa")
-    bn_avg = swa.module(result.trainer)[1]
-    bn_raw = result.trainer.model[1]
+    bn_avg = swa.module(result.trainer).backbone[1]
+    bn_raw = result.trainer.model.backbone[1]
     assert bn_avg.num_batches_tracked.item() > 0  # recomputed by update_bn
     assert not torch.equal(bn_avg.running_mean, bn_raw.running_mean)
     assert result.history[-1]["val_acc_swa"] > 0.2
@@ -213,7 +213,7 @@ def test_bf16_autocast_and_channels_last_train_on_cpu(tmp_path):
     fp32 = netcoach.train(quick(tmp_path, **base), save=False)
     bf16 = netcoach.train(quick(tmp_path, **base, **{"train.precision": "bf16",
                                                       "train.channels_last": "true"}), save=False)
-    conv = bf16.model[0].weight
+    conv = bf16.model.backbone[0].weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     a, b = fp32.history[-1]["train_loss"], bf16.history[-1]["train_loss"]
     assert a != b and abs(a - b) < 0.1 * a  # autocast changed the arithmetic, not the result

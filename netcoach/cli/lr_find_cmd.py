@@ -45,13 +45,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(config.run.dir) / f"lr-find-{config.data.name}-{config.model.name}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "lr_find.json", record)
+    from netcoach.report.plots import plot_lr_find
+
     console = Console()
-    try:  # the plot lives with the report code; it may be absent in a partial install
-        from netcoach.report.plots import plot_lr_find
-    except ImportError as exc:
-        console.print(f"no plot written ({exc})", highlight=False)
-    else:
-        console.print(f"plot: {plot_lr_find(record, out / 'lr_find.png')}", highlight=False)
+    console.print(f"plot: {plot_lr_find(record, out / 'lr_find.png')}", highlight=False)
     steps = len(record["lrs"])
     stop = " (stopped early: loss diverged)" if record["stopped_early"] else ""
     suggestion = "none" if record["suggestion"] is None else f"{record['suggestion']:.3g}"

@@ -312,6 +312,12 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class TaskConfig:
+    name: str = opt("classification", "what is learned (registry name): decides the loss, the metrics, "
+                                      "the label checks, the split strategy and the report sections")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -328,3 +334,4 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)

@@ -58,7 +58,7 @@ def check_overfit_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task
             no_grad = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
         opt.step()
         if step % CHECK_EVERY == 0 or step == 1 or step == steps:
-            acc = float(task.correct(out, y)) / len(y)
+            acc = float(task.metric_sums(out.detach(), y)[task.primary_metric]) / len(y)
             last = (step, float(loss.detach()), acc)
             first = first or last
             if acc >= 1.0 and last[1] <= LOSS_TARGET:

@@ -13,11 +13,12 @@ from torch import nn
 from netcoach.config import ModelConfig
 from netcoach.models.registry import image_shape, models, scaled
 from netcoach.models.summary import conv_output_size
+from netcoach.models.network import Network
 from netcoach.nn.blocks import Blocks
 
 
 @models.register("lenet5")
-def lenet5(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def lenet5(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> Network:
     channels, height, width = image_shape("lenet5", input_shape)
     blocks = Blocks(cfg, default_norm="none")
     c1, c2 = scaled(6, cfg.width_mult), scaled(16, cfg.width_mult)
@@ -31,5 +32,5 @@ def lenet5(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> 
         h, w = conv_output_size(h, kernel, padding, stride), conv_output_size(w, kernel, padding, stride)
     if h < 1 or w < 1:
         raise ValueError(f"lenet5 needs inputs of at least 12x12 pixels, got {height}x{width}")
-    layers += blocks.dense(c2 * h * w, 120) + blocks.dense(120, 84) + blocks.head(84, num_classes)
-    return nn.Sequential(*layers)
+    layers += blocks.dense(c2 * h * w, 120) + blocks.dense(120, 84)
+    return Network(nn.Sequential(*layers), blocks.head(84, num_classes), blocks.init)

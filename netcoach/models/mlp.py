@@ -8,13 +8,14 @@ from torch import nn
 
 from netcoach.config import ModelConfig
 from netcoach.models.registry import models
+from netcoach.models.network import Network
 from netcoach.nn.blocks import Blocks
 
 DEFAULT_DEPTH = 2  # hidden layers when model.depth is not set
 
 
 @models.register("mlp")
-def mlp(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def mlp(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> Network:
     """Flatten -> [Linear -> (norm) -> activation -> (dropout)] x depth -> classifier.
 
     No normalization unless ``model.norm`` asks for one.
@@ -25,5 +26,4 @@ def mlp(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.
     for _ in range(DEFAULT_DEPTH if cfg.depth is None else cfg.depth):
         layers += blocks.dense(fan_in, cfg.width)
         fan_in = cfg.width
-    layers += blocks.head(fan_in, num_classes)
-    return nn.Sequential(*layers)
+    return Network(nn.Sequential(*layers), blocks.head(fan_in, num_classes), blocks.init)

@@ -5,17 +5,25 @@ from __future__ import annotations
 from torch import nn
 
 from netcoach.config import ModelConfig
-from netcoach.nn.init import init_model
+from netcoach.models.network import ModelContractError, Network
 from netcoach.registry import Registry
 
 models: Registry = Registry("model")
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> Network:
     """Build ``cfg.name`` for inputs of ``input_shape`` (without batch) and ``num_classes`` outputs,
-    then apply ``cfg.init`` / ``cfg.bias_init`` to its Linear and Conv layers."""
+    then apply ``cfg.init`` / ``cfg.bias_init`` to its Linear and Conv layers.
+
+    The result is a ``Network`` (named ``backbone`` and ``head``, see ``models/network.py``);
+    a registered builder that returns anything else is refused.
+    """
     model = models.get(cfg.name)(cfg, tuple(input_shape), num_classes)
-    return init_model(model, cfg.init, cfg.init_std, cfg.bias_init, cfg.bias_value)
+    if not isinstance(model, Network):
+        raise ModelContractError(f"model builder '{cfg.name}' returned a {type(model).__name__}; "
+                                 "builders return netcoach.models.Network(backbone, head)")
+    # In module order, backbone then head: the same draws as when the layers were one Sequential.
+    return model.init_scheme.apply(model)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from netcoach.config import ModelConfig
 from netcoach.models.registry import image_shape, models, scaled
+from netcoach.models.network import Network
 from netcoach.nn.blocks import Blocks
 
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
@@ -70,7 +71,7 @@ def _stages(depth: int) -> tuple[list[int], tuple[int, ...], bool]:
 
 
 @models.register("resnet")
-def resnet(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def resnet(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> Network:
     channels = image_shape("resnet", input_shape)[0]
     if cfg.activation.lower() == "maxout":
         raise ValueError("activation maxout halves the width after each residual sum, which then "
@@ -85,8 +86,8 @@ def resnet(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> 
             stride = 2 if stage > 0 and i == 0 else 1
             layers.append(BasicBlock(blocks, cin, width, stride, option_a))
             cin = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), *blocks.head(cin, num_classes)]
-    return nn.Sequential(*layers)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return Network(nn.Sequential(*layers), blocks.head(cin, num_classes), blocks.init)
 
 
 class Residual(nn.Module):
@@ -112,11 +113,11 @@ class Scale(nn.Module):
 
 
 @models.register("resnet9")
-def resnet9(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def resnet9(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> Network:
     """ResNet-9, the fast CIFAR-10 network (Myrtle.ai's DAWNBench entry, Page 2018).
 
     prep 64 -> [128, pool, res(128, 128)] -> [256, pool] -> [512, pool, res(512, 512)]
-    -> global max-pool -> Linear(512, classes, no bias) -> x 0.125. 6.57 M parameters.
+    -> global max-pool -> head: Linear(512, classes, no bias) -> x 0.125. 6.57 M parameters.
     """
     channels, height, width = image_shape("resnet9", input_shape)
     c = [scaled(w, cfg.width_mult) for w in (64, 128, 256, 512)]
@@ -134,8 +135,10 @@ def resnet9(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) ->
     layers += [*blocks.conv(c[0], c[1]), *pool(), Residual(*blocks.conv(c[1], c[1]), *blocks.conv(c[1], c[1]))]
     layers += [*blocks.conv(c[1], c[2]), *pool()]
     layers += [*blocks.conv(c[2], c[3]), *pool(), Residual(*blocks.conv(c[3], c[3]), *blocks.conv(c[3], c[3]))]
-    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), *blocks.head(c[3], num_classes, bias=False), Scale(0.125)]
-    return nn.Sequential(*layers)
+    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+    head = blocks.head(c[3], num_classes, bias=False)
+    head.add_module("scale", Scale(0.125))  # parameter-free, so it travels with a replaced head
+    return Network(nn.Sequential(*layers), head, blocks.init)
 
 
 __all__ = ["BasicBlock", "PadShortcut", "Residual", "Scale", "resnet", "resnet9"]

@@ -13,6 +13,7 @@ from torch import nn
 
 from netcoach.config import ModelConfig
 from netcoach.models.registry import image_shape, models, scaled
+from netcoach.models.network import Network
 from netcoach.nn.blocks import Blocks
 
 LAYOUTS: dict[str, list] = {
@@ -43,7 +44,7 @@ def parse_layout(text: str) -> list:
 
 
 @models.register("vgg")
-def vgg(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+def vgg(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> Network:
     """VGG with batch norm by default (as in the usual CIFAR training recipes)."""
     channels, height, width = image_shape("vgg", input_shape)
     blocks = Blocks(cfg, default_norm="batch")
@@ -58,5 +59,5 @@ def vgg(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.
         out = scaled(item, cfg.width_mult)
         layers += blocks.conv(channels, out)
         channels = out
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), *blocks.head(channels, num_classes)]
-    return nn.Sequential(*layers)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return Network(nn.Sequential(*layers), blocks.head(channels, num_classes), blocks.init)

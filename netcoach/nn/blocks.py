@@ -4,11 +4,13 @@ A hidden block is ``layer -> norm -> activation -> dropout`` (``norm_position =
 "before"``, the original BN paper) or ``layer -> activation -> norm -> dropout``
 ("after", which the course's ImageNet table found better for ReLU). The blocks
 return plain lists of modules, so a model can splice them into one flat
-``nn.Sequential``.
+``nn.Sequential`` (its backbone); the classifier head is its own small module,
+so the model contract (``netcoach.models.Network``) can name and replace it.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from torch import nn
@@ -16,6 +18,7 @@ from torch import nn
 from netcoach.config import ModelConfig
 from netcoach.nn.activations import make_activation, width_factor
 from netcoach.nn.dropout import DirectDropout, conv_layer, linear_layer, make_dropout
+from netcoach.nn.init import InitScheme
 from netcoach.nn.norms import make_norm
 
 
@@ -40,6 +43,12 @@ class Blocks:
     def factor(self) -> int:
         """Width multiplier of the layer before the activation (k for maxout)."""
         return width_factor(self.cfg.activation, self.cfg.maxout_pieces)
+
+    @property
+    def init(self) -> InitScheme:
+        """``model.init`` / ``init_std`` / ``bias_init`` / ``bias_value`` as one object."""
+        cfg = self.cfg
+        return InitScheme(cfg.init, cfg.init_std, cfg.bias_init, cfg.bias_value)
 
     def act(self) -> nn.Module:
         return make_activation(self.cfg.activation, slope=self.cfg.leaky_slope,
@@ -77,12 +86,15 @@ class Blocks:
                            self.cfg.dropout_mode, self.cfg.block_dropout)
         return self._finish(layer, cout, spatial=True, activate=activate)
 
-    def head(self, fin: int, num_classes: int, bias: bool = True) -> list[nn.Module]:
-        """Dropout (``model.dropout``) and the linear classifier producing logits."""
+    def head(self, fin: int, num_classes: int, bias: bool = True) -> nn.Sequential:
+        """The classifier head: dropout (``model.dropout``, if any) then the linear layer
+        producing logits, named ``dropout`` and ``fc`` so that its paths (``head.fc.weight``)
+        do not depend on whether dropout is on."""
         cfg = self.cfg
         drop = make_dropout(cfg.dropout_mode, cfg.dropout, spatial=False)
-        layer = linear_layer(fin, num_classes, bias, cfg.dropout_mode, cfg.dropout)
-        return [m for m in (drop, layer) if not isinstance(m, nn.Identity)]
+        parts = [] if isinstance(drop, nn.Identity) else [("dropout", drop)]
+        parts.append(("fc", linear_layer(fin, num_classes, bias, cfg.dropout_mode, cfg.dropout)))
+        return nn.Sequential(OrderedDict(parts))
 
     def input_dropout(self) -> list[nn.Module]:
         """Element-wise dropout of the inputs (``model.input_dropout``), if any.

@@ -16,6 +16,7 @@ applies it. Normalization layers keep scale 1 and shift 0.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -97,3 +98,24 @@ def init_model(model: nn.Module, scheme: str = "default", std: float = 0.01,
             if module.bias is not None and bias != "default":
                 module.bias.fill_(0.0 if bias == "zeros" else bias_value)
     return model
+
+
+@dataclass(frozen=True)
+class InitScheme:
+    """A model's init options, kept so that layers added later (a new classifier head)
+    are initialised the way the rest of the model was.
+
+    Example:
+        >>> layer = InitScheme("normal", std=1e-3, bias="zeros").apply(nn.Linear(4, 2))
+        >>> float(layer.bias.abs().sum())
+        0.0
+    """
+
+    scheme: str = "default"
+    std: float = 0.01
+    bias: str = "default"
+    bias_value: float = 0.0
+
+    def apply(self, module: nn.Module) -> nn.Module:
+        """``init_model`` with these options (in place; returns ``module``)."""
+        return init_model(module, self.scheme, self.std, self.bias, self.bias_value)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from netcoach.config import ConfigError
+
 
 class Callback:
     """Base class: override the hooks you need."""
@@ -62,8 +64,6 @@ class CallbackList:
 
 def monitored_value(logs: dict, key: str, option: str) -> float:
     """``logs[key]``, or a ConfigError naming the option and the metrics that are logged."""
-    from netcoach.config import ConfigError  # config does not depend on train
-
     if key not in logs:
         raise ConfigError(f"{option}: '{key}' is not logged; available: {', '.join(sorted(logs))}")
     return logs[key]

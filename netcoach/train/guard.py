@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from netcoach.train.callbacks import Callback
+from netcoach.train.checkpoint import flatten, unflatten
+from netcoach.train.state import capture, restore
 
 CAUSES = ("Likely causes: a learning rate too high (lower optim.lr or add warmup), bad input data "
           "(NaN/Inf in the inputs or labels), or numerical precision (fp16 overflow: try "
@@ -106,10 +108,6 @@ class NanGuard(Callback):
             self._remember(trainer)
 
     def _remember(self, trainer) -> None:
-        from netcoach.train.state import capture  # state imports the trainer's helpers
-
-        from netcoach.train.checkpoint import flatten, unflatten
-
         trainer.check_pending()
         tensors: dict = {}
         # flatten copies every tensor: the live optimizer state is updated in place
@@ -121,8 +119,6 @@ class NanGuard(Callback):
             extra = f" (gave up after {self.rollbacks} rollback(s))" if self.mode == "rollback" else ""
             trainer.failure = f"{err}{extra}"
             return False
-        from netcoach.train.state import restore
-
         rollbacks, events = self.rollbacks + 1, self.events
         good_scale = self._good.get("lr_scale", 1.0)
         restore(trainer, self._good)  # also restores this callback's saved state: keep our count
