@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     from netcoach.experiments.space import load_space
-    from netcoach.experiments.study import StudySpec, run_study
+    from netcoach.experiments.study import StudySpec, WorkerError, run_study
     from netcoach.experiments.study_report import write_study_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -62,8 +62,12 @@ def run(args: argparse.Namespace) -> int:
                      grid_points=args.grid_points, retry_failed=args.retry_failed,
                      heartbeat_s=args.heartbeat)
     console = Console(soft_wrap=True, highlight=False)
-    study = run_study(spec, args.workers, on_trial=lambda t: console.print(trial_line(t)),
-                      progress=args.progress)
+    try:
+        study = run_study(spec, args.workers, on_trial=lambda t: console.print(trial_line(t)),
+                          progress=args.progress)
+    except WorkerError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
     print_outcome(console, study)
     if not args.no_report:
         console.print(f"study report: {write_study_report(spec)}")

@@ -26,6 +26,7 @@ for both storages, in the trial's user attributes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from netcoach.config import Config, ConfigError, to_toml
+from netcoach.config.schema import RunConfig
 from netcoach.config.loader import from_dict
 from netcoach.experiments.space import SearchSpace, from_mapping
 from netcoach.experiments.trial import (HOST, Heartbeat, TrialFailed, monitor_direction,
@@ -49,6 +51,10 @@ JOURNAL = "study.journal"
 STALE_BEATS = 3  # heartbeats missed before another host's trial counts as dead
 RDB_SCHEMES = ("postgresql", "mysql", "sqlite")
 MAX_ATTEMPTS = 3  # runs of the same parameters with retry_failed (the first and two retries)
+
+
+class WorkerError(RuntimeError):
+    """A local worker process of a study exited with an error."""
 
 
 @dataclass(frozen=True)
@@ -203,9 +209,10 @@ def build_pruner(spec: StudySpec):
 
 
 def fingerprint(spec: StudySpec) -> dict:
-    """What must stay the same when a study is resumed or joined."""
+    """What must stay the same when a study is resumed or joined (all but where runs go)."""
     monitor, mode = monitor_direction(spec.base)
-    return {"space": spec.space.to_dict(), "base_config": to_toml(spec.base), "seeds": spec.seeds,
+    where = dataclasses.replace(spec.base, run=RunConfig())  # each machine may write elsewhere
+    return {"space": spec.space.to_dict(), "base_config": to_toml(where), "seeds": spec.seeds,
             "monitor": monitor, "mode": mode}
 
 
@@ -425,7 +432,7 @@ def run_study(spec: StudySpec, workers: int = 1, on_trial: Optional[Callable[[An
     Returns the study.
 
     Raises:
-        RuntimeError: a worker process exited with an error.
+        WorkerError: a worker process exited with an error (it printed its traceback).
     """
     study = prepare(spec, workers)
     if workers == 1:
@@ -450,7 +457,7 @@ def run_study(spec: StudySpec, workers: int = 1, on_trial: Optional[Callable[[An
         time.sleep(poll_s)
     codes = [p.exitcode for p in procs]
     if any(codes):
-        raise RuntimeError(f"worker processes exited with status {codes}; the study keeps every "
+        raise WorkerError(f"worker processes exited with status {codes}; the study keeps every "
                            "finished trial, run the same command to resume it")
     return study
 
