@@ -19,7 +19,7 @@ import netcoach
 from netcoach.cli import main
 from netcoach.config import ConfigError
 from netcoach.experiments.space import from_mapping
-from netcoach.experiments.study import StudySpec, prepare
+from netcoach.experiments.study import StudySpec, prepare, run_study
 from netcoach.experiments.trial import PruningReporter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,6 +140,16 @@ def test_sigkilled_worker_trial_fails_and_the_restart_finishes(tmp_path, retry):
     trials = _trials(runs, "killed")
     assert [t.number for t in trials] == [0, 1, 2, 3]
     assert _run_folders(runs, "killed") == [f"trial-000{i}-seed-0" for i in range(4)]
+
+
+def test_timeout_stops_starting_trials(tmp_path):
+    base = netcoach.load_config(overrides={"run.dir": str(tmp_path / "runs"), "model.name": "mlp",
+                                           "model.width": "8", "train.epochs": "1",
+                                           "diagnose.preflight": "false", "report.enabled": "false"})
+    spec = StudySpec("t", base, from_mapping({"optim.lr": {"log_uniform": [1e-3, 1e-1]}}),
+                     sampler="random", timeout=0.01)
+    study = run_study(spec)  # the first trial starts at once; it takes longer than the timeout
+    assert [t.state.name for t in study.trials] == ["COMPLETE"]
 
 
 def test_resuming_with_another_space_is_refused(tmp_path):
