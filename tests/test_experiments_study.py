@@ -19,8 +19,8 @@ import netcoach
 from netcoach.cli import main
 from netcoach.config import ConfigError
 from netcoach.experiments.space import from_mapping
-from netcoach.experiments.study import StudySpec, prepare, run_study
-from netcoach.experiments.trial import PruningReporter
+from netcoach.experiments.study import StudySpec, is_dead, prepare, run_study
+from netcoach.experiments.trial import HOST, PruningReporter
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--model.name", "mlp", "--model.width", "16", "--train.epochs", "2", "--train.threads", "1",
@@ -134,6 +134,13 @@ def test_sigkilled_worker_trial_fails_and_the_restart_finishes(tmp_path, retry):
     if retry:
         return
 
+    # the killed trial's run folder is an ordinary one: it resumes, and doctor and compare read it
+    killed = runs / "killed" / "trial-0000-seed-0"
+    assert main(["train", "--resume", str(killed), "--quiet"]) == 0
+    assert json.loads((killed / "summary.json").read_text())["epochs_run"] == 4
+    assert main(["doctor", str(killed)]) == 0
+    assert main(["compare", str(runs / "killed" / "trial-*"), "--out", str(tmp_path / "cmp")]) == 0
+
     # resuming with a larger budget continues the numbering: no trial run twice
     more = _worker(command(3))
     assert more.communicate(timeout=300)[0].count("COMPLETE") == 1
@@ -150,6 +157,23 @@ def test_timeout_stops_starting_trials(tmp_path):
                      sampler="random", timeout=0.01)
     study = run_study(spec)  # the first trial starts at once; it takes longer than the timeout
     assert [t.state.name for t in study.trials] == ["COMPLETE"]
+
+
+class _Running:
+    def __init__(self, host, pid, heartbeat):
+        self.user_attrs = {"worker": {"host": host, "pid": pid, "started": heartbeat - 1},
+                           "heartbeat": heartbeat}
+
+
+def test_dead_worker_is_known_by_pid_here_and_by_heartbeat_elsewhere():
+    now, interval = 1000.0, 10.0
+    dead_pid = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_pid.wait()  # an exited, reaped process: its pid is free
+    assert is_dead(_Running(HOST, dead_pid.pid, now), now, interval)  # same host: at once
+    assert not is_dead(_Running(HOST, os.getpid(), now - 5), now, interval)
+    assert not is_dead(_Running("other-host", 1, now - 29), now, interval)  # < 3 missed beats
+    assert is_dead(_Running("other-host", 1, now - 31), now, interval)
+    assert is_dead(_Running(HOST, os.getpid(), now - 31), now, interval)  # alive pid, silent: reused pid
 
 
 def test_resuming_with_another_space_is_refused(tmp_path):
