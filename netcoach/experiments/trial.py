@@ -30,13 +30,14 @@ class TrialFailed(RuntimeError):
 
 
 def monitor_direction(config: Config) -> tuple[str, str]:
-    """The metric that selects a run's best checkpoint and whether larger is better."""
-    monitor, mode = config.train.monitor, getattr(config.train, "mode", "auto")
-    if mode in ("min", "max"):
-        return monitor, mode
-    from netcoach.train.monitor import direction  # direction inferred from the metric's name
+    """The metric that selects a run's best checkpoint (``train.monitor``, or the task's
+    default) and whether larger is better (``train.mode``, or inferred from the name):
+    the same rule the run itself follows."""
+    from netcoach.tasks import build_task
+    from netcoach.train.monitor import resolve_monitor
 
-    return monitor, direction(monitor)
+    monitor = resolve_monitor(config, build_task(config.task).default_monitor)
+    return monitor.monitor, monitor.mode
 
 
 def run_name(number: int, seed: int) -> str:
