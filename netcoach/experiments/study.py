@@ -216,15 +216,15 @@ def fingerprint(spec: StudySpec) -> dict:
             "monitor": monitor, "mode": mode}
 
 
-def load(spec: StudySpec, seed: Optional[int] = None):
-    """The study in its storage, created on first use, with this worker's sampler."""
+def load(spec: StudySpec):
+    """The study in its storage, created on first use."""
     import optuna
 
     _, mode = monitor_direction(spec.base)
     return optuna.create_study(
         study_name=spec.name, storage=open_storage(spec), load_if_exists=True,
         direction="maximize" if mode == "max" else "minimize",
-        sampler=build_sampler(spec, spec.sampler_seed if seed is None else seed),
+        sampler=build_sampler(spec, spec.sampler_seed),
         pruner=build_pruner(spec))
 
 
@@ -363,17 +363,16 @@ def budget_left(study, spec: StudySpec) -> bool:
     return limit is None or active < limit
 
 
-def run_worker(spec: StudySpec, worker_index: int = 0,
-               on_trial: Optional[Callable[[Any], None]] = None, progress: bool = False) -> list[int]:
+def run_worker(spec: StudySpec, on_trial: Optional[Callable[[Any], None]] = None,
+               progress: bool = False) -> list[int]:
     """Run trials until the budget is spent; returns the numbers of the trials it ran.
 
-    The sampler's seed depends on ``sampler_seed``, how many trials the study held when
-    the worker started, and ``worker_index``, so parallel workers draw different points
-    and a resumed study does not repeat the draws it already made.
+    Each trial is sampled by a sampler seeded from ``sampler_seed`` and the trial's number
+    (made under the lock): the draws depend on the trial, not on which worker took it, so
+    parallel workers never repeat each other's points and a one-worker study is
+    reproducible.
     """
     study = load(spec)
-    seed = spec.sampler_seed + 1009 * len(study.get_trials(deepcopy=False)) + worker_index
-    study = load(spec, seed)
     monitor, _ = monitor_direction(spec.base)
     started, done = time.monotonic(), []
     while spec.timeout is None or time.monotonic() - started < spec.timeout:
@@ -383,6 +382,7 @@ def run_worker(spec: StudySpec, worker_index: int = 0,
                 enqueue_retries(study)
             if not budget_left(study, spec):
                 break
+            study.sampler = build_sampler(spec, trial_seed(spec, len(study.get_trials(deepcopy=False))))
             trial = study.ask()
             params = spec.space.suggest(trial)
         _run_one(study, trial, params, spec, monitor, progress)
@@ -390,6 +390,11 @@ def run_worker(spec: StudySpec, worker_index: int = 0,
         if on_trial is not None:
             on_trial(study.trials[trial.number])
     return done
+
+
+def trial_seed(spec: StudySpec, number: int) -> int:
+    """The sampler seed of trial ``number`` (numpy seeds are 32-bit)."""
+    return (spec.sampler_seed * 1_000_003 + number) % 2**32
 
 
 def _run_one(study, trial, params: dict, spec: StudySpec, monitor: str, progress: bool) -> None:
@@ -418,11 +423,11 @@ def _run_one(study, trial, params: dict, spec: StudySpec, monitor: str, progress
 # ------------------------------------------------------------------ several processes
 
 
-def _worker_process(data: dict, index: int) -> None:
+def _worker_process(data: dict) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_worker(spec_from_dict(data), index)
+    run_worker(spec_from_dict(data))
 
 
 def run_study(spec: StudySpec, workers: int = 1, on_trial: Optional[Callable[[Any], None]] = None,
@@ -436,11 +441,11 @@ def run_study(spec: StudySpec, workers: int = 1, on_trial: Optional[Callable[[An
     """
     study = prepare(spec, workers)
     if workers == 1:
-        run_worker(spec, 0, on_trial, progress)
+        run_worker(spec, on_trial, progress)
         return study
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch threads
     data = spec.to_dict()
-    procs = [ctx.Process(target=_worker_process, args=(data, i), name=f"netcoach-worker-{i}")
+    procs = [ctx.Process(target=_worker_process, args=(data,), name=f"netcoach-worker-{i}")
              for i in range(workers)]
     for p in procs:
         p.start()
