@@ -17,7 +17,7 @@ def register(subparsers) -> None:
                     "with a 95% Student-t interval (also written to group.json and group.md).",
         allow_abbrev=False)
     p.add_argument("--seeds", type=int, required=True, metavar="K", help="number of seeds")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (default: shown on a terminal)")
     add_config_options(p)
     p.set_defaults(func=run, takes_config=True)
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         test = "  ".join(f"{k} {v:.4f}" for k, v in result.summary["test"].items())
         console.print(f"seed {result.config.train.seed}: {test}  ({result.run_dir})")
 
-    result = repeat(config_from_args(args), args.seeds, progress=not args.quiet, on_run=on_run)
+    result = repeat(config_from_args(args), args.seeds, progress=False if args.quiet else None, on_run=on_run)
     width = max(len(k) for k in result.metrics)
     console.print(f"{'metric':<{width}}  mean ± std (95% CI, n={args.seeds})")
     for key, m in result.metrics.items():

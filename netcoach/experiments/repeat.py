@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from netcoach.config import Config, ConfigError
 from netcoach.experiments.space import apply_params
@@ -58,7 +58,7 @@ def seed_configs(config: Config, seeds: int) -> tuple[Path, list[Config]]:
     return group_dir, configs
 
 
-def repeat(config: Config, seeds: int, *, progress: bool = False, callbacks: Iterable = (),
+def repeat(config: Config, seeds: int, *, progress: Optional[bool] = False, callbacks: Iterable = (),
            on_run=None) -> RepeatResult:
     """Train ``config`` with ``seeds`` consecutive seeds; ``on_run(result)`` after each."""
     from netcoach import train
