@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from netcoach.config import Config, ConfigError, option_keys
-from netcoach.config.loader import from_dict
+from netcoach.config import Config, ConfigError, from_dict, option_keys
 
-import tomllib
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
 # Keys a study sets itself: where each trial's run folder goes, and its seeds (--seeds).

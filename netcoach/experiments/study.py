@@ -2,7 +2,7 @@
 
 The study lives in an Optuna storage: by default a journal file
 ``runs/<study>/study.journal`` (many processes, and machines sharing the folder, can
-append to it), or an RDB URL such as ``postgresql://user@host/db`` for machines
+append to it), or an RDB URL such as ``postgresql+psycopg2://user@host/db`` for machines
 without a shared filesystem. Every worker runs the same loop::
 
     lock -> fail trials of dead workers -> (re-enqueue failed ones) -> budget left? -> ask + sample
@@ -31,19 +31,17 @@ import math
 import multiprocessing
 import os
 import time
+import tomllib
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from netcoach.config import Config, ConfigError, to_toml
-from netcoach.config.schema import RunConfig
-from netcoach.config.loader import from_dict
+from netcoach.config import Config, ConfigError, RunConfig, from_dict, to_toml
 from netcoach.experiments.space import SearchSpace, from_mapping
 from netcoach.experiments.trial import (HOST, Heartbeat, TrialFailed, monitor_direction,
                                         seed_configs, train_trial)
 
-import tomllib
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "asha", "hyperband")
