@@ -11,7 +11,7 @@ from netcoach.cli.options import add_config_options, config_from_args
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "repeat", help="train one configuration with K seeds; mean ± std and 95% interval per metric",
+        "repeat", help="train one configuration with K seeds; mean ± std and 95%% interval per metric",
         description="Train the configured run with seeds train.seed .. train.seed+K-1 into "
                     "<run.dir>/<run.name>/seed-N/ and print every summary metric as mean ± sample std "
                     "with a 95% Student-t interval (also written to group.json and group.md).",
