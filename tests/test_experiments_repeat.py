@@ -71,6 +71,14 @@ def test_repeat_refuses_an_existing_group_before_training(tmp_path, capsys):
     assert list((tmp_path / "runs" / "taken").iterdir()) == []
 
 
+def test_repeat_with_a_bad_model_name_writes_nothing(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main(["repeat", "--seeds", "2", "--model.name", "foo", "--run.name", "g",
+                 "--run.dir", str(runs), "--quiet"]) == 2
+    assert "unknown model 'foo'" in capsys.readouterr().err
+    assert not (runs / "g").exists()
+
+
 def test_compare_group_by_prints_one_row_per_setting(two_settings, tmp_path, capsys):
     assert main(["compare", str(two_settings / "*" / "seed-*"), "--group-by", "optim.lr",
                  "--out", str(tmp_path / "cmp")]) == 0

@@ -194,6 +194,9 @@ def test_budget_and_storage_options_are_checked_first(tmp_path):
         prepare(StudySpec("s", base, space, trials=2, storage="sqlite:///x.db"), workers=2)
     with pytest.raises(ConfigError, match="unknown URL scheme 'redis'"):
         prepare(StudySpec("s", base, space, trials=2, storage="redis://localhost"))
+    with pytest.raises(ConfigError, match="--model.name: unknown model 'foo'; available: .*mlp"):
+        prepare(StudySpec("s", netcoach.load_config(overrides={"run.dir": str(tmp_path / "runs"),
+                                                              "model.name": "foo"}), space, trials=2))
     assert not (tmp_path / "runs").exists()
 
 

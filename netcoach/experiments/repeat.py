@@ -63,8 +63,7 @@ def repeat(config: Config, seeds: int, *, progress: Optional[bool] = False, call
     """Train ``config`` with ``seeds`` consecutive seeds; ``on_run(result)`` after each."""
     from netcoach import train
 
-    group_dir, configs = seed_configs(config, seeds)
-    group_dir.mkdir(parents=True)
+    group_dir, configs = seed_configs(config, seeds)  # the first run creates group_dir, once valid
     run_dirs, values = [], {}
     for cfg in configs:
         result = train(cfg, callbacks=list(callbacks), progress=progress)

@@ -218,6 +218,17 @@ def _check_value(key: str, value: Any, base: Config, entry: str) -> None:
         raise ConfigError(f"{entry}: {value!r} is not a valid value ({exc})") from None
 
 
+def check_names(config: Config) -> None:
+    """Every registry name of ``config`` (model, activation, optimizer, schedule, dataset)
+    is registered: a typo in the base config fails before a study is created."""
+    for key in _registries():
+        section, name = key.split(".", 1)
+        try:
+            _check_registered(key, getattr(getattr(config, section), name))
+        except ConfigError as exc:
+            raise ConfigError(f"--{key}: {exc}") from None
+
+
 def _check_registered(key: str, value: Any) -> None:
     registry = _registries().get(key)
     if registry is not None and isinstance(value, str) and value not in registry:

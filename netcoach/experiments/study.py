@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from netcoach.config import Config, ConfigError, RunConfig, from_dict, to_toml
-from netcoach.experiments.space import SearchSpace, from_mapping
+from netcoach.experiments.space import SearchSpace, check_names, from_mapping
 from netcoach.experiments.trial import (HOST, Heartbeat, TrialFailed, monitor_direction,
                                         seed_configs, train_trial)
 
@@ -130,6 +130,7 @@ def validate(spec: StudySpec, workers: int = 1) -> None:
                               "journal file or a postgresql:// URL with --workers > 1")
         _check_driver(spec.storage)
     monitor_direction(spec.base)
+    check_names(spec.base)
 
 
 def _check_driver(url: str) -> None:
