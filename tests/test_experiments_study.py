@@ -200,6 +200,26 @@ def test_budget_and_storage_options_are_checked_first(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_asha_pruner_stops_a_hopeless_trial_after_one_epoch(tmp_path):
+    runs = tmp_path / "runs"
+    base = netcoach.load_config(overrides={"run.dir": str(runs), "model.name": "mlp", "model.width": "16",
+                                           "train.epochs": "3", "train.threads": "1",
+                                           "diagnose.preflight": "false", "report.enabled": "false"})
+    spec = StudySpec("asha", base, from_mapping({"optim.lr": {"log_uniform": [1e-7, 1e-1]}}),
+                     sampler="random", pruner="asha", trials=2)
+    study = prepare(spec)
+    study.enqueue_trial({"optim.lr": 1e-2})  # learns
+    study.enqueue_trial({"optim.lr": 1e-7})  # stays at chance
+    study = run_study(spec)
+    good, hopeless = study.trials
+    assert good.state.name == "COMPLETE" and good.user_attrs["epochs"] == 3
+    # successive halving with two trials at the first rung promotes only the better one
+    assert hopeless.state.name == "PRUNED" and hopeless.user_attrs["pruned_at"] == 1
+    assert hopeless.user_attrs["epochs"] == 1
+    summary = json.loads((runs / "asha" / "trial-0001-seed-0" / "summary.json").read_text())
+    assert summary["epochs_run"] == 1  # the pruned run still finished: tested, summarised
+
+
 class _AlwaysPrune:
     """An Optuna-trial stand-in whose pruner says stop at once."""
 
