@@ -38,6 +38,7 @@ BAD = {
     "range of three numbers": ('"optim.lr" = {uniform = [0.1, 0.2, 0.3]}', ["'optim.lr'", "[low, high]"]),
     "empty choice": ('"model.activation" = {choice = []}', ["'model.activation'", "non-empty list"]),
     "key set by the study": ('"train.seed" = {int = [0, 5]}', ["'train.seed'", "--seeds"]),
+    "process count": ('"dist.nproc" = {int = [1, 2]}', ["'dist.nproc'", "one process per run"]),
 }
 
 

@@ -197,6 +197,9 @@ def test_budget_and_storage_options_are_checked_first(tmp_path):
     with pytest.raises(ConfigError, match="--model.name: unknown model 'foo'; available: .*mlp"):
         prepare(StudySpec("s", netcoach.load_config(overrides={"run.dir": str(tmp_path / "runs"),
                                                               "model.name": "foo"}), space, trials=2))
+    with pytest.raises(ConfigError, match="--dist.nproc 2: search trains each run in one process"):
+        prepare(StudySpec("s", netcoach.load_config(overrides={"run.dir": str(tmp_path / "runs"),
+                                                              "dist.nproc": "2"}), space, trials=2))
     assert not (tmp_path / "runs").exists()
 
 

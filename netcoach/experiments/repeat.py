@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from netcoach.config import Config, ConfigError
-from netcoach.experiments.space import apply_params
+from netcoach.experiments.space import apply_params, check_single_process
 from netcoach.report.stats import Spread, spread
 from netcoach.train.run import RunExistsError
 from netcoach.utils.io import atomic_write_json, atomic_write_text
@@ -48,10 +48,13 @@ def seed_configs(config: Config, seeds: int) -> tuple[Path, list[Config]]:
     everything validated before anything is written."""
     if seeds < 1:
         raise ConfigError(f"--seeds: expected a positive integer, got {seeds}")
-    group = config.run.name or f"{config.data.name}-{config.model.name}-seeds-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_single_process(config, "repeat")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    group = config.run.name or f"{config.data.name}-{config.model.name}-seeds-{stamp}"
     group_dir = Path(config.run.dir) / group
     if group_dir.exists():
-        raise RunExistsError(f"group folder {group_dir} already exists; choose another --run.name or remove it")
+        raise RunExistsError(f"group folder {group_dir} already exists; choose another --run.name "
+                             "or remove it")
     first = config.train.seed
     configs = [apply_params(config, {"run.dir": str(group_dir), "run.name": f"seed-{first + i}",
                                      "train.seed": first + i}) for i in range(seeds)]

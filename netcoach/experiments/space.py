@@ -30,8 +30,9 @@ from netcoach.config import Config, ConfigError, from_dict, option_keys
 
 
 KINDS = ("log_uniform", "uniform", "int", "choice")
-# Keys a study sets itself: where each trial's run folder goes, and its seeds (--seeds).
-RESERVED = ("run.name", "run.dir", "train.seed")
+# Keys a study sets itself: where each trial's run folder goes, and its seeds (--seeds); and the
+# process count, since a trial's runs train in the worker's own process (--workers parallelises).
+RESERVED = ("run.name", "run.dir", "train.seed", "dist.nproc")
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,8 @@ def _dimension(key: str, spec: Any, base: Config) -> Dimension:
         valid = [k for k in keys if k.startswith(section + ".")] or sorted({k.split(".")[0] for k in keys})
         raise ConfigError(f"{entry}: unknown config key; valid: {', '.join(valid)}")
     if key in RESERVED:
-        raise ConfigError(f"{entry}: {key} is set by the study itself (run folders, --seeds); "
-                          "remove it from the space")
+        raise ConfigError(f"{entry}: {key} is set by the study itself (run folders, --seeds, one "
+                          "process per run); remove it from the space")
     if not isinstance(spec, Mapping) or len([k for k in spec if k in KINDS]) != 1:
         raise ConfigError(f"{entry}: expected a table with exactly one of {', '.join(KINDS)} "
                           f"(e.g. {{log_uniform = [1e-4, 1e-1]}}), got {spec!r}")
@@ -216,6 +217,16 @@ def _check_value(key: str, value: Any, base: Config, entry: str) -> None:
         _check_registered(key, value)
     except ConfigError as exc:
         raise ConfigError(f"{entry}: {value!r} is not a valid value ({exc})") from None
+
+
+def check_single_process(config: Config, command: str) -> None:
+    """Runs made by ``search`` and ``repeat`` train in the calling process: a process count
+    above one (which only ``netcoach train`` launches) would be ignored, so it is refused."""
+    nproc = getattr(getattr(config, "dist", None), "nproc", 1)
+    if nproc > 1:
+        raise ConfigError(f"--dist.nproc {nproc}: {command} trains each run in one process; use "
+                          "netcoach train for a multi-process run"
+                          + (" (--workers runs trials in parallel)" if command == "search" else ""))
 
 
 def check_names(config: Config) -> None:

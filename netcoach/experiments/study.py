@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from netcoach.config import Config, ConfigError, RunConfig, from_dict, to_toml
-from netcoach.experiments.space import SearchSpace, check_names, from_mapping
+from netcoach.experiments.space import SearchSpace, check_names, check_single_process, from_mapping
 from netcoach.experiments.trial import (HOST, Heartbeat, TrialFailed, monitor_direction,
                                         seed_configs, train_trial)
 
@@ -131,6 +131,7 @@ def validate(spec: StudySpec, workers: int = 1) -> None:
         _check_driver(spec.storage)
     monitor_direction(spec.base)
     check_names(spec.base)
+    check_single_process(spec.base, "search")
 
 
 def _check_driver(url: str) -> None:
@@ -141,8 +142,9 @@ def _check_driver(url: str) -> None:
     try:
         sqlalchemy.engine.make_url(url).get_dialect().import_dbapi()
     except (ImportError, sqlalchemy.exc.ArgumentError) as exc:
-        raise ConfigError(f"--storage {url}: its database driver is not usable ({exc}); for PostgreSQL "
-                          "install netcoach[postgres] (psycopg2) and write postgresql+psycopg2://...") from None
+        raise ConfigError(f"--storage {url}: its database driver is not usable ({exc}); for "
+                          "PostgreSQL install netcoach[postgres] (psycopg2) and write "
+                          "postgresql+psycopg2://...") from None
 
 
 def grid_size(spec: StudySpec) -> int:
