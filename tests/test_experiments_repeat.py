@@ -79,6 +79,13 @@ def test_repeat_with_a_bad_model_name_writes_nothing(tmp_path, capsys):
     assert not (runs / "g").exists()
 
 
+def test_repeat_refuses_a_multi_process_run(tmp_path, capsys):
+    assert main(["repeat", "--seeds", "2", "--dist.nproc", "2", "--run.dir", str(tmp_path / "runs"),
+                 "--quiet"]) == 2
+    assert "--dist.nproc 2: repeat trains each run in one process" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_compare_group_by_prints_one_row_per_setting(two_settings, tmp_path, capsys):
     assert main(["compare", str(two_settings / "*" / "seed-*"), "--group-by", "optim.lr",
                  "--out", str(tmp_path / "cmp")]) == 0
