@@ -125,12 +125,12 @@ def recipes() -> list[dict]:
     out = []
     for seed, width in enumerate((64, 128, 256, 128, 64, 256)):
         out.append(("healthy", {"model.width": str(width), "train.epochs": "8", "train.seed": str(seed)}, {}))
-    for seed in range(5):
-        out.append(("overfitting", {"model.width": "256", "train.epochs": "40", "data.batch_size": "32",
-                                    "train.seed": str(seed)}, {"subset": 200, "subset_seed": seed}))
-    for seed, epochs in enumerate((6, 8, 10, 6)):
-        out.append(("underfitting", {"model.name": "linear", "train.epochs": str(epochs),
-                                     "train.seed": str(seed)}, {"pool": 4}))
+    for seed in range(5):  # 60 training samples, memorised by a wide net
+        out.append(("overfitting", {"model.width": "512", "train.epochs": "60", "data.batch_size": "16",
+                                    "train.seed": str(seed)}, {"subset": 100, "subset_seed": seed}))
+    for seed, (width, epochs) in enumerate(((1, 8), (1, 10), (2, 8), (1, 12))):  # a 1-2 unit bottleneck
+        out.append(("underfitting", {"model.width": str(width), "model.depth": "1", "optim.lr": "1e-2",
+                                     "train.epochs": str(epochs), "train.seed": str(seed)}, {}))
     for lr in ("10", "3", "1", "0.5"):
         out.append(("lr_too_high", {"optim.lr": lr, "train.epochs": "5"}, {}))
     for lr, epochs in (("1e-4", "6"), ("5e-5", "6"), ("1e-4", "8"), ("2e-4", "6")):
@@ -176,7 +176,8 @@ def train_case(recipe: dict) -> dict:
     overrides = {**BASE, **recipe["overrides"]}
     result = netcoach.train(netcoach.load_config(overrides=overrides), data=_data(recipe["data"]),
                             save=False, progress=False)
-    summary = {k: result.summary[k] for k in ("preflight", "best_epoch", "epochs_run") if k in result.summary}
+    summary = {k: result.summary[k] for k in ("preflight", "best_epoch", "epochs_run", "failure")
+               if k in result.summary}
     summary["num_classes"] = result.data.num_classes
     return {"name": recipe["name"], "expected": recipe["expected"], "data": recipe["data"],
             "overrides": overrides, "history": result.history, "summary": summary}
