@@ -178,7 +178,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     main = trainer.runtime.is_main
     checks = []
     if config.diagnose.preflight and main:  # before the folder: a strict FAIL leaves none
-        say("stage", f"preflight: running {len(config.diagnose.checks)} checks")
+        say("stage", f"preflight checks: {', '.join(config.diagnose.checks)}")
         checks = diagnose.preflight(trainer, config)
         say("preflight", checks)
         diagnose.enforce_strict(checks, config.diagnose)

@@ -29,7 +29,7 @@ def test_train_prints_stages_and_the_preflight_fail_before_epoch_1(tmp_path, cap
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("loading data (digits) and building the model (mlp)")
-    assert any(line.startswith("preflight: running 2 checks") for line in lines)
+    assert any(line.startswith("preflight checks: initial_loss, init_units ...") for line in lines)
     fail = next(i for i, line in enumerate(lines) if "FAIL  initial_loss" in line)
     assert "check the init scale of the last layer" in lines[fail]
     assert fail < next(i for i, line in enumerate(lines) if line.startswith("best epoch"))
