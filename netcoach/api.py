@@ -35,8 +35,8 @@ from netcoach.report import write_report
 from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
-from netcoach.train.builtin import Checkpointer, StepCheckpointer
-from netcoach.train.checkpoint import load_into
+from netcoach.train.builtin import Checkpointer, DiskSchedule, StepCheckpointer
+from netcoach.train.checkpoint import BackgroundWriter, load_into
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import summarize
 from netcoach.train.guard import NanGuard
@@ -45,7 +45,7 @@ from netcoach.train.resume import restore_run, resume_config, with_overrides
 from netcoach.train.run import PREVIEW
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
-__all__ = ["RunResult", "build_trainer", "default_callbacks", "load_config", "load_run",
+__all__ = ["RunResult", "best_checkpoint", "build_trainer", "default_callbacks", "load_config", "load_run",
            "model_summary", "resume_config", "train"]
 
 
@@ -138,7 +138,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     config = resume_config(resume, config) if resume is not None else (config or Config())
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     run = open_run(config, trainer, resume, save, custom_model=model)
-    best = BestCheckpoint(config.train.monitor, config.train.mode, run)
+    best = best_checkpoint(config, run)
     stopper = early_stopping(config)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
     trainer.set_callbacks(first + list(callbacks) + tail
@@ -208,6 +208,14 @@ def early_stopping(config: Config) -> Optional[EarlyStopping]:
                          es.patience, es.min_delta, es.min_epochs, es.restore_best)
 
 
+def best_checkpoint(config: Config, run: Optional[RunFolder]) -> BestCheckpoint:
+    """The best-weights tracker, with the run's checkpoint writer (shared with the
+    ``Checkpointer`` that ``default_callbacks`` adds, so writes never overlap)."""
+    ck = config.checkpoint
+    writer = BackgroundWriter() if run is not None and ck.background else None
+    return BestCheckpoint(config.train.monitor, config.train.mode, run, DiskSchedule(ck.min_interval_s, writer))
+
+
 def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
                       stopper: Optional[EarlyStopping],
                       run: Optional[RunFolder]) -> tuple[list[Callback], list[Callback]]:
@@ -228,8 +236,9 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
     if run is not None:
         ck = config.checkpoint
-        tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps) if ck.every_steps
-                    else Checkpointer(run, ck.every_epochs))
+        disk = DiskSchedule(ck.min_interval_s, best.disk.writer)
+        tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps, disk) if ck.every_steps
+                    else Checkpointer(run, ck.every_epochs, disk))
     return first, tail
 
 

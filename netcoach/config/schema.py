@@ -274,6 +274,12 @@ class CheckpointConfig:
     every_epochs: int = opt(0, "also keep checkpoints/epoch-N.safetensors every N epochs (0: never)")
     every_steps: int = opt(0, "also write the resumable last checkpoint every N optimizer steps "
                            "(mid-epoch; 0: only at epoch ends)")
+    min_interval_s: float = opt(30.0, "write the resumable last checkpoint (and best weights) at most "
+                                      "every this many seconds, and always when training ends; "
+                                      "resume stays exact, only the work redone after a kill grows "
+                                      "(0: at every epoch end / every_steps)")
+    background: bool = opt(True, "write checkpoint files on a background thread from a snapshot "
+                                 "taken at the step boundary (the loop does not wait for fsync)")
 
 
 @dataclass(frozen=True)
