@@ -139,7 +139,7 @@ class Checkpointer(Callback):
         tensors: dict = {}
         state = unflatten(flatten(capture(trainer), tensors), tensors)  # owns every tensor
         run, meta = self.run, {"epoch": trainer.epoch, "step": trainer.step}
-        self.disk.write(lambda: (run.save_weights("last", state["model"], meta),
+        self.disk.write(lambda: (run.sync_epoch_logs(), run.save_weights("last", state["model"], meta),
                                  run.save_training_state("last", state)))
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
