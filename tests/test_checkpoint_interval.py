@@ -36,8 +36,11 @@ class FakeClock:
 def test_disk_schedule_is_due_only_after_the_interval():
     clock = FakeClock()
     disk = DiskSchedule(10.0, clock=clock)
-    assert not disk.due()  # the interval counts from the start of training
-    clock.now += 10.0
+    assert disk.due()  # the first checkpoint is never delayed
+    disk.write(lambda: None)
+    clock.now += 9.9
+    assert not disk.due()
+    clock.now += 0.1
     assert disk.due()
     disk.write(lambda: None)
     clock.now += 9.9
@@ -98,9 +101,20 @@ def test_long_interval_writes_last_once_at_the_end_and_results_do_not_change(tmp
         assert last["state"]["step"] == run.summary["steps"]  # the end of training is always saved
         best = json.loads((run.run_dir / "checkpoints" / "best.json").read_text())
         assert best["epoch"] == run.summary["best_epoch"]
-    # one state file each, but the rare run wrote it once: no mid-run step in its file name
     rare_files = list((rare.run_dir / "checkpoints" / "state").iterdir())
     assert len(rare_files) == 1 and f"{rare.summary['steps']:09d}" in rare_files[0].name
+
+
+def test_long_interval_skips_the_middle_epochs(tmp_path, monkeypatch):
+    from netcoach.train import run as run_module
+
+    saved = []
+    real = run_module.RunFolder.save_training_state
+    monkeypatch.setattr(run_module.RunFolder, "save_training_state",
+                        lambda self, name, state: (saved.append(state["epoch"]), real(self, name, state)))
+    netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "rare", **{
+        "train.epochs": "4", "checkpoint.min_interval_s": "3600"})))
+    assert saved == [1, 4]  # the first epoch, then only the end of training
 
 
 CHILD = textwrap.dedent("""

@@ -31,18 +31,21 @@ def is_better(value: float, best: Optional[float], mode: str) -> bool:
 
 
 class DiskSchedule:
-    """When a checkpoint file is written: at most every ``min_interval_s`` seconds
-    (0: every time), on the calling thread or through ``writer`` (a ``BackgroundWriter``)."""
+    """When a checkpoint file is written: the first time, then at most every
+    ``min_interval_s`` seconds (0: every time), on the calling thread or through ``writer``
+    (a ``BackgroundWriter``). The first write is never delayed, so a run stopped by the
+    NaN guard after its first epoch always has a good checkpoint to resume from."""
 
     def __init__(self, min_interval_s: float = 0.0, writer: Optional[BackgroundWriter] = None,
                  clock: Callable[[], float] = time.monotonic):
         if min_interval_s < 0:
             raise ValueError(f"checkpoint.min_interval_s must be >= 0, got {min_interval_s}")
         self.min_interval_s, self.writer, self.clock = min_interval_s, writer, clock
-        self.last = clock()
+        self.last: Optional[float] = None
 
     def due(self) -> bool:
-        return self.min_interval_s == 0 or self.clock() - self.last >= self.min_interval_s
+        return (self.min_interval_s == 0 or self.last is None
+                or self.clock() - self.last >= self.min_interval_s)
 
     def write(self, job: Callable[[], None], restart: bool = True) -> None:
         """Run ``job`` (which must own its data when there is a writer); ``restart``: the
