@@ -6,7 +6,7 @@ import argparse
 
 from rich.console import Console
 
-from netcoach.cli.options import PREFIX, add_config_options, config_from_args
+from netcoach.cli.options import PREFIX, add_config_options, chosen_recipe, config_from_args
 
 
 def register(subparsers) -> None:
@@ -32,8 +32,14 @@ def run(args: argparse.Namespace) -> int:
         config = resume_config(args.resume, overrides=overrides)
     else:
         config = config_from_args(args)
+    console = Console(soft_wrap=True, highlight=False)
+    recipe, picked = (None, False) if args.resume else chosen_recipe(args)
+    if recipe is not None:
+        why = (f"the fast recipe for {recipe.dataset}; give --model.name to choose the model yourself"
+               if picked else "--recipe")
+        console.print(f"recipe: {recipe.name} ({why}): {recipe.summary}")
     result = netcoach.train(config, progress=not args.quiet, resume=args.resume)
-    print_outcome(Console(soft_wrap=True, highlight=False), result)
+    print_outcome(console, result)
     return 1 if result.summary.get("failure") else 0
 
 
