@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 import torch
-from rich.console import Console
 from torch import nn
 
 from netcoach import diagnose
@@ -31,7 +30,6 @@ from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.optim.regularize import build_update_rules
-from netcoach.report import write_report
 from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
@@ -152,6 +150,8 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     if run is not None:
         run.write_summary(summary)
         if config.report.enabled and run.writes:
+            from netcoach.report import write_report  # imported where used: `import netcoach` stays cheap
+
             write_report(run.path)
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
@@ -161,6 +161,8 @@ def show_progress(progress: Optional[bool]) -> bool:
     """``progress``, or when None: whether the output is a terminal or a notebook."""
     if progress is not None:
         return progress
+    from rich.console import Console  # imported where used: `import netcoach` stays cheap
+
     console = Console()
     return console.is_terminal or console.is_jupyter
 

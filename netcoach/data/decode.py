@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from netcoach.data.errors import DataError
 from netcoach.data.imagefiles import ImageList, iter_bytes
@@ -50,6 +49,8 @@ def bad_file_message(where: str, exc: Exception) -> str:
 
 def decode_one(data: bytes, where: str, channels: int = 0) -> np.ndarray:
     """One image's bytes -> (H, W, C) uint8; ``channels`` 0 keeps gray as 1, else 1 or 3."""
+    from PIL import Image, UnidentifiedImageError  # imported where used: `import netcoach` stays cheap
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -103,6 +104,8 @@ def decode_all(images: ImageList, channels: int = 0, size: Optional[tuple[int, i
         if a.shape[2] != n_channels:  # gray among colour images
             a = np.repeat(a, n_channels, axis=2)
         if a.shape[:2] != tuple(size):
+            from PIL import Image
+
             mode = "L" if a.shape[2] == 1 else "RGB"
             img = Image.fromarray(a[:, :, 0] if mode == "L" else a, mode)
             a = np.asarray(img.resize((size[1], size[0]), Image.BILINEAR)).reshape(size[0], size[1], -1)

@@ -9,6 +9,8 @@ missing parameters, a broken loss). Runs on a deep copy with its own Adam optimi
 from __future__ import annotations
 
 import copy
+import time
+from typing import Optional
 
 import torch
 from torch import nn
@@ -30,14 +32,17 @@ def _without_dropout(model: nn.Module) -> nn.Module:
 
 
 def check_overfit_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task, steps: int,
-                        lr: float) -> dict:
+                        lr: float, seconds: Optional[float] = None) -> dict:
     """Train a copy of ``model`` on the batch ``(x, y)`` for at most ``steps`` Adam steps.
 
     Pass when training accuracy on the batch reaches 100% with loss <= 0.1 (reporting the
     step it happened); warn when it gets there only partly (100% accuracy with a higher
     loss, or the loss at least halved); fail when the loss stays above half its initial
-    value. Parameters that get no gradient are reported as well.
+    value. Parameters that get no gradient are reported as well. With ``seconds`` the
+    check also stops when that time is spent; a model still learning then is a warning,
+    never a failure (the budget, not the model, ended it).
     """
+    deadline = None if seconds is None else time.perf_counter() + seconds
     name = "overfit_batch"
     net = _without_dropout(copy.deepcopy(model))
     params = [p for p in net.parameters() if p.requires_grad]
@@ -57,11 +62,12 @@ def check_overfit_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task
         if step == 1:
             no_grad = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
         opt.step()
-        if step % CHECK_EVERY == 0 or step == 1 or step == steps:
+        out_of_time = deadline is not None and step % CHECK_EVERY == 0 and time.perf_counter() > deadline
+        if step % CHECK_EVERY == 0 or step == 1 or step == steps or out_of_time:
             acc = float(task.metric_sums(out.detach(), y)[task.primary_metric]) / len(y)
             last = (step, float(loss.detach()), acc)
             first = first or last
-            if acc >= 1.0 and last[1] <= LOSS_TARGET:
+            if acc >= 1.0 and last[1] <= LOSS_TARGET or out_of_time:
                 break
     step, loss_v, acc = last
     details = dict(steps=step, budget=steps, batch=len(y), loss=loss_v, acc=acc,
@@ -71,6 +77,10 @@ def check_overfit_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task
         return result(name, "warn" if no_grad else "pass",
                       f"memorised {len(y)} samples in {step} steps (loss {first[1]:.3f} -> "
                       f"{loss_v:.4f}, acc 100%)" + suffix, **details)
+    if step < steps and not acc >= 1.0:
+        return result(name, "warn", f"stopped by the time budget (diagnose.budget_s) after {step} of "
+                      f"{steps} steps (loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}); "
+                      "`netcoach check` runs it in full" + suffix, **details)
     if acc >= 1.0:
         return result(name, "warn", f"reached 100% accuracy on {len(y)} samples but loss is still "
                       f"{loss_v:.3f} after {step} steps" + suffix, **details)

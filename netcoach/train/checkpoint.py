@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 from torch import nn
 
 from netcoach.utils.io import atomic_write_bytes
@@ -32,11 +29,16 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_weights(path: str | Path, state: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
+    from safetensors.torch import save as st_save  # imported where used: `import netcoach` stays cheap
+
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
     atomic_write_bytes(path, st_save({k: v.contiguous() for k, v in state.items()}, metadata=meta))
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
