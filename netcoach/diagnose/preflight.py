@@ -95,8 +95,8 @@ def model_checks(trainer, cfg, wanted: set[str], x: torch.Tensor, y: torch.Tenso
     if "overfit_batch" in wanted:
         # the one check whose cost grows with the model: it gets what is left of the budget
         left = None if cfg.budget_s == 0 else max(cfg.budget_s - (time.perf_counter() - started), 0.1)
-        out += _guarded("overfit_batch", check_overfit_batch, trainer.model, x[:cfg.overfit_size],
-                        y[:cfg.overfit_size], task, cfg.overfit_steps, cfg.overfit_lr, left)
+        out += _guarded("overfit_batch", check_overfit_batch, trainer, x[:cfg.overfit_size],
+                        y[:cfg.overfit_size], cfg.overfit_steps, cfg.overfit_lr, left)
     if "gradient_check" in wanted:
         out += _guarded("gradient_check", check_gradients, trainer.model, x[:GRADCHECK_SAMPLES],
                         y[:GRADCHECK_SAMPLES], task.loss, cfg.gradcheck_eps, cfg.gradcheck_coords)

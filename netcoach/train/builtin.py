@@ -9,25 +9,16 @@ state holds the best weights too); only the work redone after a kill grows.
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from netcoach.train.callbacks import Callback, monitored_value
 from netcoach.train.checkpoint import BackgroundWriter, cpu_state, flatten, remove_torn, unflatten
 from netcoach.train.loggers import MetricsLogger
+from netcoach.train.monitor import Monitor
 from netcoach.train.run import RunFolder
 
-__all__ = ["BestCheckpoint", "Checkpointer", "DiskSchedule", "MetricsLogger", "StepCheckpointer",
-           "is_better"]
-
-
-def is_better(value: float, best: Optional[float], mode: str) -> bool:
-    if value is None or math.isnan(value):
-        return False
-    if best is None:
-        return True
-    return value > best if mode == "max" else value < best
+__all__ = ["BestCheckpoint", "Checkpointer", "DiskSchedule", "MetricsLogger", "StepCheckpointer"]
 
 
 class DiskSchedule:
@@ -67,6 +58,10 @@ class BestCheckpoint(Callback):
     ``checkpoints/best.safetensors`` + ``best.json`` when there is a run folder: when
     ``disk`` says it is due, and always at the end of training).
 
+    Args:
+        monitor: a :class:`~netcoach.train.monitor.Monitor`, or a metric name with ``mode``
+            (``"auto"``: the direction follows from the name).
+
     Attributes:
         best_value, best_epoch: the best monitored value and its (1-based) epoch.
         best_state: CPU copy of the best weights.
@@ -74,20 +69,23 @@ class BestCheckpoint(Callback):
 
     state_key = "best"
 
-    def __init__(self, monitor: str, mode: str, run: Optional[RunFolder] = None,
-                 disk: Optional[DiskSchedule] = None):
-        self.monitor, self.mode, self.run = monitor, mode, run
+    def __init__(self, monitor: Union[Monitor, str], mode: str = "auto",
+                 run: Optional[RunFolder] = None, disk: Optional[DiskSchedule] = None):
+        self.tracker = monitor if isinstance(monitor, Monitor) else Monitor(monitor, mode, option="train.mode")
+        self.run = run
         self.disk = disk or DiskSchedule()
-        self.best_value: Optional[float] = None
-        self.best_epoch: Optional[int] = None
         self.best_state = None
         self._unsaved = False  # the best weights in memory are newer than best.safetensors
 
+    monitor = property(lambda self: self.tracker.monitor)
+    mode = property(lambda self: self.tracker.mode)
+    best_value = property(lambda self: self.tracker.best)
+    best_epoch = property(lambda self: self.tracker.best_epoch)
+
     def on_eval_end(self, trainer, logs: dict) -> None:
         value = monitored_value(logs, self.monitor, "train.monitor")
-        if not is_better(value, self.best_value, self.mode):
+        if not self.tracker.update(value, logs["epoch"]):
             return
-        self.best_value, self.best_epoch = value, logs["epoch"]
         self.best_state = cpu_state(trainer.model)  # a fresh copy: safe to hand to the writer
         self._unsaved = self.run is not None
         if self._unsaved and self.disk.due():
@@ -108,7 +106,7 @@ class BestCheckpoint(Callback):
                 "best_state": self.best_state}
 
     def load_state_dict(self, state: dict) -> None:
-        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.tracker.best, self.tracker.best_epoch = state["best_value"], state["best_epoch"]
         self.best_state = state["best_state"]
         self._unsaved = self.run is not None and self.best_state is not None
 
