@@ -236,6 +236,9 @@ class DiagnoseConfig:
     overfit_size: int = opt(16, "size of the single batch the overfit check must memorise")
     overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)")
     overfit_lr: float = opt(1e-2, "Adam learning rate of the overfit-one-batch check")
+    budget_s: float = opt(1.0, "seconds the preflight of a training run may take: the overfit check "
+                               "stops when they are spent (a warning, not a failure); 0: no limit. "
+                               "`netcoach check` runs without a limit")
     gradcheck_eps: float = opt(1e-5, "finite-difference step of the gradient check (float64)")
     gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)")
     monitor: bool = opt(True, "record per-layer update ratios, gradient norms and activation "
@@ -278,6 +281,12 @@ class CheckpointConfig:
     every_epochs: int = opt(0, "also keep checkpoints/epoch-N.safetensors every N epochs (0: never)")
     every_steps: int = opt(0, "also write the resumable last checkpoint every N optimizer steps "
                            "(mid-epoch; 0: only at epoch ends)")
+    min_interval_s: float = opt(30.0, "write the resumable last checkpoint (and best weights) at most "
+                                      "every this many seconds, and always when training ends; "
+                                      "resume stays exact, only the work redone after a kill grows "
+                                      "(0: at every epoch end / every_steps)")
+    background: bool = opt(True, "write checkpoint files on a background thread from a snapshot "
+                                 "taken at the step boundary (the loop does not wait for fsync)")
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,8 @@ class UpdateRules:
             self.decouple_decay()
         if reg.noise_eta:
             self.add_noise(step)
+        if reg.clip_value is None and reg.clip_norm is None:
+            return  # the usual case: no per-step walk over the parameters
         params = [p for p in self.model.parameters() if p.grad is not None]
         if reg.clip_value is not None:
             nn.utils.clip_grad_value_(params, reg.clip_value)
