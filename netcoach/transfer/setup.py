@@ -1,0 +1,53 @@
+"""What a run's ``model.init_from`` and ``[transfer]`` options amount to, built once.
+
+``build_trainer`` calls :func:`prepare` right after building the model, before the
+optimizer: the weights are loaded, the lr multipliers are known (the optimizer's
+groups are made from them) and the frozen modules are checked, all before any run
+folder exists, so a bad path or block count leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from torch import nn
+
+from netcoach.config import Config
+from netcoach.transfer.freeze import Freezer, check_transfer, frozen_modules, lr_multipliers
+from netcoach.transfer.weights import LoadReport, load_pretrained
+
+
+@dataclass
+class TransferSetup:
+    """The loaded weights' report, the lr parts of the optimizer, the modules to freeze."""
+
+    report: Optional[LoadReport] = None
+    lr_scales: Optional[list] = None
+    frozen: list[nn.Module] = field(default_factory=list)
+    unfreeze_epoch: int = 0
+
+    def callbacks(self) -> list:
+        return [Freezer(self.frozen, self.unfreeze_epoch)] if self.frozen else []
+
+    def notes(self) -> list[str]:
+        return [self.report.message()] if self.report is not None else []
+
+    def record(self) -> dict:
+        """``summary.json``'s ``transfer`` entry."""
+        frozen = sum(p.numel() for m in self.frozen for p in m.parameters())
+        out: dict = {"frozen_parameters": frozen, "unfreeze_epoch": self.unfreeze_epoch}
+        if self.report is not None:
+            out["init_from"] = self.report.record()
+        if self.lr_scales:
+            out["lr_mult"] = {name: mult for name, _, mult in self.lr_scales}
+        return out
+
+
+def prepare(model: nn.Module, config: Config) -> TransferSetup:
+    """Load ``model.init_from`` into ``model`` and work out the ``[transfer]`` options."""
+    cfg = config.transfer
+    check_transfer(cfg)
+    report = load_pretrained(model, config.model.init_from) if config.model.init_from else None
+    return TransferSetup(report, lr_multipliers(model, cfg), frozen_modules(model, cfg.freeze),
+                         cfg.unfreeze_epoch)
