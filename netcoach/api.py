@@ -26,13 +26,15 @@ from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
 from netcoach.config import Config, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.optim.regularize import build_update_rules
 from netcoach.report import write_report
-from netcoach.tasks import build_task
+from netcoach.report.notebook import result_html, show_report
+from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
 from netcoach.train.builtin import Checkpointer, StepCheckpointer
@@ -40,6 +42,7 @@ from netcoach.train.checkpoint import load_into
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import summarize
 from netcoach.train.guard import NanGuard
+from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
 from netcoach.train.run import PREVIEW
@@ -62,6 +65,16 @@ class RunResult:
     run_dir: Optional[Path] = None
     trainer: Optional[Trainer] = field(default=None, repr=False)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rendering: summary table, learning curves and the doctor's verdict."""
+        return result_html(self)
+
+    def report(self) -> Path:
+        """The run's report.html (built if missing); shown in the page inside a notebook."""
+        if self.run_dir is None:
+            raise ValueError("this run was trained with save=False: it has no run folder or report")
+        return show_report(self.run_dir)
+
 
 def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str, Any]] = None) -> Config:
     """Defaults, then a TOML file, then ``{"section.key": value}`` overrides (values
@@ -69,18 +82,20 @@ def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str,
     return with_overrides(load_toml(path) if path else Config(), overrides)
 
 
-def _bundle(config: Config, device: torch.device, data) -> DataBundle:
+def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -> DataBundle:
     if data is None or isinstance(data, DataBundle):
-        return build_data(config, device, data)
+        return build_data(config, device, data, stratify=stratify)
     x, y = data
-    return build_data(config, device, from_arrays(x, y, config.data))
+    return build_data(config, device, from_arrays(x, y, config.data, stratify=stratify))
 
 
-def data_record(bundle: DataBundle) -> dict:
+def data_record(bundle: DataBundle, task) -> dict:
     """What prediction needs to reuse this run's data handling (written to data.json)."""
-    return {"name": bundle.name, "task": bundle.task, "input_shape": list(bundle.input_shape),
+    return {"name": bundle.name, "task": task.name, "input_shape": list(bundle.input_shape),
+            "num_outputs": task.num_outputs(bundle),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
+            "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
             "skipped_files": list(bundle.info.get("skipped", []))}
 
@@ -92,9 +107,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     runtime = runtime or Runtime.local(tc.device)
     seed_everything(tc.seed, tc.deterministic)
     set_threads(tc.threads)
-    bundle = _bundle(config, runtime.device, data)
+    task = build_task(config.task, config.loss)
+    bundle = _bundle(config, runtime.device, data, stratify=task.stratify)
+    validate_bundle(task, bundle)
     torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
-    model = (model or build_model(config.model, bundle.input_shape, bundle.num_classes)).to(runtime.device)
+    model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     transfer = prepare_transfer(model, config)  # model.init_from weights, [transfer] lr parts
@@ -106,11 +123,10 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
         loaders["train"].batch_size = len(bundle.train)
     steps_per_epoch = -(-len(loaders["train"]) // max(tc.grad_accum, 1))  # optimizer steps
     schedule = build_schedule(optimizer, config.schedule, tc.epochs, steps_per_epoch,
-                              loader=loaders["train"])
+                              loader=loaders["train"], monitor=plateau_monitor(config))
     rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
-    task = build_task(bundle.task, label_smoothing=config.loss.label_smoothing)
     trainer = Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
                       grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
                       compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
@@ -140,9 +156,11 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
+    # monitors first: an unreadable metric name leaves no folder
+    monitor = resolve_monitor(config, trainer.task.default_monitor)
+    stopper = early_stopping(config, trainer.task.default_monitor)
     run = open_run(config, trainer, resume, save, custom_model=model)
-    best = BestCheckpoint(config.train.monitor, config.train.mode, run)
-    stopper = early_stopping(config)
+    best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
     trainer.set_callbacks(first + list(callbacks) + tail
                           + ([ProgressBar()] if show_progress(progress) else []))
@@ -159,6 +177,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         run.write_summary(summary)
         if config.report.enabled and run.writes:
             write_report(run.path)
+        finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 
@@ -183,6 +202,8 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     was validated, so a bad config leaves no folder), or None without ``save``."""
     if config.log.tensorboard and (save or resume is not None):
         summary_writer_class()  # a missing optional package fails before any folder exists
+    if config.log.mlflow and (save or resume is not None):
+        mlflow_client_class()
     if resume is not None:
         run = RunFolder(resume, trainer.runtime)
         run.write_config(config)  # train.epochs may have grown: the record says what ran
@@ -192,7 +213,7 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     run = RunFolder.create(config.run.dir, config.run.name, default_run_name(config), trainer.runtime)
     run.write_config(config)
     run.write_env(trainer.device, config.train.seed)
-    run.write_data(data_record(trainer.data))
+    run.write_data(data_record(trainer.data, trainer.task))
     run.write_model(model_record(config, custom_model))
     run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
     if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes:
@@ -212,12 +233,13 @@ def model_record(config: Config, custom_model: Optional[nn.Module]) -> dict:
     return {"source": "custom", "class": f"{cls.__module__}.{cls.__qualname__}"}
 
 
-def early_stopping(config: Config) -> Optional[EarlyStopping]:
+def early_stopping(config: Config, default_monitor: str) -> Optional[EarlyStopping]:
+    """Early stopping as configured (``early_stop.enabled``), or None."""
     es = config.early_stop
     if not es.enabled:
         return None
-    return EarlyStopping(es.monitor or config.train.monitor, es.mode or config.train.mode,
-                         es.patience, es.min_delta, es.min_epochs, es.restore_best)
+    return EarlyStopping(early_stop_monitor(config, default_monitor), patience=es.patience, min_epochs=es.min_epochs,
+                         restore_best=es.restore_best)
 
 
 def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
@@ -236,6 +258,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         first += [StepsLogger(run)] if config.log.steps else []
         first += [CSVLogger(run)] if config.log.csv else []
         first += [TensorBoardLogger(run)] if config.log.tensorboard and run.writes else []
+        first += [MLflowLogger(run.path, config)] if config.log.mlflow and run.writes else []
     first += diagnose.monitor_callbacks(config, run)
     first += trainer.transfer.callbacks() if getattr(trainer, "transfer", None) is not None else []
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
@@ -262,7 +285,8 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu",
                              f"passed to netcoach.train(model=...); its config cannot rebuild it: "
                              f"construct the same module and call load_run({str(run_dir)!r}, model=...)")
         data = run.data_record()
-        model = build_model(config.model, tuple(data["input_shape"]), data["num_classes"])
+        model = build_model(config.model, tuple(data["input_shape"]),
+                            data.get("num_outputs", data["num_classes"]))
     weights = run.checkpoints / f"{which}.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} not found; valid checkpoints: "

@@ -19,6 +19,7 @@ import torch
 
 from netcoach.api import load_run
 from netcoach.data.errors import DataError
+from netcoach.tasks import build_task
 from netcoach.train.run import RunFolder
 
 
@@ -49,7 +50,8 @@ def prepare_inputs(x, record: dict, device: str | torch.device = "cpu") -> torch
 @torch.no_grad()
 def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
             batch_size: int = 1024) -> torch.Tensor:
-    """Class probabilities (N, K) for raw inputs ``x`` with the run's model and normalization.
+    """The run's task's predictions for raw inputs ``x`` (``task.postprocess``: class
+    probabilities (N, K) for classification), with the run's model and normalization.
 
     Args:
         run_dir: a run folder written by ``netcoach train``.
@@ -57,7 +59,8 @@ def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
         which: checkpoint to use (``best`` or ``last``).
     """
     record = load_normalization(run_dir)
-    _, model = load_run(run_dir, which=which, device=device)
+    config, model = load_run(run_dir, which=which, device=device)
+    task = build_task(config.task, config.loss)
     inputs = prepare_inputs(x, record, device)
-    outs = [model(inputs[i:i + batch_size]).float().softmax(1).cpu() for i in range(0, len(inputs), batch_size)]
+    outs = [task.postprocess(model(inputs[i:i + batch_size])).cpu() for i in range(0, len(inputs), batch_size)]
     return torch.cat(outs)

@@ -17,6 +17,7 @@ from netcoach.augment.tta import predict_tta, tta_views
 from netcoach.cli import main
 from netcoach.config import AugmentConfig, DataConfig
 from netcoach.data import DeviceLoader, Split, from_arrays
+from netcoach.tasks import build_task
 
 
 def test_views_are_the_configured_ones():
@@ -39,12 +40,13 @@ def test_predict_tta_averages_probabilities_over_views():
     loader = DeviceLoader(split, batch_size=4, scale=255.0, mean=[0.5], std=[0.25])
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     views = tta_views(["hflip", "vflip"])
-    probs = predict_tta(model, loader, views)
+    softmax = build_task("classification").postprocess
+    probs = predict_tta(model, loader, views, softmax)
     xf = (x.float() / 255 - 0.5) / 0.25
     expected = sum(model(v).softmax(1) for v in (xf, xf.flip(-1), xf.flip(-2))) / 3
     assert torch.allclose(probs, expected.detach(), atol=1e-6)
     assert torch.allclose(probs.sum(1), torch.ones(10))
-    identity = predict_tta(model, loader, tta_views([]))
+    identity = predict_tta(model, loader, tta_views([]), softmax)
     assert torch.allclose(identity, model(xf).softmax(1).detach(), atol=1e-6)
 
 

@@ -85,10 +85,11 @@ def test_initial_loss_thresholds_by_hand():
     # uniform predictions over 4 classes give exactly ln 4
     uniform = nn.functional.cross_entropy(torch.zeros(5, 4), torch.tensor([0, 1, 2, 3, 0])).item()
     assert uniform == pytest.approx(math.log(4))
-    assert check_initial_loss(uniform, 4, 5)["status"] == "pass"
-    assert check_initial_loss(1.3 * math.log(4), 4, 5)["status"] == "warn"
-    assert check_initial_loss(0.3 * math.log(4), 4, 5)["status"] == "warn"
-    assert check_initial_loss(3.0 * math.log(4), 4, 5)["status"] == "fail"
+    ln4 = math.log(4)
+    assert check_initial_loss(uniform, ln4, 5)["status"] == "pass"
+    assert check_initial_loss(1.3 * ln4, ln4, 5)["status"] == "warn"
+    assert check_initial_loss(0.3 * ln4, ln4, 5)["status"] == "warn"
+    assert check_initial_loss(3.0 * ln4, ln4, 5)["status"] == "fail"
 
 
 def test_overfit_one_batch_passes_for_working_mlp():
@@ -168,12 +169,18 @@ def test_statistics_from_all_splits_are_flagged():
     assert r["status"] == "fail" and "train+val+test" in r["reason"]
 
 
-def test_labels_out_of_range_fail():
+def test_labels_out_of_range_fail_the_label_check_and_stop_the_build():
+    from netcoach.diagnose.datacheck import check_labels
+    from netcoach.tasks import build_task
+
     bundle = _digits()
     y = bundle.val.y.clone()
     y[0] = 12
-    r = _run(data=replace(bundle, val=replace(bundle.val, y=y)), checks=["data"])["data_labels"]
-    assert r["status"] == "fail" and r["details"]["out_of_range"]["val"] == [0, 12]
+    bad = replace(bundle, val=replace(bundle.val, y=y))
+    r = check_labels(bad, build_task("classification"))
+    assert r["status"] == "fail" and "val split" in r["reason"] and "label 12" in r["reason"]
+    with pytest.raises(ValueError, match=r"val split: task classification: label 12 is outside the classes 0..9"):
+        build_trainer(_config(), data=bad)
 
 
 def test_large_negative_biases_give_dead_relus():

@@ -52,8 +52,10 @@ def tta_views(names: list[str], step: int = 2) -> list[tuple[str, View]]:
 
 
 @torch.no_grad()
-def predict_tta(model: torch.nn.Module, loader: DeviceLoader, views: list[tuple[str, View]]) -> torch.Tensor:
-    """Mean softmax probabilities over ``views`` for every sample of ``loader``, (N, K) on CPU."""
+def predict_tta(model: torch.nn.Module, loader: DeviceLoader, views: list[tuple[str, View]],
+                postprocess: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Mean of the task's predictions (``task.postprocess``: softmax probabilities for
+    classification) over ``views`` for every sample of ``loader``, on CPU."""
     split = loader.split
     if split.x.dim() != 4:
         raise ValueError(f"augment.tta needs image inputs (N, C, H, W), got shape {tuple(split.x.shape)}; "
@@ -63,7 +65,7 @@ def predict_tta(model: torch.nn.Module, loader: DeviceLoader, views: list[tuple[
     out = []
     for start in range(0, len(split), loader.batch_size):
         x = loader.prepare(split.x[start:start + loader.batch_size])
-        probs = sum(model(loader.normalize(view(x))).float().softmax(1) for _, view in views)
+        probs = sum(postprocess(model(loader.normalize(view(x))).float()) for _, view in views)
         out.append((probs / len(views)).cpu())
     model.train(was_training)
     return torch.cat(out)
@@ -72,15 +74,19 @@ def predict_tta(model: torch.nn.Module, loader: DeviceLoader, views: list[tuple[
 def tta_metrics(trainer, loader: DeviceLoader, prefix: str = "test") -> dict:
     """``{prefix}_loss_tta`` and ``{prefix}_<metric>_tta`` when ``augment.tta`` is on, else {}.
 
-    The loss is the task's loss of the averaged probabilities (log-probabilities act
-    as logits: softmax(log p) = p), so it is comparable with the plain loss.
+    The averaged predictions go back through the task's loss and metrics via
+    ``task.outputs_from_predictions`` (for classification log-probabilities act as
+    logits: softmax(log p) = p), so the numbers are comparable with the plain ones.
     """
     config = getattr(trainer, "config", None)
     if config is None or not config.augment.tta:
         return {}
-    probs = predict_tta(trainer.model, loader, tta_views(config.augment.tta_views, config.augment.tta_shift))
-    labels = loader.split.y.cpu()
-    log_probs = probs.double().clamp_min(1e-12).log()
     task = trainer.task
-    return {f"{prefix}_loss_tta": task.loss(log_probs, labels).item(),
-            f"{prefix}_{task.metric}_tta": task.correct(log_probs, labels).item() / len(labels)}
+    preds = predict_tta(trainer.model, loader, tta_views(config.augment.tta_views, config.augment.tta_shift),
+                        task.postprocess)
+    labels = loader.split.y.cpu()
+    outputs = task.outputs_from_predictions(preds.double())
+    n = max(len(labels), 1)
+    sums = task.metric_sums(outputs, labels)
+    return {f"{prefix}_loss_tta": task.loss(outputs, labels).item(),
+            **{f"{prefix}_{k}_tta": float(v) / n for k, v in sums.items()}}

@@ -16,7 +16,8 @@ import torch
 
 @dataclass
 class Split:
-    """One split: ``x`` is (N, C, H, W) or (N, D); ``y`` is (N,) int64 class indices."""
+    """One split: ``x`` is (N, C, H, W) or (N, D); ``y`` holds the targets the task reads
+    ((N,) int64 class indices for classification; the task validates them)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -49,7 +50,6 @@ class DataBundle:
     num_classes: int
     class_names: list[str]
     scale: float = 1.0
-    task: str = "classification"
     mean: Optional[list[float]] = None
     std: Optional[list[float]] = None
     info: dict = field(default_factory=dict)

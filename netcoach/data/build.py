@@ -16,11 +16,12 @@ from netcoach.data.stream import StreamLoader, is_streaming
 from netcoach.utils.runtime import make_generator
 
 
-def build_data(config: Config, device: torch.device, bundle: Optional[DataBundle] = None) -> DataBundle:
+def build_data(config: Config, device: torch.device, bundle: Optional[DataBundle] = None,
+               stratify: bool = True) -> DataBundle:
     """Load the configured source (or take ``bundle``), compute train-only statistics,
-    and move everything to ``device``."""
+    and move everything to ``device``. ``stratify`` (the task's) is how the source splits."""
     if bundle is None:
-        bundle = datasets.get(config.data.name)(config.data)
+        bundle = datasets.get(config.data.name)(config.data, stratify=stratify)
     if bundle.mean is None and config.data.normalize:
         mean, std = channel_stats(bundle.train.x, bundle.scale)  # training split only
         bundle = replace(bundle, mean=mean, std=std)

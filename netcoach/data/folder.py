@@ -60,14 +60,14 @@ def _check_shape(part: Decoded, train: Decoded, where: str) -> None:
 
 
 @datasets.register("folder")
-def load_folder(cfg: DataConfig) -> DataBundle:
+def load_folder(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     """Image folder(s) or archive(s) with one sub-folder per class."""
     train_path = cfg.train_path or cfg.path
     if not train_path:
         raise ValueError("data.name folder needs data.path (or data.train_path): a folder or "
                          ".tar/.tar.gz/.zip with one sub-folder per class")
     if cfg.streaming:
-        return load_streaming_folder(cfg)
+        return load_streaming_folder(cfg, stratify)
     train = load_images(train_path, cfg)
     info = {"source": str(train_path), "skipped": list(train.skipped), "resized": train.resized}
     extra = {}
@@ -80,14 +80,15 @@ def load_folder(cfg: DataConfig) -> DataBundle:
             info["skipped"] += part.skipped
             info["resized"] += part.resized
     if not extra:
-        bundle = from_arrays(train.x, train.y, cfg, name="folder", scale=255.0, class_names=train.classes)
+        bundle = from_arrays(train.x, train.y, cfg, name="folder", scale=255.0, class_names=train.classes,
+                             stratify=stratify)
         bundle.num_classes = len(train.classes)
         bundle.info.update(info)
         return bundle
     if "test" not in extra:  # carve the test split out of the training folder
-        keep, held = stratified_indices(train.y, cfg.test_fraction, cfg.split_seed)
+        keep, held = stratified_indices(train.y, cfg.test_fraction, cfg.split_seed, stratify)
         extra["test"] = (train.x[held], train.y[held])
         train = Decoded(train.x[keep], train.y[keep], train.classes)
     return from_train_test("folder", (train.x, train.y), extra["test"], cfg, train.classes,
-                           scale=255.0, val=extra.get("val"), info=info)
+                           scale=255.0, val=extra.get("val"), info=info, stratify=stratify)
 

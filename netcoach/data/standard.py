@@ -38,25 +38,26 @@ def _root(name: str, cfg: DataConfig) -> Path:
     return ensure_downloaded(name, cfg.cache_dir, cfg.download)
 
 
-def _idx_set(name: str, cfg: DataConfig, classes: list[str]) -> DataBundle:
+def _idx_set(name: str, cfg: DataConfig, classes: list[str], stratify: bool) -> DataBundle:
     root = _root(name, cfg)
     if root.is_file():
         raise DataError(f"data.path {root}: {name} needs the folder holding the four IDX files")
     train = read_pair(find_file(root, "train-images-idx3-ubyte"), find_file(root, "train-labels-idx1-ubyte"), 10)
     test = read_pair(find_file(root, "t10k-images-idx3-ubyte"), find_file(root, "t10k-labels-idx1-ubyte"), 10)
-    return from_train_test(name, train, test, cfg, classes, scale=255.0, info={"root": str(root)})
+    return from_train_test(name, train, test, cfg, classes, scale=255.0, info={"root": str(root)},
+                           stratify=stratify)
 
 
 @datasets.register("mnist")
-def load_mnist(cfg: DataConfig) -> DataBundle:
+def load_mnist(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     """MNIST handwritten digits: 60,000 train / 10,000 test, 1x28x28."""
-    return _idx_set("mnist", cfg, MNIST_CLASSES)
+    return _idx_set("mnist", cfg, MNIST_CLASSES, stratify)
 
 
 @datasets.register("fashion-mnist")
-def load_fashion_mnist(cfg: DataConfig) -> DataBundle:
+def load_fashion_mnist(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     """Fashion-MNIST clothing images: 60,000 train / 10,000 test, 1x28x28."""
-    return _idx_set("fashion-mnist", cfg, FASHION_CLASSES)
+    return _idx_set("fashion-mnist", cfg, FASHION_CLASSES, stratify)
 
 
 # ----------------------------------------------------------------------------- CIFAR
@@ -140,7 +141,7 @@ def _cifar_root(name: str, cfg: DataConfig) -> Path:
 
 
 @datasets.register("cifar10")
-def load_cifar10(cfg: DataConfig) -> DataBundle:
+def load_cifar10(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     """CIFAR-10 python version: 50,000 train / 10,000 test, 3x32x32, 10 classes."""
     files = _Members(_cifar_root("cifar10", cfg))
     meta, _ = files.read("batches.meta")
@@ -148,11 +149,11 @@ def load_cifar10(cfg: DataConfig) -> DataBundle:
     parts = [_batch_arrays(*files.read(f"data_batch_{i}"), "labels", len(classes)) for i in range(1, 6)]
     train = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     test = _batch_arrays(*files.read("test_batch"), "labels", len(classes))
-    return from_train_test("cifar10", train, test, cfg, classes, scale=255.0)
+    return from_train_test("cifar10", train, test, cfg, classes, scale=255.0, stratify=stratify)
 
 
 @datasets.register("cifar100")
-def load_cifar100(cfg: DataConfig) -> DataBundle:
+def load_cifar100(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     """CIFAR-100 python version: 100 fine classes (or 20 coarse with ``data.labels = coarse``)."""
     files = _Members(_cifar_root("cifar100", cfg))
     meta, _ = files.read("meta")
@@ -160,4 +161,5 @@ def load_cifar100(cfg: DataConfig) -> DataBundle:
     key = f"{cfg.labels}_labels"
     train = _batch_arrays(*files.read("train"), key, len(classes))
     test = _batch_arrays(*files.read("test"), key, len(classes))
-    return from_train_test("cifar100", train, test, cfg, classes, scale=255.0, info={"labels": cfg.labels})
+    return from_train_test("cifar100", train, test, cfg, classes, scale=255.0, info={"labels": cfg.labels},
+                           stratify=stratify)

@@ -74,14 +74,14 @@ class LazyImages:
         return torch.stack([self.files[i][0] for i in idx]).to(self.device)
 
 
-def load_streaming_folder(cfg: DataConfig) -> DataBundle:
+def load_streaming_folder(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     """Bundle whose training ``x`` is a ``LazyImages``; val/test decoded in memory."""
     if cfg.val_path or cfg.test_path:
         raise ValueError("data.streaming reads one folder (data.path) and splits it; "
                          "data.val_path / data.test_path are for the in-memory path")
     images = list_images(cfg.train_path or cfg.path)
     labels = np.asarray(images.labels)
-    tr, va, te = three_way(labels, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+    tr, va, te = three_way(labels, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, stratify)
     probe = decode_one(file_reader(images)(int(tr[0])), images.names[int(tr[0])], cfg.channels)
     size = image_size(cfg) or probe.shape[:2]
     channels = cfg.channels or probe.shape[2]

@@ -1,8 +1,10 @@
 """The course's "check before training" steps that need one forward pass.
 
-- output layer vs loss: cross-entropy expects raw scores (logits), one per class;
-- initial loss: with random predictions q_n ~ [1/K, ..., 1/K] the softmax cross-entropy
-  starts at L = -log(1/K) = ln K (2.302 for 10 classes);
+- output layer vs loss: cross-entropy expects raw scores (logits), one per class; a value
+  output must be able to reach the targets (the task's ``output_kind`` says which applies);
+- initial loss: the task's ``expected_initial_loss``; with random predictions
+  q_n ~ [1/K, ..., 1/K] the softmax cross-entropy starts at L = -log(1/K) = ln K
+  (2.302 for 10 classes);
 - units at initialisation: dead ReLUs and saturated sigmoid/tanh units per layer.
 
 Each check returns ``{"check", "status": pass|warn|fail, "reason", "details"}``.
@@ -32,14 +34,15 @@ def last_leaf(model: nn.Module) -> nn.Module | None:
 
 
 @torch.no_grad()
-def check_output_layer(out: torch.Tensor, target: torch.Tensor, num_classes: int, task: str,
+def check_output_layer(out: torch.Tensor, target: torch.Tensor, num_classes: int, task,
                        last: nn.Module | None = None) -> dict:
-    """Do the model's outputs fit the loss? ``out`` is one batch of outputs."""
+    """Do the model's outputs fit the ``task``'s loss? ``out`` is one batch of outputs;
+    ``num_classes`` is the number of outputs the task needs (``task.num_outputs``)."""
     name = "output_layer"
     kind = type(last).__name__ if last is not None else "?"
     if not torch.isfinite(out).all():
         return result(name, "fail", "the untrained model already outputs NaN/inf", last_module=kind)
-    if task != "classification":
+    if task.output_kind != "logits":
         return _check_regression_output(out, target, kind)
     if out.dim() != 2 or out.shape[1] != num_classes:
         return result(name, "fail", f"model outputs shape {tuple(out.shape[1:])} per sample but the "
@@ -80,15 +83,15 @@ def _check_regression_output(out: torch.Tensor, target: torch.Tensor, kind: str)
                   f"targets [{t_lo:.3g}, {t_hi:.3g}]", **details)
 
 
-def check_initial_loss(measured: float, num_classes: int, batch: int) -> dict:
-    """Measured loss before any update vs ln K (uniform predictions over K classes).
+def check_initial_loss(measured: float, expected: float, batch: int, what: str = "expected") -> dict:
+    """Measured loss before any update vs the task's ``expected`` initial loss (``what``
+    names it, e.g. ``ln 10`` for uniform predictions over 10 classes).
 
-    Pass within 25% of ln K, warn up to twice ln K (or below half of it, which random
+    Pass within 25% of it, warn up to twice it (or below half of it, which random
     predictions cannot reach: suspect leaked labels), fail beyond.
     """
-    expected = math.log(num_classes)
     details = dict(measured=measured, expected=expected, ratio=measured / expected, batch=batch)
-    text = f"initial loss {measured:.3f} vs ln {num_classes} = {expected:.3f}"
+    text = f"initial loss {measured:.3f} vs {what} = {expected:.3f}"
     if not math.isfinite(measured):
         return result("initial_loss", "fail", f"initial loss is {measured}", **details)
     if abs(measured - expected) <= 0.25 * expected:

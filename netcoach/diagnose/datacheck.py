@@ -14,6 +14,7 @@ import torch
 from netcoach.data.base import DataBundle
 from netcoach.data.normalize import channel_stats
 from netcoach.diagnose.checks import result
+from netcoach.tasks import validate_bundle
 
 
 def _close(a, b, tol: float = 1e-4) -> bool:
@@ -42,18 +43,18 @@ def check_stats(bundle: DataBundle) -> dict:
                   "(precomputed elsewhere?)", **details)
 
 
-def check_labels(bundle: DataBundle) -> dict:
-    """Labels within [0, K) in every split; class balance of the training split."""
+def check_labels(bundle: DataBundle, task) -> dict:
+    """The task's label check (``task.validate_labels``) on every split; for tasks with
+    classes also the class balance of the training split."""
+    try:
+        validate_bundle(task, bundle)
+    except ValueError as exc:
+        return result("data_labels", "fail", str(exc), task=task.name)
+    if not task.has_classes:
+        return result("data_labels", "pass", f"labels fit task {task.name}", task=task.name)
     k = bundle.num_classes
-    bad = {}
-    for split_name in ("train", "val", "test"):
-        y = getattr(bundle, split_name).y
-        if len(y) and (int(y.min()) < 0 or int(y.max()) >= k):
-            bad[split_name] = [int(y.min()), int(y.max())]
-    counts = torch.bincount(bundle.train.y.cpu().clamp(0, k - 1), minlength=k).tolist()
-    details = dict(num_classes=k, train_counts=counts, out_of_range=bad)
-    if bad:
-        return result("data_labels", "fail", f"labels outside [0, {k - 1}]: {bad}", **details)
+    counts = torch.bincount(bundle.train.y.cpu(), minlength=k).tolist()
+    details = dict(num_classes=k, train_counts=counts)
     missing = [i for i, c in enumerate(counts) if c == 0]
     if missing:
         return result("data_labels", "warn", f"classes {missing} have no training samples", **details)

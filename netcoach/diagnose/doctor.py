@@ -3,7 +3,8 @@
 Rules (each a small function over the per-epoch history; thresholds are module constants):
 
 - lr_too_high: a loss became NaN/inf; the training loss ended higher than it started;
-  it never got below chance level ln K; or it oscillates (many epochs where it rises).
+  it never got below chance level (the task's expected initial loss, ln K for
+  classification); or it oscillates (many epochs where it rises).
 - overfitting: the validation loss reached its minimum at epoch e* and then, for two or
   more epochs, rose by more than 5% while the training loss kept falling (by 30%+) ("training cost falls, validation cost
   does not"), or a large train-val accuracy gap with suspiciously high train accuracy.
@@ -11,6 +12,9 @@ Rules (each a small function over the per-epoch history; thresholds are module c
   run removes at least half as much loss as the first) and is still high.
 - underfitting: training loss high (> ln K / 2, or train accuracy < 80%) with a small
   train-val gap (validation loss and error within 25% of the training ones) ("small gap => make the model more complex").
+
+The accuracy-based parts read the task's primary metric when the task says it is
+accuracy-like (``task.accuracy_like``); other tasks are judged on the losses alone.
 - plateau: neither loss improved by more than 1% over the last third of the run.
 - healthy: none of the above.
 """
@@ -21,6 +25,7 @@ import math
 from typing import Optional
 
 from netcoach.config import Config
+from netcoach.tasks import Task, build_task
 
 REMEDIES = {
     "overfitting": [
@@ -77,16 +82,19 @@ def _series(history: list[dict], key: str) -> Optional[list[float]]:
     return [float(v) for v in values]
 
 
-def chance_loss(summary: dict) -> Optional[float]:
-    """ln K from the preflight's initial-loss record, or from ``summary["num_classes"]``."""
+def chance_loss(summary: dict, task: Optional[Task] = None) -> Optional[float]:
+    """The task's expected initial loss, from the preflight's initial-loss record, or
+    computed from ``summary["num_classes"]`` (ln K for classification)."""
     for check in summary.get("preflight") or []:
         if check.get("check") == "initial_loss" and "expected" in check.get("details", {}):
             return float(check["details"]["expected"])
     k = summary.get("num_classes")
-    return math.log(k) if k and k > 1 else None
+    task = task or build_task("classification")
+    return task.expected_initial_loss(k) if k and k > 1 else None
 
 
-def lr_too_high(ep: list[int], tl: list[float], vl: list[float], lnk: Optional[float]) -> Optional[dict]:
+def lr_too_high(ep: list[int], tl: list[float], vl: list[float], lnk: Optional[float],
+                chance: str = "chance level ln K") -> Optional[dict]:
     for i, (t, v) in enumerate(zip(tl, vl)):
         if not (math.isfinite(t) and math.isfinite(v)):
             return finding("lr_too_high", f"loss became {t if not math.isfinite(t) else v} at epoch "
@@ -96,7 +104,7 @@ def lr_too_high(ep: list[int], tl: list[float], vl: list[float], lnk: Optional[f
                        f"{tl[-1]:.3g} (epoch {ep[-1]}): divergence", [ep[0], ep[-1]])
     if lnk is not None and min(tl) > 1.05 * lnk:
         best = tl.index(min(tl))
-        return finding("lr_too_high", f"training loss never got below chance level ln K = {lnk:.3f} "
+        return finding("lr_too_high", f"training loss never got below {chance} = {lnk:.3f} "
                        f"(best {min(tl):.3g} at epoch {ep[best]}): the steps overshoot", [ep[best]])
     diffs = [b - a for a, b in zip(tl, tl[1:])]
     ups = [i + 1 for i, d in enumerate(diffs) if d > 0.1 * tl[i]]
@@ -143,14 +151,14 @@ def lr_too_low(ep, tl, ta, lnk) -> Optional[dict]:
     return None
 
 
-def underfitting(ep, tl, vl, ta, va, lnk) -> Optional[dict]:
+def underfitting(ep, tl, vl, ta, va, lnk, chance: str = "chance level ln K") -> Optional[dict]:
     if not _high(tl, ta, lnk):
         return None
     # Small gap, relative to the level: validation error at most 25% above training error.
     small_err_gap = not (ta and va) or (1 - va[-1]) <= (1 + SMALL_GAP) * (1 - ta[-1])
     if small_err_gap and vl[-1] <= (1 + SMALL_GAP) * tl[-1]:
         level = f"train accuracy {ta[-1]:.1%}, validation {va[-1]:.1%}; " if ta and va else ""
-        ref = f" (chance level ln K = {lnk:.3f})" if lnk else ""
+        ref = f" ({chance} = {lnk:.3f})" if lnk else ""
         return finding("underfitting", f"both losses stay high at epoch {ep[-1]}: train "
                        f"{tl[-1]:.3f}, validation {vl[-1]:.3f}{ref}; {level}the gap is small, so the "
                        "model lacks capacity rather than data", [ep[-1]])
@@ -180,14 +188,17 @@ def diagnose_history(history: list[dict], summary: dict, config: Optional[Config
     tl, vl = _series(history, "train_loss"), _series(history, "val_loss")
     if tl is None or vl is None:
         return []
-    ta, va = _series(history, "train_acc"), _series(history, "val_acc")
-    lnk = chance_loss(summary)
-    high = lr_too_high(ep, tl, vl, lnk)
+    task = build_task(config.task, config.loss) if config is not None else build_task("classification")
+    metric = task.primary_metric if task.accuracy_like else None
+    ta = _series(history, f"train_{metric}") if metric else None
+    va = _series(history, f"val_{metric}") if metric else None
+    lnk = chance_loss(summary, task)
+    high = lr_too_high(ep, tl, vl, lnk, task.chance_text)
     if high:
         return [high]  # every other reading of a diverged curve is an artefact of it
     found = [f for f in (overfitting(ep, tl, vl, ta, va), lr_too_low(ep, tl, ta, lnk)) if f]
     if not found:
-        found += [f for f in (underfitting(ep, tl, vl, ta, va, lnk),) if f]
+        found += [f for f in (underfitting(ep, tl, vl, ta, va, lnk, task.chance_text),) if f]
     if not any(f["label"] in ("overfitting", "lr_too_low") for f in found):  # those explain a stall
         found += [f for f in (plateau(ep, tl, vl),) if f]
     if found:

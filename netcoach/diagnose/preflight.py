@@ -59,7 +59,7 @@ def run_preflight(trainer, config: Config) -> list[dict]:
         if "data" in cfg.checks:
             bundle = trainer.data
             out += _guarded("data_stats", datacheck.check_stats, bundle)
-            out += _guarded("data_labels", datacheck.check_labels, bundle)
+            out += _guarded("data_labels", datacheck.check_labels, bundle, trainer.task)
             out += _guarded("data_inputs", datacheck.check_inputs, x, bundle.mean is not None)
             out += _guarded("data_leakage", datacheck.check_leakage, bundle)
     return out
@@ -77,21 +77,23 @@ def model_checks(trainer, cfg, wanted: set[str], x: torch.Tensor, y: torch.Tenso
         return [result("output_layer", "fail", f"the model cannot process a training batch of shape "
                        f"{tuple(x.shape)}: {str(exc).splitlines()[0]}")]
     out: list[dict] = []
+    k = task.num_outputs(bundle)
     if "output_layer" in wanted:
-        out += _guarded("output_layer", checks.check_output_layer, logits, y, bundle.num_classes,
-                        bundle.task, checks.last_leaf(trainer.model))
-    if bundle.task == "classification" and (logits.dim() != 2 or logits.shape[1] != bundle.num_classes):
+        out += _guarded("output_layer", checks.check_output_layer, logits, y, k, task,
+                        checks.last_leaf(trainer.model))
+    if logits.dim() != 2 or logits.shape[1] != k:
         # A loss on mismatched outputs raises on the CPU and kills the context on CUDA
         # (device-side assert), so the loss-based checks are skipped with the reason.
-        skipped = "skipped: the outputs do not match the classes (see output_layer)"
+        skipped = f"skipped: the outputs do not match the {k} outputs task {task.name} needs (see output_layer)"
         out += [result(n, "fail", skipped) for n in LOSS_CHECKS if n in wanted]
         wanted = wanted - set(LOSS_CHECKS)
-    if "initial_loss" in wanted and bundle.task == "classification":
+    if "initial_loss" in wanted:
         out += _guarded("initial_loss", lambda: checks.check_initial_loss(
-            float(task.loss(logits, y)), bundle.num_classes, len(y)))
+            float(task.loss(logits, y)), task.expected_initial_loss(k), len(y),
+            task.chance_name(k)))
     if "overfit_batch" in wanted:
-        out += _guarded("overfit_batch", check_overfit_batch, trainer.model, x[:cfg.overfit_size],
-                        y[:cfg.overfit_size], task, cfg.overfit_steps, cfg.overfit_lr)
+        out += _guarded("overfit_batch", check_overfit_batch, trainer, x[:cfg.overfit_size],
+                        y[:cfg.overfit_size], cfg.overfit_steps, cfg.overfit_lr)
     if "gradient_check" in wanted:
         out += _guarded("gradient_check", check_gradients, trainer.model, x[:GRADCHECK_SAMPLES],
                         y[:GRADCHECK_SAMPLES], task.loss, cfg.gradcheck_eps, cfg.gradcheck_coords)

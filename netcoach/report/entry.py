@@ -17,6 +17,7 @@ import numpy as np
 from netcoach.report import html as h
 from netcoach.report import confusion, images, plots, sections
 from netcoach.report.records import RunRecord, first_conv_weight, load_predictions, load_run_record
+from netcoach.tasks import task_of_config
 from netcoach.utils.io import atomic_write_text
 
 PLOTS_DIR = "plots"
@@ -71,7 +72,8 @@ def lr_find_section(rec: RunRecord, out: Path) -> str:
 
 
 def test_sections(rec: RunRecord, out: Path) -> tuple[str, str]:
-    """(confusion matrix + per-class accuracy, worst mistakes) from predictions.safetensors."""
+    """(confusion matrix + per-class accuracy, worst mistakes) from predictions.safetensors
+    (classification: the task stores class probabilities as ``probs``)."""
     pred = load_predictions(rec.path, rec.notes)
     if pred is None:
         missing = h.note("no test predictions recorded (predictions.safetensors absent)")
@@ -148,11 +150,25 @@ def _section(rec: RunRecord, what: str, fn: Callable, *args):
         return h.note(f"this section could not be built ({type(exc).__name__}: {exc})")
 
 
+TASK_SECTIONS = {"confusion": ("test", "Confusion matrix and per-class accuracy"),
+                 "mistakes": ("mistakes", "Worst mistakes")}
+
+
+def task_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
+    """The sections the run's task says apply (``task.report_sections``), in its order."""
+    task = _section(rec, "task", task_of_config, rec.config)
+    wanted = [name for name in getattr(task, "report_sections", ()) if name in TASK_SECTIONS]
+    if not {"confusion", "mistakes"} & set(wanted):
+        return []
+    both = _section(rec, "test results", test_sections, rec, out)  # two sections, or one note
+    test, mistakes = (both, both) if isinstance(both, str) else both
+    html = {"confusion": test, "mistakes": mistakes}
+    return [(*TASK_SECTIONS[name], html[name]) for name in wanted]
+
+
 def build_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
     """Every section as ``(id, title, html)``; the notes section comes last so it
     collects what the others could not show."""
-    both = _section(rec, "test results", test_sections, rec, out)  # two sections, or one note
-    test, mistakes = (both, both) if isinstance(both, str) else both
     specs = [
         ("summary", "Summary", sections.summary_section, (rec,)),
         ("doctor", "Doctor's findings", sections.diagnosis_section, (rec,)),
@@ -162,8 +178,7 @@ def build_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
         ("lr-finder", "LR finder", lr_find_section, (rec, out)),
     ]
     parts = [(i, t, _section(rec, t, fn, *args)) for i, t, fn, args in specs]
-    parts += [("test", "Confusion matrix and per-class accuracy", test),
-              ("mistakes", "Worst mistakes", mistakes)]
+    parts += task_sections(rec, out)
     specs = [
         ("filters", "First-layer filters", filters_section, (rec, out)),
         ("monitors", "Per-layer monitors", monitors_section, (rec, out)),

@@ -7,6 +7,7 @@ from typing import Any
 
 from netcoach.report import html as h
 from netcoach.report.records import RunRecord
+from netcoach.tasks import task_of_config
 
 
 def headline(rec: RunRecord) -> dict[str, Any]:
@@ -18,8 +19,10 @@ def headline(rec: RunRecord) -> dict[str, Any]:
         out[key.replace("_", " ")] = value
     if s.get("best_value") is not None:
         out[f"best {s.get('monitor', 'value')} (epoch {s.get('best_epoch')})"] = s["best_value"]
-    elif "val_acc" in last:
-        out["last val acc"] = last["val_acc"]
+    else:
+        key = task_of_config(cfg).default_monitor
+        if key in last:
+            out[f"last {key.replace('_', ' ')}"] = last[key]
     if s.get("parameters") is not None:
         out["parameters"] = s["parameters"]
     epochs = s.get("epochs_run", last.get("epoch"))
@@ -54,7 +57,15 @@ def summary_section(rec: RunRecord) -> str:
         "started": env.get("started"),
     }
     body = h.cards(headline(rec)) + h.kv_table({k: v for k, v in facts.items() if v is not None})
-    return body + _metrics_table(s)
+    return body + _run_notes(s) + _metrics_table(s)
+
+
+def _run_notes(s: dict) -> str:
+    """What the run itself reported (early stopping, restored weights, NaN-guard rollbacks)."""
+    notes = [n for n in s.get("notes") or [] if n]
+    if not notes:
+        return ""
+    return "<h3>Notes</h3><ul>" + "".join(f"<li>{h.esc(n)}</li>" for n in notes) + "</ul>"
 
 
 def _data_text(data: dict, cfg: dict) -> str:
@@ -63,7 +74,8 @@ def _data_text(data: dict, cfg: dict) -> str:
     sizes = data.get("sizes") or {}
     split = ", ".join(f"{k} {v:,}" for k, v in sizes.items())
     shape = "x".join(str(d) for d in data.get("input_shape") or [])
-    return (f"{data.get('name')} ({data.get('task', 'classification')}; input {shape}; "
+    task = ((cfg.get("task") or {}).get("name")) or data.get("task", "classification")
+    return (f"{data.get('name')} ({task}; input {shape}; "
             f"{data.get('num_classes')} classes; {split})")
 
 

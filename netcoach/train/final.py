@@ -13,6 +13,7 @@ from safetensors.torch import save as st_save
 from netcoach.augment.tta import tta_metrics
 from netcoach.data.loader import DeviceLoader
 from netcoach.train.averaging import WeightAverage
+from netcoach.train.monitor import restore_best
 from netcoach.utils.io import atomic_write_bytes
 
 WORST_KEPT = 32  # most confidently wrong test images stored for the report
@@ -20,7 +21,7 @@ WORST_KEPT = 32  # most confidently wrong test images stored for the report
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, loader: DeviceLoader) -> torch.Tensor:
-    """Logits for every sample of ``loader`` in order, (N, K) on CPU."""
+    """Raw outputs for every sample of ``loader`` in order, on CPU (the task postprocesses them)."""
     was_training = model.training
     model.eval()
     outs = [model(x).float().cpu() for x, _ in loader]
@@ -28,50 +29,40 @@ def predict(model: torch.nn.Module, loader: DeviceLoader) -> torch.Tensor:
     return torch.cat(outs)
 
 
-def test_metrics(task, logits: torch.Tensor, labels: torch.Tensor, prefix: str = "test") -> dict:
-    n = len(labels)
-    loss = task.loss(logits.double(), labels).item()
-    return {f"{prefix}_loss": loss, f"{prefix}_{task.metric}": task.correct(logits, labels).item() / n}
+def test_metrics(task, outputs: torch.Tensor, labels: torch.Tensor, prefix: str = "test") -> dict:
+    """``{prefix}_loss`` and ``{prefix}_<metric>`` for every metric of ``task``."""
+    n = max(len(labels), 1)
+    loss = task.loss(outputs.double(), labels).item()
+    sums = task.metric_sums(outputs, labels)
+    return {f"{prefix}_loss": loss, **{f"{prefix}_{k}": float(v) / n for k, v in sums.items()}}
 
 
-def save_predictions(path: Path, loader: DeviceLoader, logits: torch.Tensor) -> None:
-    """``predictions.safetensors``: test probs (N, K), labels (N,), and the stored inputs
-    of the ``WORST_KEPT`` most confidently misclassified samples with their indices."""
+def save_predictions(path: Path, loader: DeviceLoader, outputs: torch.Tensor, task) -> None:
+    """``predictions.safetensors``: the task's test predictions (``probs`` (N, K) for
+    classification) and labels; for classification also the stored inputs of the
+    ``WORST_KEPT`` most confidently misclassified samples with their indices."""
     labels = loader.split.y.cpu()
-    probs = logits.softmax(1)
-    conf, pred = probs.max(1)
-    wrong = (pred != labels).nonzero().flatten()
-    worst = wrong[conf[wrong].argsort(descending=True)][:WORST_KEPT]
-    tensors = {"probs": probs.contiguous(), "labels": labels.contiguous(),
-               "worst_index": worst.contiguous(),
-               "worst_inputs": loader.split.x[worst.to(loader.split.x.device)].cpu().contiguous()}
+    preds = task.postprocess(outputs)
+    tensors = {task.prediction_key: preds.contiguous(), "labels": labels.contiguous()}
+    if "mistakes" in task.report_sections:
+        conf, pred = preds.max(1)
+        wrong = (pred != labels).nonzero().flatten()
+        worst = wrong[conf[wrong].argsort(descending=True)][:WORST_KEPT]
+        tensors["worst_index"] = worst.contiguous()
+        tensors["worst_inputs"] = loader.split.x[worst.to(loader.split.x.device)].cpu().contiguous()
     atomic_write_bytes(path, st_save(tensors))
 
 
 def evaluate_final(trainer, run_path: Optional[Path] = None) -> dict:
     """Test metrics of the model as it is now (the caller restored the best weights)."""
     loader = trainer.loaders["test"]
-    logits = predict(trainer.model, loader)
+    outputs = predict(trainer.model, loader)
     labels = loader.split.y.cpu()
     if run_path is not None:
-        save_predictions(run_path / "predictions.safetensors", loader, logits)
-    metrics = test_metrics(trainer.task, logits, labels)
-    metrics.update(tta_metrics(trainer, loader))  # augment.tta: test_acc_tta, reported separately
+        save_predictions(run_path / "predictions.safetensors", loader, outputs, trainer.task)
+    metrics = test_metrics(trainer.task, outputs, labels)
+    metrics.update(tta_metrics(trainer, loader))  # augment.tta: test_<metric>_tta, reported separately
     return metrics
-
-
-def restore_best_weights(trainer, best, stopper) -> list[str]:
-    """Put the chosen weights into the model for the test evaluation; the notes say which.
-
-    Early stopping with ``restore_best`` decides itself (its own monitor may differ from
-    the best checkpoint's); otherwise the best checkpoint's weights are used.
-    """
-    notes = [stopper.message] if stopper is not None and stopper.message else []
-    if stopper is None and best.best_state is not None:
-        trainer.model.load_state_dict(best.best_state)
-        notes.append(f"restored the weights of the best epoch {best.best_epoch} "
-                     f"({best.monitor} {best.best_value:.4f}) for the test evaluation")
-    return notes
 
 
 def averages_on_test(trainer) -> dict:
@@ -99,7 +90,7 @@ def failure_message(trainer, run) -> Optional[str]:
 def summarize(trainer, best, stopper, run, started: float, resumed_from: Optional[dict]) -> dict:
     """Restore the chosen weights, evaluate them on the test split (predictions kept in
     the run folder), evaluate the weight averages, and return ``summary.json``'s content."""
-    notes = restore_best_weights(trainer, best, stopper)
+    notes = restore_best(trainer, best, stopper)
     test = evaluate_final(trainer, run.path if run is not None and run.writes else None)
     by_epoch = {h["epoch"]: h for h in trainer.history}
     summary = {

@@ -14,10 +14,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from netcoach.train.callbacks import Callback
 
 
-def format_logs(logs: dict) -> str:
+AVERAGES = ("ema", "polyak", "swa")  # weight averages whose validation metrics are shown too
+
+
+def format_logs(logs: dict, metrics: tuple[str, ...] = ("acc",)) -> str:
+    """One epoch's line: losses and the task's ``metrics`` (train, val, and the weight
+    averages' val of the first metric), the learning rate and the epoch time."""
     parts = [f"epoch {logs['epoch']:>3}"]
-    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_ema", "val_acc_polyak",
-                "val_acc_swa"):
+    keys = (["train_loss"] + [f"train_{m}" for m in metrics] + ["val_loss"] + [f"val_{m}" for m in metrics]
+            + [f"val_{metrics[0]}_{a}" for a in AVERAGES if metrics])
+    for key in keys:
         if key in logs:
             parts.append(f"{key} {logs[key]:.4f}")
     if "lr" in logs:
@@ -44,8 +50,10 @@ class ProgressBar(Callback):
         self._task = None
         self._last = 0.0
         self._done = 0
+        self._metrics: tuple[str, ...] = ("acc",)
 
     def on_fit_start(self, trainer) -> None:
+        self._metrics = tuple(trainer.task.metric_names)
         if self.live:
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TimeRemainingColumn(),
@@ -75,7 +83,7 @@ class ProgressBar(Callback):
     def on_epoch_end(self, trainer, logs: dict) -> None:
         if self._progress is not None:
             self._progress.update(self._epochs, completed=trainer.epoch)
-        self.console.print(format_logs(logs), highlight=False, soft_wrap=True)
+        self.console.print(format_logs(logs, self._metrics), highlight=False, soft_wrap=True)
 
     def on_fit_end(self, trainer, logs: dict) -> None:
         if self._progress is not None:

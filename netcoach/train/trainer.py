@@ -63,6 +63,7 @@ class Trainer:
         self.rules = rules or UpdateRules(model, None)
         self.callbacks = CallbackList(callbacks)
         self.grad_accum, self.channels_last, self.guard = grad_accum, channels_last, guard
+        self.precision, self.compiled = precision, compile  # for tools that build a twin trainer
         self.device = next(model.parameters()).device
         self.data, self.config = data, config  # what the run was built from (preflight reads them)
         self.runtime = runtime or Runtime(self.device)
@@ -116,7 +117,7 @@ class Trainer:
         return logs
 
     def train_epoch(self) -> dict:
-        """One pass over the training loader; returns train_loss, train_<metric>,
+        """One pass over the training loader; returns train_loss, train_<metric> per task metric,
         epoch_time and samples_per_s, and fills ``step_records``."""
         self.model.train()
         loader = self.loaders["train"]
@@ -135,12 +136,8 @@ class Trainer:
             acc["targets"].append(y)
             if len(acc["outs"]) == METRIC_CHUNK:
                 self._reduce_metric(acc)
-            if k == 1:
-                group_loss, group_n = loss.detach(), len(x)
-            else:
-                part = loss.detach() * weight
-                group_loss = part if first else group_loss + part
-                group_n = len(x) if first else group_n + len(x)
+            group_loss = _add_to_group(group_loss, loss, weight, first)
+            group_n = len(x) if first else group_n + len(x)
             if stepping:
                 acc["losses"].append(group_loss)
                 acc["sizes"].append(group_n)
@@ -152,10 +149,10 @@ class Trainer:
         return self._close_epoch(acc)
 
     def _reduce_metric(self, acc: dict) -> None:
-        """Count the correct predictions of the batches held so far in one batched call
-        (cheaper than three small ops per step; still on the device, no sync)."""
+        """Add the task's metric sums of the batches held so far, scored in one batched call
+        (cheaper than a few small ops per step; still on the device, no sync)."""
         if acc["outs"]:
-            acc["correct"].append(self.task.correct(torch.cat(acc["outs"]), torch.cat(acc["targets"])))
+            _add_sums(acc["sums"], self.task.metric_sums(torch.cat(acc["outs"]), torch.cat(acc["targets"])))
             acc["outs"].clear()
             acc["targets"].clear()
 
@@ -166,14 +163,14 @@ class Trainer:
         elapsed = time.perf_counter() - self._epoch_start
         seen = sum(acc["sizes"])
         loss_values = torch.stack(acc["losses"]).double().tolist() if acc["losses"] else []
-        correct = torch.stack(acc["correct"]).sum().item() if acc["correct"] else 0
         loss_sum = math.fsum(v * n for v, n in zip(loss_values, acc["sizes"]))
         first_step = self.step - len(loss_values) + 1
         self.step_records = [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
                              for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
-        return {"train_loss": loss_sum / max(seen, 1),
-                f"train_{self.task.metric}": correct / max(seen, 1),
-                "epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0}
+        logs = {"train_loss": loss_sum / max(seen, 1)}
+        logs.update(_means(acc["sums"], seen, "train"))
+        logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
+        return logs
 
     def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float]:
         """(first micro-batch of its group, last one (take a step), loss weight)."""
@@ -184,6 +181,25 @@ class Trainer:
         g0, g1 = b - b % k, min(b - b % k + k, nb)
         total = sum(_batch_size(loader, j) for j in range(g0, g1))
         return b == g0, b == g1 - 1, n / total
+
+    def optimizer_step(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """One optimizer step over a group of micro-batches, outside the epoch loop.
+
+        The same step as training (``train_step``: precision, channels_last, compile, the
+        NaN guard's loss check, the update rules, the schedule), with each micro-batch
+        weighted by its share of the group's samples as in ``train_epoch``. The LR finder
+        and the overfit check use it, so they see the setup that is trained. Returns the
+        group's loss (a device tensor, before the update) as ``step_records`` reports it.
+        """
+        if not batches:
+            raise ValueError("optimizer_step needs at least one micro-batch")
+        total = sum(len(x) for x, _ in batches)
+        group_loss = None
+        for i, (x, y) in enumerate(batches):
+            weight = 1.0 if len(batches) == 1 else len(x) / total
+            loss, _ = self.train_step(x, y, weight, first=i == 0, stepping=i == len(batches) - 1)
+            group_loss = _add_to_group(group_loss, loss, weight, i == 0)
+        return group_loss
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0,
                    first: bool = True, stepping: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,23 +261,24 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, loader: DeviceLoader, prefix: str, model: Optional[nn.Module] = None) -> dict:
-        """Mean loss and metric over ``loader`` in eval mode, as ``{prefix}_loss`` etc."""
+        """Mean loss and the task's metrics over ``loader`` in eval mode, as ``{prefix}_loss``
+        and ``{prefix}_<metric>`` (one host read at the end)."""
         model = model or self.forward
         was_training = model.training
         model.eval()
         device = loader.split.x.device
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.long)
+        sums: dict[str, torch.Tensor] = {}
         for x, y in loader:
             if self.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast() if self.autocast is not None else contextlib.nullcontext():
                 out = model(x)
             loss_sum += self.task.loss(out.float(), y).double() * len(x)
-            correct += self.task.correct(out, y)
+            _add_sums(sums, self.task.metric_sums(out, y))
         model.train(was_training)
         n = len(loader.split)
-        return {f"{prefix}_loss": (loss_sum / n).item(), f"{prefix}_{self.task.metric}": correct.item() / n}
+        return {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -269,7 +286,7 @@ class Trainer:
     # ------------------------------------------------------------------ resume support
 
     def _new_partial(self) -> dict:
-        return {"losses": [], "sizes": [], "lrs": [], "correct": [], "outs": [], "targets": [],
+        return {"losses": [], "sizes": [], "lrs": [], "sums": {}, "outs": [], "targets": [],
                 "elapsed": 0.0, "lr0": self.current_lr()}
 
     def elapsed(self) -> float:
@@ -282,19 +299,51 @@ class Trainer:
         if acc is None or not acc["sizes"]:
             return {}
         self._reduce_metric(acc)
-        return {"losses": torch.stack(acc["losses"]), "correct": torch.stack(acc["correct"]).sum(),
+        return {"losses": torch.stack(acc["losses"]), "sums": dict(acc["sums"]),
                 "sizes": list(acc["sizes"]), "lrs": list(acc["lrs"]), "lr0": acc["lr0"],
                 "elapsed": self.elapsed()}
 
     def load_partial_state(self, state: dict, device: torch.device, elapsed: float = 0.0) -> None:
+        """Continue an unfinished epoch from ``partial_state``'s sums (the task's metric sums
+        by name); a checkpoint whose sums name other metrics belongs to another task."""
         if not state:
             self._partial = None
             return
+        if "sums" not in state:
+            raise ValueError("the checkpoint's unfinished epoch has no metric sums (written by an older "
+                             "netcoach); resume it with that version or start the run again")
+        if set(state["sums"]) - set(self.task.metric_names):
+            raise ValueError(f"the checkpoint's unfinished epoch holds sums of {sorted(state['sums'])}, "
+                             f"but task {self.task.name} reports {list(self.task.metric_names)}; resume "
+                             "with the task the run was trained with")
         self._partial = {"losses": list(state["losses"].to(device).unbind()),
-                         "correct": [state["correct"].to(device)], "outs": [], "targets": [],
+                         "sums": {k: v.to(device) for k, v in state["sums"].items()},
+                         "outs": [], "targets": [],
                          "sizes": list(state["sizes"]),
                          "lrs": list(state["lrs"]), "lr0": state["lr0"],
                          "elapsed": float(state.get("elapsed", elapsed))}
+
+
+def _add_to_group(group_loss: Optional[torch.Tensor], loss: torch.Tensor, weight: float,
+                  first: bool) -> torch.Tensor:
+    """The group's loss so far plus this micro-batch's weighted (detached) loss."""
+    part = loss.detach() if weight == 1.0 else loss.detach() * weight
+    return part if first else group_loss + part
+
+
+def _add_sums(sums: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
+    """Add one batch's (or chunk's) metric sums into ``sums``, on the device (new tensors,
+    never in place, so a captured ``partial_state`` keeps its values)."""
+    for name, value in found.items():
+        sums[name] = sums[name] + value if name in sums else value
+
+
+def _means(sums: dict[str, torch.Tensor], n: int, prefix: str) -> dict[str, float]:
+    """``{prefix}_<metric>``: each device-side sum divided by the sample count, read on the host."""
+    if not sums:
+        return {}
+    values = torch.stack([v.double() for v in sums.values()]).tolist()  # one read for all metrics
+    return {f"{prefix}_{name}": v / max(n, 1) for name, v in zip(sums, values)}
 
 
 def _batch_size(loader: DeviceLoader, j: int) -> int:
