@@ -156,3 +156,11 @@ def test_bad_transfer_options_fail_before_a_run_folder(tmp_path, quick_overrides
 def test_transfer_options_on_a_model_without_a_backbone_say_so():
     with pytest.raises(ConfigError, match="no `backbone`"):
         backbone_blocks(nn.Linear(3, 2))
+
+
+def test_discriminative_lr_with_a_one_range_schedule_is_refused(tmp_path, quick_overrides):
+    cfg = netcoach.load_config(overrides={**quick_overrides, "transfer.layer_decay": "0.5",
+                                          "schedule.name": "onecycle"})
+    with pytest.raises(ConfigError, match="schedule.name onecycle sets one lr range"):
+        netcoach.train(cfg, progress=False)
+    assert not (tmp_path / "runs").exists()

@@ -158,17 +158,18 @@ def _round_config(config: Config, job: Path, r: int, epochs: int) -> Config:
 
 def prune_run(run_dir: str | Path, amount: float, rounds: int, finetune_epochs: int,
               rewind_epoch: Optional[int] = None, structured: bool = False,
-              out: Optional[str | Path] = None, callbacks=()) -> dict:
+              out: Optional[str | Path] = None, callbacks=(), data=None) -> dict:
     """Prune the best weights of ``run_dir`` to ``amount`` sparsity over ``rounds`` rounds,
     fine-tuning ``finetune_epochs`` after each (from the rewound weights when
     ``rewind_epoch`` is given). Rounds already in ``out`` are kept, an interrupted one is
-    resumed. Returns the report written to ``out/prune.json``."""
+    resumed. ``data``: the ``DataBundle`` the source was trained on when it was not built
+    from its config (as ``train(data=...)``). Returns the report written to ``out/prune.json``."""
     _check(amount, rounds, finetune_epochs, rewind_epoch)
     run_dir = Path(run_dir)
     config, model = load_run(run_dir)
     job = Path(out) if out is not None else run_dir.parent / f"{run_dir.name}-pruned"
     rewound = rewind_state(run_dir, config, rewind_epoch) if rewind_epoch is not None else None
-    bundle = build_data(config, Runtime.local(config.train.device).device)
+    bundle = build_data(config, Runtime.local(config.train.device).device, data)
     report = _load_report(job) or {"source": str(run_dir), "amount": amount, "rounds_asked": rounds, "rounds": [],
                                    "structured": structured, "rewind_epoch": rewind_epoch,
                                    "dense": {"test": (RunFolder(run_dir).summary() or {}).get("test", {}),

@@ -13,9 +13,13 @@ from typing import Optional
 
 from torch import nn
 
-from netcoach.config import Config
+from netcoach.config import Config, ConfigError
 from netcoach.transfer.freeze import Freezer, check_transfer, frozen_modules, lr_multipliers
 from netcoach.transfer.weights import LoadReport, load_pretrained
+
+
+# Schedules whose torch scheduler is given one lr range for all groups (CyclicLR, OneCycleLR).
+ONE_RANGE_SCHEDULES = ("cyclic", "onecycle")
 
 
 @dataclass
@@ -48,6 +52,12 @@ def prepare(model: nn.Module, config: Config) -> TransferSetup:
     """Load ``model.init_from`` into ``model`` and work out the ``[transfer]`` options."""
     cfg = config.transfer
     check_transfer(cfg)
+    scales = lr_multipliers(model, cfg)
+    if scales and config.schedule.name in ONE_RANGE_SCHEDULES:
+        raise ConfigError(f"schedule.name {config.schedule.name} sets one lr range for every parameter "
+                          f"group, which would undo transfer.backbone_lr_mult/layer_decay; use a schedule "
+                          f"that scales each group's own lr (constant, step, multistep, exponential, "
+                          f"cosine_restarts, plateau) or leave both at 1")
+    frozen = frozen_modules(model, cfg.freeze)
     report = load_pretrained(model, config.model.init_from) if config.model.init_from else None
-    return TransferSetup(report, lr_multipliers(model, cfg), frozen_modules(model, cfg.freeze),
-                         cfg.unfreeze_epoch)
+    return TransferSetup(report, scales, frozen, cfg.unfreeze_epoch)
