@@ -16,11 +16,13 @@ from netcoach.transfer import backbone_blocks, lr_multipliers
 SHAPE = (1, 8, 8)
 
 
-@pytest.fixture
-def source_run(tmp_path, quick_overrides):
-    """A small CNN with BatchNorm trained on digits: the weights to transfer."""
-    cfg = netcoach.load_config(overrides={**quick_overrides, "model.name": "cnn", "model.width": "8",
-                                          "train.epochs": "1", "run.name": "src"})
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory):
+    """A small CNN with BatchNorm trained on digits: the weights to transfer (read only)."""
+    runs = tmp_path_factory.mktemp("freeze-source")
+    cfg = netcoach.load_config(overrides={"model.name": "cnn", "model.width": "8", "train.epochs": "1",
+                                          "run.dir": str(runs), "run.name": "src",
+                                          "diagnose.preflight": "false", "report.enabled": "false"})
     return netcoach.train(cfg, progress=False).run_dir
 
 

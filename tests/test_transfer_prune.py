@@ -20,10 +20,14 @@ from netcoach.transfer.prune import (effective_weight, permanent_state, prune_ru
 SHAPE = (1, 8, 8)
 
 
-@pytest.fixture
-def source(tmp_path, quick_overrides):
-    cfg = netcoach.load_config(overrides={**quick_overrides, "train.epochs": "2", "run.name": "src",
-                                          "model.width": "32", "checkpoint.every_epochs": "1"})
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """An MLP trained on digits with a checkpoint per epoch (read only: jobs write elsewhere)."""
+    runs = tmp_path_factory.mktemp("prune-source")
+    cfg = netcoach.load_config(overrides={"model.name": "mlp", "model.width": "32", "train.epochs": "2",
+                                          "run.dir": str(runs), "run.name": "src",
+                                          "checkpoint.every_epochs": "1", "diagnose.preflight": "false",
+                                          "report.enabled": "false"})
     return netcoach.train(cfg, progress=False).run_dir
 
 
