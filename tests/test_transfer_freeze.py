@@ -166,3 +166,11 @@ def test_discriminative_lr_with_a_one_range_schedule_is_refused(tmp_path, quick_
     with pytest.raises(ConfigError, match="schedule.name onecycle sets one lr range"):
         netcoach.train(cfg, progress=False)
     assert not (tmp_path / "runs").exists()
+
+
+def test_freezing_with_several_processes_is_refused(tmp_path, quick_overrides):
+    from netcoach.transfer import prepare
+
+    cfg = netcoach.load_config(overrides={**quick_overrides, "transfer.freeze": "backbone", "dist.nproc": "2"})
+    with pytest.raises(ConfigError, match="dist.nproc > 1 is not supported"):
+        prepare(build_model(ModelConfig(name="mlp", width=8), SHAPE, 10), cfg)

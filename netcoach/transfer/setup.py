@@ -59,5 +59,9 @@ def prepare(model: nn.Module, config: Config) -> TransferSetup:
                           f"that scales each group's own lr (constant, step, multistep, exponential, "
                           f"cosine_restarts, plateau) or leave both at 1")
     frozen = frozen_modules(model, cfg.freeze)
+    if frozen and config.dist.nproc > 1:
+        raise ConfigError("transfer.freeze with dist.nproc > 1 is not supported: DistributedDataParallel "
+                          "fixes at wrap time which parameters get gradients, and the Freezer changes that "
+                          "later; train with dist.nproc 1 or transfer.freeze none")
     report = load_pretrained(model, config.model.init_from) if config.model.init_from else None
     return TransferSetup(report, scales, frozen, cfg.unfreeze_epoch)
