@@ -45,6 +45,7 @@ from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
 from netcoach.train.run import PREVIEW
+from netcoach.transfer.setup import prepare as prepare_transfer
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
 __all__ = ["RunResult", "best_checkpoint", "build_trainer", "default_callbacks", "load_config", "load_run",
@@ -118,7 +119,9 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
         model = model.to(memory_format=torch.channels_last)
     model = convert_sync_bn(model, runtime, config.dist.sync_bn)
     seed_rank(tc.seed, runtime)  # dropout and other draws of torch's generator differ per rank
-    optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
+    transfer = prepare_transfer(model, config)  # model.init_from weights, [transfer] lr parts
+    # parameter groups: no decay on biases/norms; every parameter placed, also those frozen later
+    optimizer = build_optimizer(model, config.optim, lr_scales=transfer.lr_scales)
     loaders = build_loaders(config, bundle,
                             transform=build_augment(config.augment, num_classes=bundle.num_classes),
                             rank=runtime.rank, world_size=runtime.world_size)
@@ -130,9 +133,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
-    return Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
-                   grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
-                   compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
+    trainer = Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
+                      grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
+                      compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
+    trainer.transfer = transfer  # read by default_callbacks (the Freezer) and train (summary notes)
+    return trainer
 
 
 def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None, data=None,
@@ -173,6 +178,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     history = trainer.fit()
     summary = summarize(trainer, best, stopper, run, started, resumed_from)
     summary["preflight"] = checks
+    summary["notes"] = summary.get("notes", []) + transfer_notes(trainer)
+    if getattr(trainer, "transfer", None) is not None:
+        summary["transfer"] = trainer.transfer.record()
     summary["doctor"] = diagnose.doctor(history, summary, config)
     if run is not None:
         run.write_summary(summary)
@@ -184,6 +192,12 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     dist_reduce.barrier()  # no process leaves before the main one has written the run's records
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
+
+
+def transfer_notes(trainer: Trainer) -> list[str]:
+    """The ``model.init_from`` line (what loaded, what did not) for the summary's notes."""
+    setup = getattr(trainer, "transfer", None)
+    return setup.notes() if setup is not None else []
 
 
 def show_progress(progress: Optional[bool]) -> bool:
@@ -271,6 +285,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         first += [TensorBoardLogger(run)] if config.log.tensorboard and run.writes else []
         first += [MLflowLogger(run.path, config)] if config.log.mlflow and run.writes else []
     first += diagnose.monitor_callbacks(config, run)
+    first += trainer.transfer.callbacks() if getattr(trainer, "transfer", None) is not None else []
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
     if run is not None:
         ck = config.checkpoint

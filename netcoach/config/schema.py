@@ -91,6 +91,9 @@ class ModelConfig:
                                    "(max-pool) separated by commas, e.g. 64,M,128,M")
     resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34")
     width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9")
+    init_from: Optional[str] = opt(None, "start from trained weights: a run folder (its best weights), "
+                                         "a .safetensors file or a .pt/.pth state dict (tensors only, "
+                                         "never code); keys are matched by name")
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,16 @@ class TaskConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    freeze: str = opt("none", "what does not train at first: none, backbone (all but the head) or N "
+                              "(the first N blocks of the backbone); frozen BatchNorm stays in eval mode")
+    unfreeze_epoch: int = opt(0, "train the frozen part again after this many epochs (0: it stays frozen)")
+    backbone_lr_mult: float = opt(1.0, "the backbone's lr is optim.lr times this (discriminative lr)")
+    layer_decay: float = opt(1.0, "layer-wise lr decay (timm): block b of B gets lr x layer_decay^(B - b), "
+                                  "the head lr x 1")
+
+
+@dataclass(frozen=True)
 class DistConfig:
     nproc: int = opt(1, "processes on this machine (1: no launch); netcoach train relaunches itself "
                         "through torch.distributed.run with this many; data.batch_size stays the "
@@ -364,4 +377,5 @@ class Config:
     regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     dist: DistConfig = field(default_factory=DistConfig)
