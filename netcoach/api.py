@@ -38,9 +38,9 @@ from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
 from netcoach.train.builtin import Checkpointer, StepCheckpointer
-from netcoach.train.checkpoint import load_into
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import summarize
+from netcoach.train.load import load_run
 from netcoach.train.guard import NanGuard
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
@@ -252,29 +252,3 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps) if ck.every_steps
                     else Checkpointer(run, ck.every_epochs))
     return first, tail
-
-
-def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu",
-             model: Optional[nn.Module] = None) -> tuple[Config, nn.Module]:
-    """Rebuild a run's model from its folder (config + data.json + weights).
-
-    A run trained with a custom ``model=`` cannot be rebuilt from its config: pass a
-    freshly constructed module of the same class as ``model`` and its weights are loaded.
-    """
-    run = RunFolder(run_dir)
-    config = run.config()
-    if model is None:
-        record = run.model_record()
-        if record.get("source") == "custom":
-            raise ValueError(f"{run_dir} was trained with a custom model ({record.get('class')}) "
-                             f"passed to netcoach.train(model=...); its config cannot rebuild it: "
-                             f"construct the same module and call load_run({str(run_dir)!r}, model=...)")
-        data = run.data_record()
-        model = build_model(config.model, tuple(data["input_shape"]),
-                            data.get("num_outputs", data["num_classes"]))
-    weights = run.checkpoints / f"{which}.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} not found; valid checkpoints: "
-                                f"{', '.join(sorted(p.stem for p in run.checkpoints.glob('*.safetensors'))) or 'none'}")
-    load_into(model, weights)
-    return config, model.to(device).eval()
