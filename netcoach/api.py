@@ -24,8 +24,9 @@ from torch import nn
 from netcoach import diagnose
 from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
-from netcoach.config import Config, load_toml
+from netcoach.config import Config, ConfigError, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.ensemble import EnsembleResult, build_ensemble
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.summary import model_summary, summary_record
@@ -45,11 +46,11 @@ from netcoach.train.guard import NanGuard
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
-from netcoach.train.run import PREVIEW
+from netcoach.train.run import PREVIEW, RunExistsError
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
-__all__ = ["RunResult", "build_trainer", "default_callbacks", "load_config", "load_run",
-           "model_summary", "resume_config", "train"]
+__all__ = ["MembersResult", "RunResult", "build_trainer", "default_callbacks", "load_config", "load_run",
+           "model_summary", "resume_config", "train", "train_members"]
 
 
 @dataclass
@@ -150,6 +151,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     """
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
+    if config.ensemble.members > 1:
+        raise ConfigError(f"ensemble.members: {config.ensemble.members} asks for several runs; "
+                          "netcoach.train trains one: call netcoach.train_members(config)")
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
@@ -172,6 +176,36 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
+
+
+@dataclass
+class MembersResult:
+    """What ``train_members`` gives back: each member's ``RunResult`` and their ensemble."""
+
+    members: list[RunResult]
+    ensemble: EnsembleResult
+
+
+def train_members(config: Config, *, progress: Optional[bool] = None, data=None) -> MembersResult:
+    """Train ``ensemble.members`` runs of ``config`` with seeds ``train.seed``, +1, ...
+    (one after another: on a few CPU cores parallel runs would only share them) and
+    build their ensemble. Members go to ``<run.dir>/<name>-seed<S>``, the ensemble
+    to ``<run.dir>/<name>-ensemble``; every name is checked free before the first run."""
+    k = config.ensemble.members
+    base = config.run.name or default_run_name(config)
+    seeds = [config.train.seed + i for i in range(k)]
+    names = [f"{base}-seed{s}" for s in seeds] + [f"{base}-ensemble"]
+    taken = [n for n in names if (Path(config.run.dir) / n).exists()]
+    if taken:
+        raise RunExistsError(f"run folder {Path(config.run.dir) / taken[0]} already exists; choose "
+                             "another --run.name or remove it")
+    results = []
+    for seed, name in zip(seeds, names):
+        member = with_overrides(config, {"train.seed": seed, "run.name": name, "ensemble.members": 1})
+        results.append(train(member, progress=progress, data=data))
+    ensemble = build_ensemble([r.run_dir for r in results], name=names[-1], out_dir=config.run.dir,
+                              tta=config.augment.tta)
+    return MembersResult(results, ensemble)
 
 
 def show_progress(progress: Optional[bool]) -> bool:

@@ -32,9 +32,24 @@ def run(args: argparse.Namespace) -> int:
         config = resume_config(args.resume, overrides=overrides)
     else:
         config = config_from_args(args)
+    if config.ensemble.members > 1 and not args.resume:
+        return run_members(config, not args.quiet)
     result = netcoach.train(config, progress=not args.quiet, resume=args.resume)
     print_outcome(Console(soft_wrap=True, highlight=False), result)
     return 1 if result.summary.get("failure") else 0
+
+
+def run_members(config, progress: bool) -> int:
+    """``--ensemble.members K``: K seeds one after another, then their ensemble."""
+    import netcoach
+    from netcoach.cli.ensemble_cmd import print_ensemble
+
+    console = Console(soft_wrap=True, highlight=False)
+    result = netcoach.train_members(config, progress=progress)
+    for member in result.members:
+        print_outcome(console, member)
+    print_ensemble(console, result.ensemble.summary, result.ensemble.path)
+    return 1 if any(m.summary.get("failure") for m in result.members) else 0
 
 
 def print_outcome(console: Console, result) -> None:
