@@ -27,6 +27,7 @@ from netcoach.augment.preview import preview_png
 from netcoach.config import Config, ConfigError, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
 from netcoach.ensemble import EnsembleResult, build_ensemble
+from netcoach.ensemble.snapshots import snapshot_plan, snapshot_savers, snapshot_summary
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.summary import model_summary, summary_record
@@ -158,6 +159,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
     stopper = early_stopping(config, trainer.task.default_monitor)
+    snapshot_plan(config, trainer)  # a schedule without enough cycles leaves no folder either
     run = open_run(config, trainer, resume, save, custom_model=model)
     best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
@@ -167,6 +169,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     resumed_from = restore_run(trainer, run) if resume is not None else None
     history = trainer.fit()
     summary = summarize(trainer, best, stopper, run, started, resumed_from)
+    summary.update(snapshot_summary(trainer))
     summary["preflight"] = checks
     summary["doctor"] = diagnose.doctor(history, summary, config)
     if run is not None:
@@ -272,6 +275,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
     last, so they capture every other callback's state of the epoch.
     """
     first: list[Callback] = build_averagers(config, trainer.model, run) + [best]
+    first += snapshot_savers(config, trainer, run)
     first += [stopper] if stopper is not None else []
     if run is not None:
         first.append(MetricsLogger(run))

@@ -61,6 +61,11 @@ def print_outcome(console: Console, result) -> None:
     console.print(f"best epoch {summary['best_epoch']}  {metrics}")
     for kind, values in summary.get("averages", {}).items():
         console.print(f"{kind}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    snap = summary.get("snapshots")
+    if snap:
+        key = snap["primary"]
+        console.print(f"snapshot ensemble of {len(snap['members'])}: {key} {snap['ensemble'][key]:.4f}  "
+                      f"(final weights alone {snap['final'][key]:.4f})")
     for finding in summary.get("doctor", []):
         console.print(f"doctor: [bold]{finding['label']}[/bold] — {finding['evidence']}")
         for remedy in finding.get("remedies", [])[:3]:
