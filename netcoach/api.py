@@ -26,6 +26,7 @@ from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
 from netcoach.config import Config, ConfigError, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.distill import distill_summary, distill_task
 from netcoach.ensemble import EnsembleResult, build_ensemble
 from netcoach.ensemble.snapshots import snapshot_plan, snapshot_savers, snapshot_summary
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
@@ -115,6 +116,7 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    task = distill_task(task, config, bundle, model, runtime.device)  # distill.teacher: the teacher joins the loss
     optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
     loaders = build_loaders(config, bundle,
                             transform=build_augment(config.augment, num_classes=bundle.num_classes))
@@ -170,6 +172,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     history = trainer.fit()
     summary = summarize(trainer, best, stopper, run, started, resumed_from)
     summary.update(snapshot_summary(trainer))
+    summary.update(distill_summary(trainer, config))
     summary["preflight"] = checks
     summary["doctor"] = diagnose.doctor(history, summary, config)
     if run is not None:

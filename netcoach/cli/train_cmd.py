@@ -66,6 +66,13 @@ def print_outcome(console: Console, result) -> None:
         key = snap["primary"]
         console.print(f"snapshot ensemble of {len(snap['members'])}: {key} {snap['ensemble'][key]:.4f}  "
                       f"(final weights alone {snap['final'][key]:.4f})")
+    distill = summary.get("distill")
+    if distill:
+        key, t = distill["primary"], distill["teacher"]
+        base = distill.get("baseline")
+        console.print(f"distillation: teacher {key} {t['test'][key]:.4f} ({t['parameters']:,} parameters)"
+                      + (f"  from scratch {base['test'][key]:.4f}" if base else "")
+                      + f"  distilled {summary['test'][key]:.4f} ({summary['parameters']:,} parameters)")
     for finding in summary.get("doctor", []):
         console.print(f"doctor: [bold]{finding['label']}[/bold] — {finding['evidence']}")
         for remedy in finding.get("remedies", [])[:3]:

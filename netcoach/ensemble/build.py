@@ -132,7 +132,7 @@ def build_ensemble(runs: Sequence[str | Path], weights: Optional[Sequence[float]
             task.prediction_key: mean.float().contiguous(),
             "labels": labels.contiguous()}))
         atomic_write_text(tmp / folder.REPORT, report_html(tmp, name, record, summary))
-    model = EnsembleModel([m.model for m in members], task, w, members[0].record)
+    model = EnsembleModel([m.model for m in members], task, w, members[0].record, [m.path for m in members])
     return EnsembleResult(final, summary, model)
 
 
@@ -142,5 +142,5 @@ def load_ensemble(path: str | Path, device: str = "cpu") -> EnsembleModel:
     record = folder.read_record(path)
     members = load_members(folder.member_paths(path, record), record.get("which", "best"))
     model = EnsembleModel([m.model for m in members], members[0].task, record.get("weights"),
-                          members[0].record)
+                          members[0].record, [m.path for m in members])
     return model.to(device).eval()

@@ -46,10 +46,11 @@ class EnsembleModel(nn.Module):
         weights: one positive weight per member (normalized to sum 1; default uniform).
         task: the members' task.
         record: the members' shared data record (input shape, classes, normalization).
+        paths: the members' run folders, when they came from folders.
     """
 
     def __init__(self, models: Sequence[nn.Module], task: Task, weights: Optional[Sequence[float]] = None,
-                 record: Optional[dict] = None):
+                 record: Optional[dict] = None, paths: Sequence = ()):
         super().__init__()
         if len(models) < 1:
             raise ValueError("an ensemble needs at least one member")
@@ -57,6 +58,7 @@ class EnsembleModel(nn.Module):
         self.weights = normalized_weights(weights, len(models))
         self.task = task
         self.record = dict(record or {})
+        self.paths = list(paths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The weighted mean of the members' predictions (probabilities for classification)."""

@@ -17,7 +17,7 @@ import numpy as np
 from netcoach.report import html as h
 from netcoach.report import confusion, images, plots, sections
 from netcoach.report.records import RunRecord, first_conv_weight, load_predictions, load_run_record
-from netcoach.report.scores import snapshots_section
+from netcoach.report.scores import distill_section, snapshots_section
 from netcoach.tasks import task_of_config
 from netcoach.utils.io import atomic_write_text
 
@@ -168,7 +168,8 @@ def task_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
 
 
 # Sections shown when summary.json holds their key: (key, id, title, builder(summary, out)).
-SUMMARY_SECTIONS = [("snapshots", "snapshots", "Snapshot ensemble", snapshots_section)]
+SUMMARY_SECTIONS = [("snapshots", "snapshots", "Snapshot ensemble", snapshots_section),
+                    ("distill", "distillation", "Distillation", distill_section)]
 
 
 def summary_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:

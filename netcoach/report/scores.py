@@ -43,3 +43,22 @@ def snapshots_section(summary: dict, out: Path) -> str:
                   f"(Huang et al. 2017), averaged as predictions; mean pairwise disagreement "
                   f"{h.fmt(snap['disagreement']['mean'])}.")
     return text + scores_table(rows) + bars(out, "snapshots.png", labels, values, key, [len(rows) - 2])
+
+
+def distill_section(summary: dict, out: Path) -> str:
+    """A run report's distillation section: teacher, baseline student and distilled student."""
+    d = summary["distill"]
+    key = d["primary"]
+    teacher = d["teacher"]
+    rows = [(f"teacher ({teacher['kind']})", {"parameters": teacher["parameters"], "path": teacher["path"]},
+             teacher["test"])]
+    if d.get("baseline"):
+        rows.append(("student from scratch", {"parameters": d["baseline"]["parameters"],
+                                              "path": d["baseline"]["path"]}, d["baseline"]["test"]))
+    rows.append(("distilled student", {"parameters": summary.get("parameters")}, summary.get("test", {})))
+    text = h.note(f"loss = {h.fmt(d['alpha'])} · T² · KL(teacher ‖ student) at T = {h.fmt(d['temperature'])} "
+                  f"+ {h.fmt(1 - d['alpha'])} · task loss (Hinton et al. 2015); the teacher is scored on "
+                  "this run's test split.")
+    labels = [r[0] for r in rows]
+    values = [r[2].get(key, float("nan")) for r in rows]
+    return text + scores_table(rows) + bars(out, "distill.png", labels, values, key, [len(rows) - 1])
