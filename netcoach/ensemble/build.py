@@ -114,9 +114,8 @@ def build_ensemble(runs: Sequence[str | Path], weights: Optional[Sequence[float]
         MemberError: a member is missing or corrupt, or members differ (the key is named);
             no folder is written.
     """
-    w = normalized_weights(weights, len(runs)) if weights is not None else None
+    w = normalized_weights(weights, len(runs))  # a bad --weights fails before any member is read
     members = load_members(runs, which)
-    w = w or normalized_weights(None, len(members))
     summary, mean, labels = evaluate_members(members, w, tta)
     name = name or default_name(members)
     parent = Path(out_dir) if out_dir is not None else members[0].path.parent

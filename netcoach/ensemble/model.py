@@ -23,6 +23,8 @@ from netcoach.tasks import Task
 def normalized_weights(weights: Optional[Sequence[float]], count: int) -> list[float]:
     """``weights`` scaled to sum to 1 (uniform when None); a wrong count or a weight that is
     not a positive finite number is a ValueError naming ``--weights``."""
+    if count < 1:
+        raise ValueError("an ensemble needs at least one member")
     if weights is None:
         return [1.0 / count] * count
     values = [float(w) for w in weights]
