@@ -43,8 +43,8 @@ from netcoach.train.averaging import build_averagers
 from netcoach.train.builtin import Checkpointer, StepCheckpointer
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import summarize
-from netcoach.train.load import load_run
 from netcoach.train.guard import NanGuard
+from netcoach.train.load import load_run
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
