@@ -42,6 +42,10 @@ def test_train_asks_for_train_members_when_several_are_configured(tmp_path):
     config = netcoach.load_config(overrides=_overrides(tmp_path, **{"ensemble.members": "2"}))
     with pytest.raises(ConfigError, match="ensemble.members: 2 .* netcoach.train_members"):
         netcoach.train(config, progress=False)
+    several = netcoach.load_config(overrides=_overrides(tmp_path, **{"ensemble.members": "2", "dist.nproc": "2"}))
+    with pytest.raises(ConfigError, match="ensemble.members: the members train one after another .* dist.nproc 1"):
+        netcoach.train_members(several, progress=False)
+    assert not any(tmp_path.iterdir())
     with pytest.raises(ConfigError, match="ensemble.members: must be >= 1, got 0"):
         netcoach.load_config(overrides={"ensemble.members": "0"})
 

@@ -360,6 +360,17 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
+class DistConfig:
+    nproc: int = opt(1, "processes on this machine (1: no launch); netcoach train relaunches itself "
+                        "through torch.distributed.run with this many; data.batch_size stays the "
+                        "global batch, split across them")
+    backend: str = opt("auto", "torch.distributed backend: auto (nccl on CUDA, gloo on CPU), gloo or nccl",
+                       choices=("auto", "gloo", "nccl"))
+    sync_bn: bool = opt(False, "convert BatchNorm layers to SyncBatchNorm (statistics over the global "
+                               "batch instead of each process's share)")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -379,3 +390,4 @@ class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    dist: DistConfig = field(default_factory=DistConfig)

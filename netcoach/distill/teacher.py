@@ -17,11 +17,12 @@ from typing import Optional
 import torch
 from torch import nn
 
-from netcoach.config import Config, ConfigError, to_dict
-from netcoach.ensemble import MemberError, is_ensemble, load_ensemble
+from netcoach.config import Config, ConfigError
+from netcoach.ensemble import EnsembleModel, MemberError, is_ensemble, load_ensemble
 from netcoach.ensemble.members import SHARED_CONFIG_KEYS
 from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.load import load_run
+from netcoach.train.resume import flat
 from netcoach.train.run import RunFolder
 
 # The split must be the student's, or the teacher may have trained on the student's test samples.
@@ -54,7 +55,7 @@ class Teacher:
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.record, self.student, self.path = record, student, Path(path)
-        self.kind = "ensemble" if hasattr(model, "outputs") else "run"
+        self.kind = "ensemble" if isinstance(model, EnsembleModel) else "run"
 
     @property
     def parameters(self) -> int:
@@ -80,7 +81,7 @@ class Teacher:
 
 
 def _teacher_config(path: Path, model: nn.Module) -> Config:
-    first = model.paths[0] if hasattr(model, "paths") else path
+    first = model.paths[0] if isinstance(model, EnsembleModel) else path
     return RunFolder(first).config()
 
 
@@ -102,11 +103,7 @@ def load_teacher(path: str | Path, config: Config, student: dict, num_outputs: i
         teacher_config = _teacher_config(path, model)
     except (OSError, ValueError, MemberError, CheckpointError, KeyError) as exc:
         raise ConfigError(f"distill.teacher: {path}: {str(exc).splitlines()[0]}") from None
-    mine, theirs = _flat(config), _flat(teacher_config)
-    for key in SPLIT_KEYS:
-        if mine[key] != theirs[key]:
-            raise ConfigError(f"distill.teacher: {path} was trained with {key} {theirs[key]!r}, the student "
-                              f"has {mine[key]!r}; the teacher must use the student's data split")
+    check_same_split("distill.teacher", path, teacher_config, config)
     outputs = int(record.get("num_outputs", record.get("num_classes", 0)))
     if outputs != num_outputs or tuple(record["input_shape"]) != tuple(input_shape):
         raise ConfigError(f"distill.teacher: {path} maps {tuple(record['input_shape'])} to {outputs} outputs, "
@@ -114,8 +111,15 @@ def load_teacher(path: str | Path, config: Config, student: dict, num_outputs: i
     return Teacher(model.to(device), record, student, path)
 
 
-def _flat(config: Config) -> dict:
-    return {f"{s}.{k}": v for s, values in to_dict(config).items() for k, v in values.items()}
+def check_same_split(option: str, path, other: Config, config: Config) -> None:
+    """ConfigError naming ``option`` and the first ``SPLIT_KEYS`` key on which the run at ``path``
+    (config ``other``) splits its data differently from the student: a teacher on another split
+    may have trained on the student's test samples, and a baseline would be scored on others."""
+    mine, theirs = flat(config), flat(other)
+    for key in SPLIT_KEYS:
+        if mine[key] != theirs[key]:
+            raise ConfigError(f"{option}: {path} was trained with {key} {theirs[key]!r}, the student "
+                              f"has {mine[key]!r}; it must use the student's data split")
 
 
 def baseline_record(path: Optional[str], config: Config) -> Optional[dict]:
@@ -131,9 +135,5 @@ def baseline_record(path: Optional[str], config: Config) -> Optional[dict]:
         raise ConfigError(f"distill.baseline: {path}: {str(exc).splitlines()[0]}") from None
     if not summary or "test" not in summary:
         raise ConfigError(f"distill.baseline: {path} has no summary.json with test metrics; give a finished run")
-    mine, theirs = _flat(config), _flat(baseline_config)
-    for key in SPLIT_KEYS:
-        if mine[key] != theirs[key]:
-            raise ConfigError(f"distill.baseline: {path} was trained with {key} {theirs[key]!r}, the student "
-                              f"has {mine[key]!r}; compare on the same split")
+    check_same_split("distill.baseline", path, baseline_config, config)
     return {"path": str(run.path), "parameters": summary.get("parameters"), "test": summary["test"]}

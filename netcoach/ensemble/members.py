@@ -16,10 +16,11 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from netcoach.config import Config, ConfigError, to_dict
+from netcoach.config import Config, ConfigError
 from netcoach.tasks import Task, build_task
 from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.load import load_run
+from netcoach.train.resume import flat
 from netcoach.train.run import RunFolder
 
 # Config keys that decide which samples land in the test split and how inputs are read.
@@ -76,14 +77,10 @@ def load_member(path: str | Path, which: str = "best", device: str = "cpu") -> M
     return Member(run.path, which, config, model, record, summary)
 
 
-def _flat(config: Config) -> dict[str, Any]:
-    return {f"{s}.{k}": v for s, values in to_dict(config).items() for k, v in values.items()}
-
-
 def shared_values(member: Member) -> dict[str, Any]:
     """Everything members must agree on, as ``{key: value}`` (config keys and ``data.json:`` keys)."""
-    flat = _flat(member.config)
-    values = {key: flat.get(key) for key in SHARED_CONFIG_KEYS}
+    options = flat(member.config)
+    values = {key: options.get(key) for key in SHARED_CONFIG_KEYS}
     values.update({f"data.json:{key}": member.record.get(key) for key in SHARED_RECORD_KEYS})
     if values["data.json:num_outputs"] is None:  # runs before the output count was recorded
         values["data.json:num_outputs"] = member.num_outputs
