@@ -29,7 +29,6 @@ from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
 from netcoach.distill import distill_summary, distill_task
 from netcoach.distributed import reduce as dist_reduce
 from netcoach.distributed.setup import convert_sync_bn, seed_rank
-from netcoach.ensemble import EnsembleResult, build_ensemble
 from netcoach.ensemble.snapshots import snapshot_plan, snapshot_savers, snapshot_summary
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
@@ -50,11 +49,11 @@ from netcoach.train.load import load_run
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
-from netcoach.train.run import PREVIEW, RunExistsError
+from netcoach.train.run import PREVIEW
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
-__all__ = ["MembersResult", "RunResult", "build_trainer", "default_callbacks", "load_config", "load_run",
-           "model_summary", "resume_config", "train", "train_members"]
+__all__ = ["RunResult", "build_trainer", "default_callbacks", "load_config", "load_run",
+           "model_summary", "resume_config", "train"]
 
 
 @dataclass
@@ -163,7 +162,8 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     config = resume_config(resume, config) if resume is not None else (config or Config())
     if config.ensemble.members > 1:
         raise ConfigError(f"ensemble.members: {config.ensemble.members} asks for several runs; "
-                          "netcoach.train trains one: call netcoach.train_members(config)")
+                          "netcoach.train trains one: netcoach.ensemble.seeds.train_members(config) "
+                          "trains them and their ensemble (as netcoach train does)")
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
@@ -191,40 +191,6 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     dist_reduce.barrier()  # no process leaves before the main one has written the run's records
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
-
-
-@dataclass
-class MembersResult:
-    """What ``train_members`` gives back: each member's ``RunResult`` and their ensemble."""
-
-    members: list[RunResult]
-    ensemble: EnsembleResult
-
-
-def train_members(config: Config, *, progress: Optional[bool] = None, data=None) -> MembersResult:
-    """Train ``ensemble.members`` runs of ``config`` with seeds ``train.seed``, +1, ...
-    (one after another: on a few CPU cores parallel runs would only share them) and
-    build their ensemble. Members go to ``<run.dir>/<name>-seed<S>``, the ensemble
-    to ``<run.dir>/<name>-ensemble``; every name is checked free before the first run."""
-    k = config.ensemble.members
-    if config.dist.nproc > 1:
-        raise ConfigError(f"ensemble.members: the members train one after another in this process; "
-                          f"set dist.nproc 1 (got {config.dist.nproc}), or train each member with "
-                          "--dist.nproc and combine them with netcoach ensemble")
-    base = config.run.name or default_run_name(config)
-    seeds = [config.train.seed + i for i in range(k)]
-    names = [f"{base}-seed{s}" for s in seeds] + [f"{base}-ensemble"]
-    taken = [n for n in names if (Path(config.run.dir) / n).exists()]
-    if taken:
-        raise RunExistsError(f"run folder {Path(config.run.dir) / taken[0]} already exists; choose "
-                             "another --run.name or remove it")
-    results = []
-    for seed, name in zip(seeds, names):
-        member = with_overrides(config, {"train.seed": seed, "run.name": name, "ensemble.members": 1})
-        results.append(train(member, progress=progress, data=data))
-    ensemble = build_ensemble([r.run_dir for r in results], name=names[-1], out_dir=config.run.dir,
-                              tta=config.augment.tta)
-    return MembersResult(results, ensemble)
 
 
 def show_progress(progress: Optional[bool]) -> bool:

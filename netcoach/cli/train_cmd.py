@@ -64,16 +64,22 @@ def train_here(args: argparse.Namespace, config) -> int:
 
 
 def run_members(config, progress: bool) -> int:
-    """``--ensemble.members K``: K seeds one after another, then their ensemble."""
-    import netcoach
+    """``--ensemble.members K``: K seeds one after another (each outcome printed as it ends),
+    then their ensemble."""
     from netcoach.cli.ensemble_cmd import print_ensemble
+    from netcoach.ensemble.seeds import train_members
 
     console = Console(soft_wrap=True, highlight=False)
-    result = netcoach.train_members(config, progress=progress)
-    for member in result.members:
-        print_outcome(console, member)
+    failed = []
+
+    def on_run(result) -> None:
+        print_outcome(console, result)
+        failed.extend([result.run_dir] if result.summary.get("failure") else [])
+
+    result = train_members(config, progress=progress, on_run=on_run)
+    console.print(f"group: {result.group.group_dir}")
     print_ensemble(console, result.ensemble.summary, result.ensemble.path)
-    return 1 if any(m.summary.get("failure") for m in result.members) else 0
+    return 1 if failed else 0
 
 
 def print_outcome(console: Console, result) -> None:
