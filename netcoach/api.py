@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import torch
 from torch import nn
@@ -144,9 +144,13 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     return trainer
 
 
+Reporter = Callable[[str, Any], None]  # (event, value): see ``train``'s ``reporter``
+
+
 def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None, data=None,
           callbacks: Iterable[Callback] = (), progress: Optional[bool] = None, save: bool = True,
-          resume: str | Path | None = None, runtime: Optional[Runtime] = None) -> RunResult:
+          resume: str | Path | None = None, runtime: Optional[Runtime] = None,
+          reporter: Optional[Reporter] = None) -> RunResult:
     """Train as configured and evaluate the best checkpoint on the test split.
 
     Args:
@@ -164,6 +168,14 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
             a process that is not the main one trains but writes no files. Every process
             of a multi-process job calls ``train`` (see ``netcoach.distributed``); the
             preflight checks run once, on the main process.
+        reporter: told what happens before epoch 1, as ``reporter(event, value)``:
+            ``("stage", text)`` before each slow step, ``("preflight", checks)`` with the
+            check records, ``("resume", {"epoch", "step"})`` where a resumed run continues.
+            The command line prints these; the library itself never does.
+
+    Raises:
+        PreflightFailed: with ``diagnose.strict``, a preflight check FAILed; raised before
+            any run folder or checkpoint is written.
     """
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
@@ -171,23 +183,40 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         raise ConfigError(f"ensemble.members: {config.ensemble.members} asks for several runs; "
                           "netcoach.train trains one: netcoach.ensemble.seeds.train_members(config) "
                           "trains them and their ensemble (as netcoach train does)")
+    say = reporter or (lambda event, value: None)
+    say("stage", f"loading data ({config.data.name}) and building the model ({config.model.name})")
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
     stopper = early_stopping(config, trainer.task.default_monitor)
     snapshot_plan(config, trainer)  # a schedule without enough cycles leaves no folder either
+    main = trainer.runtime.is_main
+    checks = []
+    if config.diagnose.preflight and main:  # before the folder: a strict FAIL leaves none
+        say("stage", f"preflight checks: {', '.join(config.diagnose.checks)}")
+        checks = diagnose.preflight(trainer, config)
+        say("preflight", checks)
+        diagnose.enforce_strict(checks, config.diagnose)
     run = open_run(config, trainer, resume, save, custom_model=model)
     best = best_checkpoint(config, monitor, run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
     trainer.set_callbacks(first + list(callbacks) + tail
                           + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
-    main = trainer.runtime.is_main
-    checks = diagnose.preflight(trainer, config) if config.diagnose.preflight and main else []
     resumed_from = restore_run(trainer, run) if resume is not None else None
+    if resumed_from is not None:
+        partial = trainer.partial_state()  # the sums of an unfinished epoch, one size per step
+        say("resume", {**resumed_from, "batches_done": len(partial.get("sizes", [])),
+                       "batches": len(trainer.loaders["train"])})
     history = trainer.fit()
+    cut = trainer.interrupted and trainer.epoch < trainer.epochs  # not when the last epoch had ended
+    if cut and run is not None and run.writes:
+        save_interrupted(trainer, run)
     summary = summarize(trainer, best, stopper, run, started, resumed_from)
     summary.update(snapshot_summary(trainer))
     summary.update(distill_summary(trainer, config))
+    if cut:
+        summary["interrupted"] = {"epoch": trainer.epoch, "step": trainer.step,
+                                  "resume": f"netcoach train --resume {run.path}" if run else None}
     summary["preflight"] = checks
     summary["notes"] = summary.get("notes", []) + transfer_notes(trainer)
     if getattr(trainer, "transfer", None) is not None:
@@ -203,6 +232,15 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     dist_reduce.barrier()  # no process leaves before the main one has written the run's records
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
+
+
+def save_interrupted(trainer: Trainer, run: RunFolder) -> None:
+    """Write the ``last`` checkpoint of a run stopped mid-epoch (before the best weights are
+    restored for the test evaluation), so ``--resume`` continues after its last step."""
+    saver = next((cb for cb in trainer.callbacks if isinstance(cb, Checkpointer)), None)
+    if saver is not None:
+        saver.save(trainer)
+        saver.disk.flush()  # on disk before the summary says it can be resumed
 
 
 def transfer_notes(trainer: Trainer) -> list[str]:

@@ -232,6 +232,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class DiagnoseConfig:
     preflight: bool = opt(True, "run the recipe checks before training")
+    strict: bool = opt(False, "stop before training (exit 1, no run folder) when a preflight check FAILs")
     checks: list[str] = opt(["output_layer", "initial_loss", "overfit_batch", "gradient_check",
                              "data", "init_units"],
                             "preflight checks to run (subset of: output_layer, initial_loss, "
