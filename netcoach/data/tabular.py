@@ -144,15 +144,15 @@ class TabularPreprocessing:
         return cls(list(record["features"]), dict(record["target"]))
 
     # ------------------------------------------------------------------ applying
-    def transform(self, frame: pd.DataFrame, where: str) -> np.ndarray:
-        """Rows of ``frame`` -> (N, D) float32 features; extra columns (the target) are ignored."""
+    def transform(self, frame: pd.DataFrame, where: str, dtype=np.float32) -> np.ndarray:
+        """Rows of ``frame`` -> (N, D) features (float32 as the model takes them); extra
+        columns (the target) are ignored."""
         missing = [f["name"] for f in self.features if f["name"] not in frame.columns]
         if missing:
             raise DataError(f"{where}: column {missing[0]!r} is missing; the run was trained on columns "
                             f"{', '.join(f['name'] for f in self.features)}")
         parts = [self._encode(frame[f["name"]], f, where) for f in self.features]
-        return np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((len(frame), 0),
-                                                                                        np.float32)
+        return np.concatenate(parts, axis=1).astype(dtype)
 
     def _encode(self, column: pd.Series, spec: dict, where: str) -> np.ndarray:
         name = spec["name"]
@@ -288,9 +288,9 @@ def load_csv(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     tr, va, te = three_way(y, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, stratify)
     target = {"columns": target_cols, "kind": kind, "classes": classes or None}
     prep = fit(frame, cfg, tr, target, where)
-    x = prep.transform(frame, where)
+    x = prep.transform(frame, where, np.float64)  # statistics in float64, inputs in float32
     mean, std = prep.standardization(x[tr]) if cfg.normalize else (None, None)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
     split = lambda idx: Split(xt[torch.as_tensor(idx)], yt[torch.as_tensor(idx)])  # noqa: E731
     num = len(classes) if classes else (1 if y.ndim == 1 else y.shape[1])
     return DataBundle(name=Path(cfg.path).stem, train=split(tr), val=split(va), test=split(te),
