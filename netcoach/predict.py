@@ -77,9 +77,13 @@ class RunInputs:
     @classmethod
     def of(cls, run_dir: str | Path) -> "RunInputs":
         run = RunFolder(run_dir)
-        record = run.data_record()
+        return cls.from_record(run.data_record(), run.preprocessing())
+
+    @classmethod
+    def from_record(cls, record: dict, preprocessing: Optional[dict] = None) -> "RunInputs":
+        """From a ``data.json`` record (and the run's ``preprocessing.json``, if any)."""
         return cls(tuple(record["input_shape"]), float(record["scale"]), record.get("mean"),
-                   record.get("std"), run.preprocessing())
+                   record.get("std"), preprocessing)
 
     @property
     def is_image(self) -> bool:
@@ -96,6 +100,17 @@ class RunInputs:
 def load_normalization(run_dir: str | Path) -> dict:
     """``scale``, ``mean``, ``std`` and ``input_shape`` from the run's ``data.json``."""
     return RunFolder(run_dir).data_record()
+
+
+def prepare_inputs(x, record: dict, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Inputs in the run's stored form (e.g. uint8 pixels; (N, C, H, W) or one sample) ->
+    the normalized float batch the model saw: x / scale, then the training mean/std.
+    This is the arithmetic an export folds into its graph; ``predict`` also accepts
+    other forms (float [0, 1] images, NHWC, files) and brings them to this one."""
+    spec = RunInputs.from_record(record)
+    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    t, _ = _layout(t, spec, "NCHW")
+    return spec.normalize(t.to(torch.float32) / spec.scale).to(device)
 
 
 # ---------------------------------------------------------------------- arrays
@@ -346,4 +361,4 @@ def _source_set(cfg: DataConfig, spec: RunInputs, task, classes: list[str],
 
 
 __all__ = ["Prepared", "RunInputs", "evaluate", "load_normalization", "predict", "prediction_table",
-           "prepare"]
+           "prepare", "prepare_inputs"]

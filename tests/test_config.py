@@ -50,5 +50,5 @@ def test_toml_errors_name_file_and_key(tmp_path):
     bad.write_text("[train\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_toml(bad)
-    with pytest.raises(ConfigError, match="choose one of: max, min"):
+    with pytest.raises(ConfigError, match="choose one of: auto, min, max"):
         from_dict({"train": {"mode": "up"}})

@@ -117,3 +117,18 @@ def test_suggestion_trains_digits_mlp_sgd_to_95_percent(tmp_path):
     tuned = netcoach.load_config(overrides=overrides(tmp_path, **{"optim.lr": str(lr), "train.epochs": "30"}))
     result = netcoach.train(tuned, save=False)
     assert result.summary["test"]["test_acc"] >= 0.95, (lr, result.summary["test"])
+
+
+def test_finder_loss_at_an_lr_equals_the_trainers_step_loss_with_bf16_and_grad_accum_2(tmp_path):
+    lr = 0.05
+    over = overrides(tmp_path, **{"optim.lr": str(lr), "optim.name": "momentum", "train.epochs": "1",
+                                  "train.precision": "bf16", "train.grad_accum": "2"})
+    cfg = netcoach.load_config(overrides=over)
+    record = lr_find(netcoach.build_trainer(cfg), lrs=[lr] * 3)
+    trainer = netcoach.build_trainer(cfg)
+    trainer.fit()
+    # same state, same two micro-batches per step, same autocast and update: the same losses
+    # (the 2nd and 3rd also check that the finder's updates are the trainer's updates)
+    assert record["losses"] == [r["loss"] for r in trainer.step_records[:3]]
+    fp32 = netcoach.load_config(overrides={**over, "train.precision": "fp32"})
+    assert lr_find(netcoach.build_trainer(fp32), lrs=[lr])["losses"][0] != record["losses"][0]

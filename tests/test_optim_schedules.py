@@ -14,6 +14,7 @@ from netcoach.config import ScheduleConfig
 from netcoach.data.base import Split
 from netcoach.data.loader import DeviceLoader
 from netcoach.optim import build_schedule, schedules
+from netcoach.train.monitor import Monitor
 
 LR0 = 0.1
 S = 4      # steps per epoch
@@ -23,7 +24,8 @@ E = 12     # epochs
 def make(cfg: ScheduleConfig, epochs=E, steps=S, loader=None):
     p = nn.Parameter(torch.zeros(2))
     opt = torch.optim.SGD([p], lr=LR0, momentum=0.9)
-    return opt, build_schedule(opt, cfg, epochs, steps, loader=loader)
+    monitor = Monitor(cfg.monitor, cfg.mode, option="schedule.mode") if cfg.name == "plateau" else None
+    return opt, build_schedule(opt, cfg, epochs, steps, loader=loader, monitor=monitor)
 
 
 def val_loss(epoch: int) -> float:
@@ -183,3 +185,23 @@ def test_grow_batch_needs_epoch_schedule_and_plateau_needs_metric():
     opt, sched = make(replace(ScheduleConfig(name="plateau"), monitor="val_acc"))
     with pytest.raises(ValueError, match="val_acc.*available: val_loss"):
         sched.after_epoch({"val_loss": 1.0})
+
+
+def test_plateau_on_val_acc_infers_max_and_lowers_the_lr_only_after_acc_stops_rising():
+    cfg = ScheduleConfig(name="plateau", monitor="val_acc", patience=2, gamma=0.5)  # mode auto
+    opt, sched = make(cfg)
+    accs = [0.5, 0.6, 0.7, 0.8, 0.8, 0.8, 0.8, 0.79]  # rises for 4 epochs, then flat
+    lrs = []
+    for acc in accs:
+        sched.after_epoch({"val_acc": acc})
+        lrs.append(opt.param_groups[0]["lr"])
+    # rising accuracy never cuts the lr (with mode min it would be cut after epoch 4);
+    # the 3rd epoch without a rise (patience 2 exceeded) halves it
+    assert lrs == [LR0] * 6 + [LR0 * 0.5] * 2
+
+
+def test_plateau_without_its_monitor_is_refused():
+    p = nn.Parameter(torch.zeros(2))
+    opt = torch.optim.SGD([p], lr=LR0)
+    with pytest.raises(ValueError, match="plateau schedule needs its monitored metric"):
+        build_schedule(opt, ScheduleConfig(name="plateau"), E, S)

@@ -131,8 +131,9 @@ class ScheduleConfig:
     gamma: float = opt(0.1, "decay factor (step, multistep, exponential per epoch, plateau)")
     milestones: list[int] = opt([50, 75], "epochs at which multistep multiplies the lr by gamma")
     monitor: str = opt("val_loss", "plateau: the metric of the epoch logs it watches")
-    mode: str = opt("min", "plateau: whether the monitored metric is better when smaller (min) or larger (max)",
-                    choices=("min", "max"))
+    mode: str = opt("auto", "plateau: whether the monitored metric is better when smaller (min) or larger "
+                            "(max); auto: from its name (loss, error -> min; acc, f1 -> max)",
+                    choices=("auto", "min", "max"))
     patience: int = opt(5, "plateau: epochs without improvement before the lr is multiplied by gamma")
     threshold: float = opt(1e-4, "plateau: relative change that counts as an improvement")
     min_lr: float = opt(0.0, "lowest lr (plateau floor, cosine_restarts minimum, cyclic lower bound when > 0)")
@@ -212,9 +213,11 @@ class TrainConfig:
     epochs: int = opt(30, "number of passes over the training data")
     seed: int = opt(0, "seed of every random choice of the run (init, shuffling, augmentation)")
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
-    monitor: str = opt("val_acc", "metric that selects the best checkpoint")
-    mode: str = opt("max", "whether the monitored metric is better when larger (max) or smaller (min)",
-                    choices=("max", "min"))
+    monitor: str = opt("", "metric that selects the best checkpoint (empty: the task's default, "
+                           "val_acc for classification)")
+    mode: str = opt("auto", "whether the monitored metric is better when larger (max) or smaller (min); "
+                            "auto: from its name (loss, error -> min; acc, f1 -> max)",
+                    choices=("auto", "min", "max"))
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
     threads: int = opt(0, "CPU threads for torch (0: torch's default); 1 avoids a large slowdown "
                           "when other processes already use every core")
@@ -271,7 +274,8 @@ class RunConfig:
 class EarlyStopConfig:
     enabled: bool = opt(False, "stop when the monitored metric has not improved for `patience` epochs")
     monitor: str = opt("", "metric to watch (empty: train.monitor)")
-    mode: str = opt("", "max or min (empty: train.mode)", choices=("", "max", "min"))
+    mode: str = opt("auto", "min or max; auto: train.mode's direction when watching train.monitor, "
+                            "else from the metric's name", choices=("auto", "min", "max"))
     patience: int = opt(10, "epochs without improvement before stopping")
     min_delta: float = opt(0.0, "smallest change that counts as an improvement")
     min_epochs: int = opt(0, "never stop before this many epochs")
@@ -299,6 +303,11 @@ class LogConfig:
     csv: bool = opt(False, "also write metrics.csv")
     tensorboard: bool = opt(False, "also write TensorBoard event files to tb/ (needs the tensorboard package)")
     steps: bool = opt(True, "write steps.jsonl (step, epoch, lr, loss per optimizer step)")
+    mlflow: bool = opt(False, "also log params, per-epoch metrics, the report and the weights to "
+                              "MLflow (needs the mlflow package)")
+    mlflow_uri: Optional[str] = opt(None, "MLflow tracking URI (default: a local store "
+                                          "sqlite:///<run.dir>/mlflow.db shared by the runs there)")
+    mlflow_experiment: str = opt("netcoach", "MLflow experiment the runs are logged under")
 
 
 @dataclass(frozen=True)

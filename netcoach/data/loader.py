@@ -96,11 +96,15 @@ class DeviceLoader:
 
     def state_dict(self) -> dict:
         """What resuming needs: the generator state before the current epoch's
-        permutation, the batches already yielded, and the augmentation generator."""
-        state = {"position": self.position}
+        permutation, the batches already yielded, and the augmentation generator.
+
+        A loader restored but not yet iterated gives back exactly what it was given,
+        so capture -> restore -> capture is a fixed point (the LR finder relies on it)."""
+        pending = self._skip > 0  # restored: the generator already sits at the epoch start
+        state = {"position": self._skip if pending else self.position}
         if self.shuffle:
-            current = self._epoch_state if self.position else self.generator.get_state()
-            state["shuffle_state"] = current
+            mid_epoch = self.position and not pending
+            state["shuffle_state"] = self._epoch_state if mid_epoch else self.generator.get_state()
         if self.aug_generator is not None:
             state["aug_state"] = self.aug_generator.get_state()
         return state
@@ -112,3 +116,4 @@ class DeviceLoader:
         if "aug_state" in state and self.aug_generator is not None:
             self.aug_generator.set_state(state["aug_state"])
         self._skip = int(state.get("position", 0))
+        self.position = 0

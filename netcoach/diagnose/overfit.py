@@ -3,7 +3,10 @@
 The course's recipe: train on one small batch until the loss is ~0 / accuracy 100%;
 if that fails, the pipeline or the model cannot learn (detached outputs, frozen or
 missing parameters, a broken loss). Runs on a deep copy with its own Adam optimizer
-(the recipe's default choice), so the real model and optimizer are untouched.
+(the recipe's default choice) and a constant lr, so the real model and optimizer are
+untouched, but through the training step itself (``Trainer.train_step``) with the
+run's precision, channels_last, compile and NaN guard, so it tests the step that is
+trained. Regularization stays off: the point is to memorise the batch.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import torch
 from torch import nn
 
 from netcoach.diagnose.checks import result
+from netcoach.optim.schedules import Schedule
+from netcoach.train.guard import NonFiniteError
+from netcoach.train.trainer import Trainer
 
 LOSS_TARGET = 0.1  # "near-zero" loss; far below ln K for any K >= 2
 CHECK_EVERY = 5    # read loss/accuracy every few steps (each read is a device sync)
@@ -29,40 +35,53 @@ def _without_dropout(model: nn.Module) -> nn.Module:
     return model
 
 
-def check_overfit_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task, steps: int,
+def overfit_trainer(trainer: Trainer, model: nn.Module, lr: float) -> Trainer:
+    """A trainer for ``model`` with its own Adam and a constant lr, stepping as ``trainer`` does."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    return Trainer(model, {}, trainer.task, opt, Schedule(None, optimizer=opt), epochs=1,
+                   precision=trainer.precision, channels_last=trainer.channels_last,
+                   compile=trainer.compiled, guard=trainer.guard)
+
+
+def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, steps: int,
                         lr: float) -> dict:
-    """Train a copy of ``model`` on the batch ``(x, y)`` for at most ``steps`` Adam steps.
+    """Train a copy of ``trainer.model`` on the batch ``(x, y)`` for at most ``steps`` Adam steps.
 
     Pass when training accuracy on the batch reaches 100% with loss <= 0.1 (reporting the
     step it happened); warn when it gets there only partly (100% accuracy with a higher
     loss, or the loss at least halved); fail when the loss stays above half its initial
     value. Parameters that get no gradient are reported as well.
     """
-    name = "overfit_batch"
-    net = _without_dropout(copy.deepcopy(model))
-    params = [p for p in net.parameters() if p.requires_grad]
-    if not params:
+    name, task = "overfit_batch", trainer.task
+    net = _without_dropout(copy.deepcopy(trainer.model))
+    if not any(p.requires_grad for p in net.parameters()):
         return result(name, "fail", "the model has no trainable parameters (all frozen)", steps=0)
-    opt = torch.optim.Adam(params, lr=lr)
+    if not task.loss(net(x), y).requires_grad:
+        return result(name, "fail", "the loss does not depend on any trainable parameter "
+                      "(output detached from the graph?)", steps=0)
+    twin = overfit_trainer(trainer, net, lr)
     no_grad: list[str] = []
     first = last = None
     for step in range(1, steps + 1):
-        out = net(x)
-        loss = task.loss(out, y)
-        if not loss.requires_grad:
-            return result(name, "fail", "the loss does not depend on any trainable parameter "
-                          "(output detached from the graph?)", steps=0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        try:
+            loss, out = twin.train_step(x, y)
+        except NonFiniteError as err:
+            return result(name, "fail", f"the loss or a gradient became non-finite while fitting "
+                          f"one batch ({err}); try a lower diagnose.overfit_lr", steps=step, lr=lr)
         if step == 1:
             no_grad = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
-        opt.step()
         if step % CHECK_EVERY == 0 or step == 1 or step == steps:
             acc = float(task.metric_sums(out.detach(), y)[task.primary_metric]) / len(y)
             last = (step, float(loss.detach()), acc)
             first = first or last
             if acc >= 1.0 and last[1] <= LOSS_TARGET:
                 break
+    try:
+        twin.check_pending()  # on an accelerator the loss checks are asynchronous
+    except NonFiniteError as err:
+        return result(name, "fail", f"the loss became non-finite while fitting one batch ({err})",
+                      steps=last[0], lr=lr)
     step, loss_v, acc = last
     details = dict(steps=step, budget=steps, batch=len(y), loss=loss_v, acc=acc,
                    initial_loss=first[1], lr=lr, params_without_grad=no_grad)

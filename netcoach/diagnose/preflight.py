@@ -92,8 +92,8 @@ def model_checks(trainer, cfg, wanted: set[str], x: torch.Tensor, y: torch.Tenso
             float(task.loss(logits, y)), task.expected_initial_loss(k), len(y),
             task.chance_name(k)))
     if "overfit_batch" in wanted:
-        out += _guarded("overfit_batch", check_overfit_batch, trainer.model, x[:cfg.overfit_size],
-                        y[:cfg.overfit_size], task, cfg.overfit_steps, cfg.overfit_lr)
+        out += _guarded("overfit_batch", check_overfit_batch, trainer, x[:cfg.overfit_size],
+                        y[:cfg.overfit_size], cfg.overfit_steps, cfg.overfit_lr)
     if "gradient_check" in wanted:
         out += _guarded("gradient_check", check_gradients, trainer.model, x[:GRADCHECK_SAMPLES],
                         y[:GRADCHECK_SAMPLES], task.loss, cfg.gradcheck_eps, cfg.gradcheck_coords)

@@ -32,7 +32,7 @@ class _FinalState:
         _, state = super().forward(x.transpose(1, 2))  # type: ignore[misc]  # steps along the length
         hidden = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c)
         directions = 2 if self.bidirectional else 1  # type: ignore[attr-defined]
-        return hidden[-directions:].transpose(0, 1).reshape(len(x), -1)
+        return hidden[-directions:].transpose(0, 1).flatten(1)  # no len(x): the batch stays dynamic in exports
 
 
 class GRUEncoder(_FinalState, nn.GRU):

@@ -1,13 +1,17 @@
 """Learning-rate finder (Smith 2017; the course's lecture 000 recipe), leaving no trace.
 
-One mini-batch per learning rate from an exponentially increasing sequence
-(default ``10 ** linspace(-8, 0, 200)`` as in the course), recording the loss of
-each batch before its step, an exponentially smoothed, bias-corrected loss, and
-stopping early once the smoothed loss diverges. Afterwards the model
-(parameters and buffers), the optimizer (state and lrs), the loaders (batch size,
-shuffling and augmentation generators, position) and the global RNG are restored
-exactly, so training after the finder is bit-identical to training without it
-(a known complaint about other finders is that running them changes the result).
+One optimizer step per learning rate from an exponentially increasing sequence
+(default ``10 ** linspace(-8, 0, 200)`` as in the course), each over
+``train.grad_accum`` micro-batches through the trainer's own step
+(``Trainer.optimizer_step``: precision, channels_last, compile, accumulation,
+update rules), so the suggestion is for the setup that is trained. It records the
+group's loss before its step (what ``steps.jsonl`` logs), an exponentially
+smoothed, bias-corrected loss, and stops early once the smoothed loss diverges.
+Around the sweep the full training state is captured and restored with
+``netcoach.train.state`` (model, optimizer, schedule, scaler, counters, loader
+position and generators, RNGs), so training after the finder is bit-identical to
+training without it (a known complaint about other finders is that running them
+changes the result).
 
 Written here: torch has no LR finder.
 
@@ -24,7 +28,9 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
+
+from netcoach.train.guard import NonFiniteError
+from netcoach.train.state import capture, restore
 
 RULES = {
     "min/10": "lr at the minimum of the smoothed loss, divided by 10",
@@ -45,7 +51,7 @@ def lr_find(trainer, lrs: Optional[Sequence[float]] = None, smoothing: float = 0
 
     Args:
         trainer: a built ``Trainer`` (``netcoach.build_trainer``); restored afterwards.
-        lrs: increasing learning rates, one batch each (default :func:`default_lrs`).
+        lrs: increasing learning rates, one optimizer step each (default :func:`default_lrs`).
         smoothing: beta of the exponential moving average of the loss.
         diverge: stop once the smoothed loss exceeds ``diverge`` x its minimum so far.
         rule: how to pick the suggestion: ``"min/10"`` or ``"steepest"`` (see ``RULES``).
@@ -59,11 +65,13 @@ def lr_find(trainer, lrs: Optional[Sequence[float]] = None, smoothing: float = 0
     if not 0 <= smoothing < 1:
         raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
     lrs = list(lrs) if lrs is not None else default_lrs()
-    snapshot = _snapshot(trainer)
+    trainer.check_pending()  # the snapshot must not hold a step a pending NaN check rejects
+    snapshot, was_training = copy.deepcopy(capture(trainer)), trainer.model.training
     try:
         used, losses, smoothed, early = _sweep(trainer, lrs, smoothing, diverge, min_steps)
     finally:
-        _restore(trainer, snapshot)
+        restore(trainer, snapshot)
+        trainer.model.train(was_training)
     suggestion = suggest(used, smoothed, rule)
     text = RULES[rule] + ("" if suggestion is not None else " (no decrease found: no suggestion)")
     return {"lrs": used, "losses": losses, "smoothed": smoothed, "suggestion": suggestion,
@@ -82,19 +90,19 @@ def _batches(loader):
 
 
 def _sweep(trainer, lrs, beta, diverge, min_steps):
-    model, opt, rules, task = trainer.model, trainer.optimizer, trainer.rules, trainer.task
-    model.train()
+    trainer.model.train()
     used, losses, smoothed = [], [], []
     avg, best = 0.0, math.inf
     batches = _batches(trainer.loaders["train"])
     for i, lr in enumerate(lrs):
-        x, y = next(batches)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        loss = task.loss(model(x), y)
-        objective = loss + rules.penalty(model) if rules.has_penalty else loss
-        value = float(loss.detach())   # one sync per step is fine here: 200 steps
+        group = [next(batches) for _ in range(trainer.grad_accum)]
+        for param_group in trainer.optimizer.param_groups:
+            param_group["lr"] = lr
         used.append(float(lr))
+        try:
+            value = float(trainer.optimizer_step(group))  # one sync per step is fine: 200 steps
+        except NonFiniteError:  # the NaN guard saw the loss or a gradient diverge
+            value = math.inf
         losses.append(value)
         if not math.isfinite(value):
             smoothed.append(math.inf)
@@ -104,11 +112,6 @@ def _sweep(trainer, lrs, beta, diverge, min_steps):
         best = min(best, smoothed[-1])
         if i >= min_steps and smoothed[-1] > diverge * best:
             return used, losses, smoothed, True
-        opt.zero_grad(set_to_none=True)
-        objective.backward()
-        rules.before_step(i)
-        opt.step()
-        rules.after_step()
     return used, losses, smoothed, False
 
 
@@ -126,46 +129,3 @@ def suggest(lrs: Sequence[float], smoothed: Sequence[float], rule: str = "min/10
     logs = np.log10([lrs[i] for i in finite[:low + 1]])
     slope = np.gradient(values[:low + 1], logs)
     return float(lrs[finite[int(np.argmin(slope))]])
-
-
-# ------------------------------------------------------------------ leave no trace
-
-
-def _loader_state(loader) -> dict:
-    state = {"batch_size": loader.batch_size, "position": loader.position, "_skip": loader._skip,
-             "_epoch_state": None if loader._epoch_state is None else loader._epoch_state.clone()}
-    for name in ("generator", "aug_generator"):
-        gen = getattr(loader, name)
-        state[name] = None if gen is None else gen.get_state()
-    return state
-
-
-def _load_loader_state(loader, state: dict) -> None:
-    loader.batch_size, loader.position, loader._skip = state["batch_size"], state["position"], state["_skip"]
-    loader._epoch_state = state["_epoch_state"]
-    for name in ("generator", "aug_generator"):
-        if state[name] is not None:
-            getattr(loader, name).set_state(state[name])
-
-
-def _snapshot(trainer) -> dict:
-    return {
-        "model": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
-        "training": trainer.model.training,
-        "optimizer": copy.deepcopy(trainer.optimizer.state_dict()),
-        "loaders": {k: _loader_state(v) for k, v in trainer.loaders.items()},
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-
-
-def _restore(trainer, snap: dict) -> None:
-    trainer.model.load_state_dict(snap["model"])
-    trainer.model.train(snap["training"])
-    trainer.optimizer.load_state_dict(snap["optimizer"])
-    trainer.optimizer.zero_grad(set_to_none=True)
-    for key, state in snap["loaders"].items():
-        _load_loader_state(trainer.loaders[key], state)
-    torch.set_rng_state(snap["rng"])
-    if snap["cuda_rng"] is not None:
-        torch.cuda.set_rng_state_all(snap["cuda_rng"])

@@ -195,8 +195,9 @@ def exponential(optimizer, cfg: ScheduleConfig, epochs: int, steps_per_epoch: in
 
 
 @schedules.register("plateau")
-def plateau(optimizer, cfg: ScheduleConfig, epochs: int, steps_per_epoch: int):
-    return lr_scheduler.ReduceLROnPlateau(optimizer, mode=cfg.mode, factor=cfg.gamma,
+def plateau(optimizer, cfg: ScheduleConfig, epochs: int, steps_per_epoch: int, *, mode: str):
+    """``mode``: the monitored metric's direction (``Monitor.mode``), never guessed here."""
+    return lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=cfg.gamma,
                                           patience=cfg.patience, threshold=cfg.threshold,
                                           min_lr=cfg.min_lr), "epoch"
 
@@ -241,10 +242,24 @@ def _check(cfg: ScheduleConfig) -> None:
 
 
 def build_schedule(optimizer, cfg: ScheduleConfig, epochs: int, steps_per_epoch: int,
-                   loader=None) -> Schedule:
-    """The configured schedule (``loader``: the training loader, needed by grow_batch)."""
+                   loader=None, monitor=None) -> Schedule:
+    """The configured schedule.
+
+    Args:
+        loader: the training loader, needed by grow_batch.
+        monitor: plateau only -- the watched metric and its direction, a
+            ``netcoach.train.monitor.Monitor`` (``plateau_monitor(config)``), so the plateau
+            judges improvement in the same direction as the best checkpoint would.
+    """
     _check(cfg)
-    scheduler, per = schedules.get(cfg.name)(optimizer, cfg, epochs, steps_per_epoch)
-    monitor = cfg.monitor if cfg.name == "plateau" else None
+    factory = schedules.get(cfg.name)
+    if cfg.name == "plateau":
+        if monitor is None:
+            raise ValueError("the plateau schedule needs its monitored metric: pass build_schedule("
+                             "..., monitor=netcoach.train.monitor.plateau_monitor(config))")
+        scheduler, per = factory(optimizer, cfg, epochs, steps_per_epoch, mode=monitor.mode)
+    else:
+        scheduler, per = factory(optimizer, cfg, epochs, steps_per_epoch)
     return Schedule(scheduler, per, optimizer=optimizer, warmup_steps=cfg.warmup_steps,
-                    monitor=monitor, loader=loader if cfg.grow_batch else None, grow_batch=cfg.grow_batch)
+                    monitor=monitor.monitor if cfg.name == "plateau" else None,
+                    loader=loader if cfg.grow_batch else None, grow_batch=cfg.grow_batch)

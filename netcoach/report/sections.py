@@ -57,7 +57,15 @@ def summary_section(rec: RunRecord) -> str:
         "started": env.get("started"),
     }
     body = h.cards(headline(rec)) + h.kv_table({k: v for k, v in facts.items() if v is not None})
-    return body + _metrics_table(s)
+    return body + _run_notes(s) + _metrics_table(s)
+
+
+def _run_notes(s: dict) -> str:
+    """What the run itself reported (early stopping, restored weights, NaN-guard rollbacks)."""
+    notes = [n for n in s.get("notes") or [] if n]
+    if not notes:
+        return ""
+    return "<h3>Notes</h3><ul>" + "".join(f"<li>{h.esc(n)}</li>" for n in notes) + "</ul>"
 
 
 def _data_text(data: dict, cfg: dict) -> str:

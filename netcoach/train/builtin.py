@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import math
-from typing import Optional
+from typing import Optional, Union
 
 from netcoach.train.callbacks import Callback, monitored_value
 from netcoach.train.checkpoint import cpu_state
 from netcoach.train.loggers import MetricsLogger
+from netcoach.train.monitor import Monitor
 from netcoach.train.run import RunFolder
 
-__all__ = ["BestCheckpoint", "Checkpointer", "MetricsLogger", "StepCheckpointer", "is_better"]
-
-
-def is_better(value: float, best: Optional[float], mode: str) -> bool:
-    if value is None or math.isnan(value):
-        return False
-    if best is None:
-        return True
-    return value > best if mode == "max" else value < best
+__all__ = ["BestCheckpoint", "Checkpointer", "MetricsLogger", "StepCheckpointer"]
 
 
 class BestCheckpoint(Callback):
     """Keeps the weights of the best epoch by ``monitor`` (in memory, and on disk as
     ``checkpoints/best.safetensors`` + ``best.json`` when there is a run folder).
+
+    Args:
+        monitor: a :class:`~netcoach.train.monitor.Monitor`, or a metric name with ``mode``
+            (``"auto"``: the direction follows from the name).
 
     Attributes:
         best_value, best_epoch: the best monitored value and its (1-based) epoch.
@@ -32,17 +28,21 @@ class BestCheckpoint(Callback):
 
     state_key = "best"
 
-    def __init__(self, monitor: str, mode: str, run: Optional[RunFolder] = None):
-        self.monitor, self.mode, self.run = monitor, mode, run
-        self.best_value: Optional[float] = None
-        self.best_epoch: Optional[int] = None
+    def __init__(self, monitor: Union[Monitor, str], mode: str = "auto",
+                 run: Optional[RunFolder] = None):
+        self.tracker = monitor if isinstance(monitor, Monitor) else Monitor(monitor, mode, option="train.mode")
+        self.run = run
         self.best_state = None
+
+    monitor = property(lambda self: self.tracker.monitor)
+    mode = property(lambda self: self.tracker.mode)
+    best_value = property(lambda self: self.tracker.best)
+    best_epoch = property(lambda self: self.tracker.best_epoch)
 
     def on_eval_end(self, trainer, logs: dict) -> None:
         value = monitored_value(logs, self.monitor, "train.monitor")
-        if not is_better(value, self.best_value, self.mode):
+        if not self.tracker.update(value, logs["epoch"]):
             return
-        self.best_value, self.best_epoch = value, logs["epoch"]
         self.best_state = cpu_state(trainer.model)
         if self.run is not None:
             meta = {"epoch": self.best_epoch, self.monitor: value}
@@ -54,7 +54,7 @@ class BestCheckpoint(Callback):
                 "best_state": self.best_state}
 
     def load_state_dict(self, state: dict) -> None:
-        self.best_value, self.best_epoch = state["best_value"], state["best_epoch"]
+        self.tracker.best, self.tracker.best_epoch = state["best_value"], state["best_epoch"]
         self.best_state = state["best_state"]
 
 

@@ -13,6 +13,7 @@ from safetensors.torch import save as st_save
 from netcoach.augment.tta import tta_metrics
 from netcoach.data.loader import DeviceLoader
 from netcoach.train.averaging import WeightAverage
+from netcoach.train.monitor import restore_best
 from netcoach.utils.io import atomic_write_bytes
 
 WORST_KEPT = 32  # most confidently wrong test images stored for the report
@@ -64,20 +65,6 @@ def evaluate_final(trainer, run_path: Optional[Path] = None) -> dict:
     return metrics
 
 
-def restore_best_weights(trainer, best, stopper) -> list[str]:
-    """Put the chosen weights into the model for the test evaluation; the notes say which.
-
-    Early stopping with ``restore_best`` decides itself (its own monitor may differ from
-    the best checkpoint's); otherwise the best checkpoint's weights are used.
-    """
-    notes = [stopper.message] if stopper is not None and stopper.message else []
-    if stopper is None and best.best_state is not None:
-        trainer.model.load_state_dict(best.best_state)
-        notes.append(f"restored the weights of the best epoch {best.best_epoch} "
-                     f"({best.monitor} {best.best_value:.4f}) for the test evaluation")
-    return notes
-
-
 def averages_on_test(trainer) -> dict:
     """Validation (last epoch) and test metrics of each weight average (EMA, Polyak, SWA)."""
     out = {}
@@ -103,7 +90,7 @@ def failure_message(trainer, run) -> Optional[str]:
 def summarize(trainer, best, stopper, run, started: float, resumed_from: Optional[dict]) -> dict:
     """Restore the chosen weights, evaluate them on the test split (predictions kept in
     the run folder), evaluate the weight averages, and return ``summary.json``'s content."""
-    notes = restore_best_weights(trainer, best, stopper)
+    notes = restore_best(trainer, best, stopper)
     test = evaluate_final(trainer, run.path if run is not None and run.writes else None)
     by_epoch = {h["epoch"]: h for h in trainer.history}
     summary = {

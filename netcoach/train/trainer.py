@@ -63,6 +63,7 @@ class Trainer:
         self.rules = rules or UpdateRules(model, None)
         self.callbacks = CallbackList(callbacks)
         self.grad_accum, self.channels_last, self.guard = grad_accum, channels_last, guard
+        self.precision, self.compiled = precision, compile  # for tools that build a twin trainer
         self.device = next(model.parameters()).device
         self.data, self.config = data, config  # what the run was built from (preflight reads them)
         self.runtime = runtime or Runtime(self.device)
@@ -135,12 +136,8 @@ class Trainer:
             acc["targets"].append(y)
             if len(acc["outs"]) == METRIC_CHUNK:
                 self._reduce_metric(acc)
-            if k == 1:
-                group_loss, group_n = loss.detach(), len(x)
-            else:
-                part = loss.detach() * weight
-                group_loss = part if first else group_loss + part
-                group_n = len(x) if first else group_n + len(x)
+            group_loss = _add_to_group(group_loss, loss, weight, first)
+            group_n = len(x) if first else group_n + len(x)
             if stepping:
                 acc["losses"].append(group_loss)
                 acc["sizes"].append(group_n)
@@ -184,6 +181,25 @@ class Trainer:
         g0, g1 = b - b % k, min(b - b % k + k, nb)
         total = sum(_batch_size(loader, j) for j in range(g0, g1))
         return b == g0, b == g1 - 1, n / total
+
+    def optimizer_step(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """One optimizer step over a group of micro-batches, outside the epoch loop.
+
+        The same step as training (``train_step``: precision, channels_last, compile, the
+        NaN guard's loss check, the update rules, the schedule), with each micro-batch
+        weighted by its share of the group's samples as in ``train_epoch``. The LR finder
+        and the overfit check use it, so they see the setup that is trained. Returns the
+        group's loss (a device tensor, before the update) as ``step_records`` reports it.
+        """
+        if not batches:
+            raise ValueError("optimizer_step needs at least one micro-batch")
+        total = sum(len(x) for x, _ in batches)
+        group_loss = None
+        for i, (x, y) in enumerate(batches):
+            weight = 1.0 if len(batches) == 1 else len(x) / total
+            loss, _ = self.train_step(x, y, weight, first=i == 0, stepping=i == len(batches) - 1)
+            group_loss = _add_to_group(group_loss, loss, weight, i == 0)
+        return group_loss
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0,
                    first: bool = True, stepping: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -306,6 +322,13 @@ class Trainer:
                          "sizes": list(state["sizes"]),
                          "lrs": list(state["lrs"]), "lr0": state["lr0"],
                          "elapsed": float(state.get("elapsed", elapsed))}
+
+
+def _add_to_group(group_loss: Optional[torch.Tensor], loss: torch.Tensor, weight: float,
+                  first: bool) -> torch.Tensor:
+    """The group's loss so far plus this micro-batch's weighted (detached) loss."""
+    part = loss.detach() if weight == 1.0 else loss.detach() * weight
+    return part if first else group_loss + part
 
 
 def _add_sums(sums: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
