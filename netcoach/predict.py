@@ -125,7 +125,7 @@ def _layout(x: torch.Tensor, spec: RunInputs, layout: str) -> tuple[torch.Tensor
     nchw = tuple(x.shape[1:]) == shape
     nhwc = spec.is_image and x.dim() == 4 and (x.shape[3], x.shape[1], x.shape[2]) == shape
     if layout == "auto" and nchw and nhwc:
-        raise ValueError(f"inputs of shape {tuple(x.shape)} fit the run's {shape} as NCHW and as NHWC; "
+        raise DataError(f"inputs of shape {tuple(x.shape)} fit the run's {shape} as NCHW and as NHWC; "
                          "pass layout='NCHW' or layout='NHWC'")
     if (layout == "NHWC" and nhwc) or (layout == "auto" and nhwc and not nchw):
         hwc = tuple(x.shape[1:])
@@ -154,12 +154,12 @@ def _unit(x: torch.Tensor, spec: RunInputs) -> tuple[torch.Tensor, list[str]]:
     return x.float(), []
 
 
-def from_array(x, spec: RunInputs, layout: str = "auto", name: str = "index") -> Prepared:
-    """An array (or tensor) of raw inputs -> model-ready inputs."""
+def from_array(x, spec: RunInputs, layout: str = "auto", prefix: str = "index ") -> Prepared:
+    """An array (or tensor) of raw inputs -> model-ready inputs; rows named ``<prefix><i>``."""
     t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     t, notes = _layout(t, spec, layout)
     unit, more = _unit(t, spec)
-    return Prepared(spec.normalize(unit), [f"{name} {i}" for i in range(len(unit))], notes + more)
+    return Prepared(spec.normalize(unit), [f"{prefix}{i}" for i in range(len(unit))], notes + more)
 
 
 # ---------------------------------------------------------------------- images, tables
@@ -221,7 +221,10 @@ def from_path(path: str | Path, spec: RunInputs, layout: str = "auto") -> Prepar
         arrays = read_npz(path)
         if "x" not in arrays:
             raise DataError(f"{path}: needs an array 'x' (found: {', '.join(arrays) or 'none'})")
-        return from_array(arrays["x"], spec, layout, name=f"{path}:")
+        return from_array(arrays["x"], spec, layout, prefix=f"{path}:")
+    if suffix not in IMAGE_SUFFIXES:
+        raise DataError(f"{path}: unsupported input {suffix or '(no suffix)'}; give image files "
+                        f"({', '.join(IMAGE_SUFFIXES)}), a folder of them, a .csv or an .npz")
     return from_images([(str(path), path.read_bytes())], spec)
 
 

@@ -132,6 +132,9 @@ def test_predict_cli_errors_are_one_line(image_run, tmp_path, capsys):
     run, _ = image_run
     assert main(["predict", str(run), str(tmp_path / "nothing.png")]) == 2
     assert "nothing.png not found" in capsys.readouterr().err
+    (tmp_path / "x.npy").write_bytes(b"\x93NUMPY")
+    assert main(["predict", str(run), str(tmp_path / "x.npy")]) == 2
+    assert "x.npy: unsupported input .npy; give image files (.png" in capsys.readouterr().err
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
     assert main(["predict", str(run), str(tmp_path / "t.csv")]) == 2
     err = capsys.readouterr().err

@@ -57,7 +57,7 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"data.path: {path} not found (the csv source needs a CSV file)")
     try:
-        frame = pd.read_csv(path, dtype=str, skipinitialspace=True)
+        frame = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding="utf-8-sig")  # BOM-tolerant
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty file; a CSV needs a header line and at least one row") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -293,8 +293,9 @@ def load_csv(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
     split = lambda idx: Split(xt[torch.as_tensor(idx)], yt[torch.as_tensor(idx)])  # noqa: E731
     num = len(classes) if classes else (1 if y.ndim == 1 else y.shape[1])
+    names = classes or target_cols  # numeric targets are named by their columns
     return DataBundle(name=Path(cfg.path).stem, train=split(tr), val=split(va), test=split(te),
-                      num_classes=num, class_names=classes, scale=1.0, mean=mean, std=std,
+                      num_classes=num, class_names=names, scale=1.0, mean=mean, std=std,
                       info={"preprocessing": prep.record()})
 
 
