@@ -34,10 +34,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-import pandas as pd
 import torch
 
 from netcoach.config import ConfigError, DataConfig
@@ -46,6 +45,9 @@ from netcoach.data.errors import DataError
 from netcoach.data.sources import datasets
 from netcoach.data.splits import three_way
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 MISSING_SUFFIX = "__missing"
 FORMAT = 1  # version of the preprocessing record
@@ -53,6 +55,8 @@ FORMAT = 1  # version of the preprocessing record
 
 def read_csv(path: str | Path) -> pd.DataFrame:
     """The file as a frame of strings (NaN for empty cells), or a DataError naming the file."""
+    import pandas as pd  # here, not at module level: `import netcoach` stays fast without CSVs
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data.path: {path} not found (the csv source needs a CSV file)")
@@ -75,6 +79,8 @@ def _text(column: pd.Series) -> pd.Series:
 
 def parse_numbers(column: pd.Series, name: str, where: str) -> np.ndarray:
     """The column as float64 (NaN where empty), or a DataError naming the column and a bad value."""
+    import pandas as pd
+
     text = _text(column)
     numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
     bad = text.notna().to_numpy() & np.isnan(numbers)
@@ -89,6 +95,8 @@ def parse_numbers(column: pd.Series, name: str, where: str) -> np.ndarray:
 def column_kind(column: pd.Series, name: str, where: str, categorical: bool) -> str:
     """``numeric`` when every value parses as a number, ``categorical`` when none does
     (or when forced); a column with both is an error (``parse_numbers`` says which value)."""
+    import pandas as pd
+
     text = _text(column).dropna()
     if len(text) == 0:
         raise DataError(f"{where}: column {name!r} has no values; drop it from data.features")
