@@ -47,6 +47,7 @@ from netcoach.data.errors import DataError
 from netcoach.data.npz import read_npz
 from netcoach.data.sources import LAYOUTS
 from netcoach.data.tabular import TabularPreprocessing, read_csv
+from netcoach.ensemble import is_ensemble, load_ensemble
 from netcoach.tasks import build_task
 from netcoach.train.final import test_metrics
 from netcoach.train.run import RunFolder
@@ -264,13 +265,25 @@ def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
             rows, or paths (image files, a folder, a .csv, an .npz); see the module doc.
         which: checkpoint to use (``best`` or ``last``).
         layout: ``auto``, ``NCHW`` or ``NHWC`` for 4-D image arrays.
+
+    An ensemble folder (``netcoach ensemble``) answers like a run: the weighted mean of its
+    members' predictions, with the checkpoint its record names.
     """
+    if is_ensemble(run_dir):
+        ensemble = load_ensemble(run_dir, device=device)
+        prepared = prepare(x, RunInputs.from_record(ensemble.record), layout)
+        _warn(prepared.notes)
+        return _outputs(ensemble, prepared.x, device, batch_size)
     prepared = prepare(x, RunInputs.of(run_dir), layout)
-    for note in prepared.notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
+    _warn(prepared.notes)
     config, model = load_run(run_dir, which=which, device=device)
     task = build_task(config.task, config.loss)
     return task.postprocess(_outputs(model, prepared.x, device, batch_size))
+
+
+def _warn(notes: list[str]) -> None:
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
 
 
 def prediction_table(run_dir: str | Path, inputs: list, which: str = "best",
