@@ -24,7 +24,8 @@ from netcoach import diagnose
 from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
 from netcoach.config import Config, ConfigError, load_toml
-from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.data import DataBundle, build_data, build_loaders
+from netcoach.data.build import user_bundle
 from netcoach.distill import distill_summary, distill_task
 from netcoach.distributed import reduce as dist_reduce
 from netcoach.distributed.setup import convert_sync_bn, seed_rank
@@ -89,10 +90,7 @@ def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str,
 
 
 def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -> DataBundle:
-    if data is None or isinstance(data, DataBundle):
-        return build_data(config, device, data, stratify=stratify)
-    x, y = data
-    return build_data(config, device, from_arrays(x, y, config.data, stratify=stratify))
+    return build_data(config, device, user_bundle(data, config, stratify), stratify=stratify)
 
 
 def data_record(bundle: DataBundle, task) -> dict:
@@ -103,7 +101,8 @@ def data_record(bundle: DataBundle, task) -> dict:
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
             "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
-            "skipped_files": list(bundle.info.get("skipped", []))}
+            "skipped_files": list(bundle.info.get("skipped", [])),
+            "input_layout": bundle.info.get("input_layout"), "notes": list(bundle.info.get("notes", []))}
 
 
 def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=None,
@@ -157,7 +156,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         config: the run's config (default: ``Config()``; with ``resume``: the run's own,
             see ``resume_config``).
         model: your own module mapping a batch to (batch, outputs) scores (default: ``config.model``).
-        data: a ``DataBundle`` or an ``(x, y)`` pair of arrays (default: ``config.data``).
+        data: a ``DataBundle``, an ``(x, y)`` pair of arrays, or a dict of explicit
+            ``train``/``val``/``test`` pairs (default: ``config.data``); images may be NCHW
+            or NHWC, uint8 or float in [0, 1] (see ``netcoach.data.from_arrays``).
         callbacks: extra callbacks, called after the built-in ones.
         progress: show progress bars and a line per epoch; None (default) shows them when
             the output is a terminal or a notebook, as Keras's ``fit`` does.
@@ -279,6 +280,8 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     run.write_config(config)
     run.write_env(trainer.device, config.train.seed)
     run.write_data(data_record(trainer.data, trainer.task))
+    if "preprocessing" in trainer.data.info:  # the fitted CSV transform, for prediction
+        run.write_preprocessing(trainer.data.info["preprocessing"])
     run.write_model(model_record(config, custom_model))
     run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
     if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes:

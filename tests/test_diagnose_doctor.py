@@ -123,7 +123,8 @@ def test_tiny_linear_model_on_cifar10_is_underfitting(shared_datasets):
 
     x, y = cifar10(per_class=200, root=shared_datasets / "cifar10")  # 2,000 images
     # 4x4 average pooling: a tiny linear model on 3x8x8 inputs (1,930 parameters).
-    small = torch.nn.functional.avg_pool2d(torch.as_tensor(x).float(), 4).numpy()
+    # Divided by 255: float images are taken in [0, 1] (0..255 floats are refused, not guessed).
+    small = torch.nn.functional.avg_pool2d(torch.as_tensor(x).float(), 4).numpy() / 255.0
     result = _train(data=(small, y), **{"model.name": "linear", "train.epochs": "10"})
     labels = _labels(result.summary["doctor"])
     assert labels == ["underfitting"], result.summary["doctor"]

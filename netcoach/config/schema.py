@@ -56,14 +56,20 @@ class DataConfig:
     streaming: bool = opt(False, "folder source: decode the training images on the fly with torch's "
                                  "DataLoader workers instead of holding them in memory")
     num_workers: int = opt(2, "DataLoader worker processes of the streaming path")
+    target: list[str] = opt([], "csv source: the target column(s) (class labels for classification; "
+                                "numbers for regression)")
+    features: list[str] = opt([], "csv source: the input columns (empty: every column but the target)")
+    categorical: list[str] = opt([], "csv source: columns to one-hot encode even though their values "
+                                     "are numbers (e.g. codes); text columns are categorical anyway")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = opt("cnn", "model architecture (registry name)")
-    width: int = opt(128, "hidden units per layer (mlp) or base channels (cnn)")
-    depth: Optional[int] = opt(None, "hidden layers (mlp; default 2) or conv blocks (cnn; default 3, "
-                                     "which reaches >= 98% on MNIST where 2 does not)")
+    width: int = opt(128, "hidden units per layer (mlp), base channels (cnn, cnn1d) or hidden size (rnn)")
+    depth: Optional[int] = opt(None, "hidden layers (mlp; default 2), conv blocks (cnn; default 3, "
+                                     "which reaches >= 98% on MNIST where 2 does not; cnn1d: default 3) "
+                                     "or recurrent layers (rnn; default 1)")
     activation: str = opt("relu", "activation function of the hidden layers")
     dropout: float = opt(0.0, "dropout probability before the classifier layer")
     # every model builds its layers from these choices
@@ -92,6 +98,9 @@ class ModelConfig:
                                    "(max-pool) separated by commas, e.g. 64,M,128,M")
     resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34")
     width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9")
+    rnn_cell: str = opt("gru", "rnn: the recurrent cell (model.width is its hidden size, model.depth "
+                               "its layers)", choices=("gru", "lstm"))
+    bidirectional: bool = opt(False, "rnn: read the sequence in both directions")
     init_from: Optional[str] = opt(None, "start from trained weights: a run folder (its best weights), "
                                          "a .safetensors file or a .pt/.pth state dict (tensors only, "
                                          "never code); keys are matched by name")
