@@ -24,9 +24,10 @@ from torch import nn
 from netcoach import diagnose
 from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
-from netcoach.config import Config, load_toml
+from netcoach.config import Config, ConfigError, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
 from netcoach.models import build_model
+from netcoach.models.network import as_network
 from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
@@ -79,7 +80,7 @@ def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -
 def data_record(bundle: DataBundle, task) -> dict:
     """What prediction needs to reuse this run's data handling (written to data.json)."""
     return {"name": bundle.name, "task": task.name, "input_shape": list(bundle.input_shape),
-            "num_outputs": task.num_outputs(bundle),
+            "num_outputs": task.num_outputs(bundle), "task_state": task.state(),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
@@ -94,10 +95,16 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     seed_everything(tc.seed, tc.deterministic)
     set_threads(tc.threads)
     task = build_task(config.task, config.loss)
+    if config.data.sampler == "balanced" and not task.has_classes:
+        raise ConfigError(f"data.sampler balanced: task {task.name} has no classes to balance; "
+                          "use data.sampler shuffle")
     bundle = _bundle(config, runtime.device, data, stratify=task.stratify)
     validate_bundle(task, bundle)
+    task.fit(bundle.train.y, task.num_outputs(bundle))  # class prior, target statistics: train split only
     torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
+    if config.model.bias_init == "prior":
+        task.init_output_bias(as_network(model, "model.bias_init prior").head_layer)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
@@ -138,8 +145,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
-    monitor = resolve_monitor(config)  # monitors first: an unreadable metric name leaves no folder
-    stopper = early_stopping(config)
+    default = trainer.task.default_monitor
+    monitor = resolve_monitor(config, default)  # monitors first: an unreadable metric name leaves no folder
+    stopper = early_stopping(config, default)
     run = open_run(config, trainer, resume, save, custom_model=model)
     best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
@@ -152,6 +160,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     summary["preflight"] = checks
     summary["doctor"] = diagnose.doctor(history, summary, config)
     if run is not None:
+        run.write_data(data_record(trainer.data, trainer.task))  # with what calibration chose
         run.write_summary(summary)
         if config.report.enabled and run.writes:
             write_report(run.path)
@@ -202,11 +211,12 @@ def model_record(config: Config, custom_model: Optional[nn.Module]) -> dict:
     return {"source": "custom", "class": f"{cls.__module__}.{cls.__qualname__}"}
 
 
-def early_stopping(config: Config) -> Optional[EarlyStopping]:
+def early_stopping(config: Config, default: str = "val_acc") -> Optional[EarlyStopping]:
+    """Early stopping as configured (``default``: the task's monitored metric), or None."""
     es = config.early_stop
     if not es.enabled:
         return None
-    return EarlyStopping(early_stop_monitor(config), patience=es.patience, min_epochs=es.min_epochs,
+    return EarlyStopping(early_stop_monitor(config, default), patience=es.patience, min_epochs=es.min_epochs,
                          restore_best=es.restore_best)
 
 

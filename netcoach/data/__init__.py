@@ -1,6 +1,6 @@
 """Data: sources (registry), splits, normalization statistics and the device loader."""
 
-from netcoach.data import folder, standard  # noqa: F401  (register folder, mnist, fashion-mnist, cifar*)
+from netcoach.data import folder, sklearn_sets, standard  # noqa: F401  (register folder, mnist, fashion-mnist, cifar*, diabetes, breast_cancer, wine)
 from netcoach.data.base import DataBundle, Split
 from netcoach.data.build import build_data, build_loaders
 from netcoach.data.errors import DataError

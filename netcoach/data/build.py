@@ -33,8 +33,11 @@ def build_loaders(config: Config, bundle: DataBundle,
     """Train (shuffled, augmented), val and test loaders over a device-resident bundle."""
     seed = config.train.seed
     norm = dict(scale=bundle.scale, mean=bundle.mean, std=bundle.std)
-    train_cls, extra = DeviceLoader, {}
+    train_cls, extra = DeviceLoader, {"sampler": config.data.sampler}
     if is_streaming(bundle.train):  # data.streaming: decode training images in DataLoader workers
+        if config.data.sampler != "shuffle":
+            raise ValueError(f"data.sampler {config.data.sampler}: not available with data.streaming; "
+                             "use data.sampler shuffle")
         train_cls, extra = StreamLoader, {"num_workers": config.data.num_workers}
     return {
         "train": train_cls(bundle.train, config.data.batch_size, shuffle=True,

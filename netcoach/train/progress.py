@@ -53,7 +53,7 @@ class ProgressBar(Callback):
         self._metrics: tuple[str, ...] = ("acc",)
 
     def on_fit_start(self, trainer) -> None:
-        self._metrics = tuple(trainer.task.metric_names)
+        self._metrics = tuple(trainer.task.metric_names) + tuple(trainer.task.epoch_metric_names)
         if self.live:
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TimeRemainingColumn(),

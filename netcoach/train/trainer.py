@@ -262,13 +262,15 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, loader: DeviceLoader, prefix: str, model: Optional[nn.Module] = None) -> dict:
         """Mean loss and the task's metrics over ``loader`` in eval mode, as ``{prefix}_loss``
-        and ``{prefix}_<metric>`` (one host read at the end)."""
+        and ``{prefix}_<metric>`` (one host read at the end). A task with epoch metrics
+        (AUC, F1, R²) gets all outputs of the split, kept on the device and moved once."""
         model = model or self.forward
         was_training = model.training
         model.eval()
         device = loader.split.x.device
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         sums: dict[str, torch.Tensor] = {}
+        gathered: list[torch.Tensor] = [] if self.task.epoch_metric_names else None
         for x, y in loader:
             if self.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -276,9 +278,15 @@ class Trainer:
                 out = model(x)
             loss_sum += self.task.loss(out.float(), y).double() * len(x)
             _add_sums(sums, self.task.metric_sums(out, y))
+            if gathered is not None:
+                gathered.append(out.detach().float())
         model.train(was_training)
         n = len(loader.split)
-        return {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
+        logs = {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
+        if gathered:
+            found = self.task.epoch_metrics(torch.cat(gathered).cpu(), loader.split.y.cpu())
+            logs.update({f"{prefix}_{k}": v for k, v in found.items()})
+        return logs
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
