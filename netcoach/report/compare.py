@@ -22,6 +22,9 @@ from typing import Any, Sequence
 from netcoach.report import html as h
 from netcoach.report.plots import plot_overlay
 from netcoach.report.records import RunRecord, is_run_folder, load_run_record
+from netcoach.config import ConfigError
+from netcoach.tasks import task_of_config
+from netcoach.train.monitor import direction
 from netcoach.utils.io import atomic_write_text
 
 # Config keys that say where a run was written, not how it was trained.
@@ -97,7 +100,12 @@ def _row(rec: RunRecord, test_keys: list[str], diff: list[str]) -> list[Any]:
 def _best_from_metrics(rec: RunRecord) -> tuple[Any, Any]:
     """Best monitored value and its epoch from metrics.jsonl (a run that never finished)."""
     train = (rec.config or {}).get("train") or {}
-    monitor, mode = train.get("monitor", "val_acc"), train.get("mode", "max")
+    monitor = train.get("monitor") or task_of_config(rec.config, rec.data).default_monitor
+    mode = train.get("mode", "auto")
+    try:
+        mode = mode if mode in ("min", "max") else direction(monitor)
+    except ConfigError:
+        return None, None
     rows = [m for m in rec.metrics if isinstance(m.get(monitor), (int, float)) and "epoch" in m]
     if not rows:
         return None, None
