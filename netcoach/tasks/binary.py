@@ -84,7 +84,7 @@ class Binary(Task):
         return (per * w).sum() / w.sum()
 
     def _decide(self, outputs: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self._logit(outputs).float()) >= self.threshold
+        return self.postprocess(outputs) >= self.threshold
 
     def metric_sums(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"acc": (self._decide(outputs) == (self._target(targets) >= 0.5)).sum()}
@@ -93,8 +93,8 @@ class Binary(Task):
         from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
         y = labels_np(self._target(targets) >= 0.5).astype(np.int64)
-        p = labels_np(torch.sigmoid(self._logit(outputs).double()))
-        pred = labels_np(self._decide(outputs)).astype(np.int64)
+        p = labels_np(self.postprocess(outputs)).astype(np.float64)
+        pred = (p >= self.threshold).astype(np.int64)
         both = len(np.unique(y)) == 2
         return {"auc": float(roc_auc_score(y, p)) if both else math.nan,
                 "f1": float(f1_score(y, pred, zero_division=0)),
@@ -117,7 +117,9 @@ class Binary(Task):
         if len(np.unique(y)) < 2:
             self.threshold_rule = "1/2 (the validation split holds one class only)"
             return
-        p = labels_np(torch.sigmoid(self._logit(outputs).double()))
+        # float32 probabilities, as postprocess gives them: the chosen threshold is one of
+        # them exactly, so predict decides every sample as here
+        p = labels_np(self.postprocess(outputs)).astype(np.float64)
         precision, recall, thresholds = precision_recall_curve(y, p)
         f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
         self.threshold = float(thresholds[int(np.argmax(f1))])

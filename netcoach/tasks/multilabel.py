@@ -99,8 +99,8 @@ class Multilabel(Task):
             raise ValueError(f"task multilabel: labels have {arr.shape[1]} columns but the model has "
                              f"{num_outputs} outputs")
         if arr.size and not binary_values(arr):
-            bad = arr[~np.isin(arr, (0, 1))].flat[0]
-            raise ValueError(f"task multilabel: labels must be 0 or 1, found {bad!r}; for numeric "
+            bad = arr[~np.isin(arr, (0, 1))].flat[0].item()
+            raise ValueError(f"task multilabel: labels must be 0 or 1, found {bad}; for numeric "
                              "targets use task.name regression")
 
     def init_output_bias(self, layer: torch.nn.Linear) -> None:
