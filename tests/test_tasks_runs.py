@@ -15,8 +15,10 @@ from safetensors.numpy import load_file
 import netcoach
 from netcoach.cli import main
 from netcoach.predict import predict
+from netcoach.report.browser import find_chromium, screenshot
 from netcoach.tasks import task_of_config
 from netcoach.train.run import RunFolder
+from tests.test_report_html import _check_png
 
 
 def _multilabel_data():
@@ -116,3 +118,12 @@ def test_multilabel_run_stores_probabilities_and_the_label_prior(runs):
     assert prior == pytest.approx(r.data.train.y.cpu().double().mean(0).tolist())
     assert 0.0 <= r.summary["test"]["test_f1_micro"] <= 1.0 and "test_auc_macro" in r.summary["test"]
     assert torch.is_tensor(r.data.train.y) and r.data.train.y.dtype == torch.float32
+
+
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium not installed (Debian: apt-get install "
+                                                   "chromium); the browser rendering check is skipped")
+def test_a_regression_report_renders_in_headless_chromium(runs, tmp_path):
+    result = screenshot(runs["regression"].run_dir / "report.html", tmp_path / "shot.png", 1280, 1600)
+    assert result.returncode == 0, result.log[-2000:]
+    assert result.console == [], f"console messages: {result.console}"
+    assert _check_png(result.screenshot.read_bytes(), min_bytes=20_000) == (1280, 1600)
