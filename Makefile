@@ -12,10 +12,11 @@ PYTEST_ARGS ?= -n 2
 .PHONY: setup demo test bench clean
 
 $(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "netcoach needs Python >= 3.11 (tomllib); set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,export,tracking]'
 	touch $@
 
 setup: $(BIN)/.installed

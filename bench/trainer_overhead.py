@@ -45,6 +45,7 @@ from netcoach.api import build_trainer, default_callbacks, early_stopping  # noq
 from netcoach.data import DataBundle, Split, build_data  # noqa: E402
 from netcoach.models import build_model  # noqa: E402
 from netcoach.train import BestCheckpoint, RunFolder  # noqa: E402
+from netcoach.train.monitor import resolve_monitor  # noqa: E402
 
 
 def float_bundle(bundle: DataBundle) -> DataBundle:
@@ -91,8 +92,9 @@ def netcoach_loop(model, data: DataBundle, config, with_run: bool = False) -> fl
     trainer = build_trainer(config, model=model, data=data)
     with tempfile.TemporaryDirectory() as tmp:
         run = RunFolder.create(tmp, "bench", "bench") if with_run else None
-        best = BestCheckpoint(config.train.monitor, config.train.mode, run)
-        first, tail = default_callbacks(config, trainer, best, early_stopping(config), run)
+        default = trainer.task.default_monitor
+        best = BestCheckpoint(resolve_monitor(config, default), run=run)
+        first, tail = default_callbacks(config, trainer, best, early_stopping(config, default), run)
         trainer.set_callbacks(first + tail)
         start = clock()
         trainer.fit()

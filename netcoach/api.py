@@ -26,6 +26,7 @@ from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
 from netcoach.config import Config, ConfigError, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.network import as_network
 from netcoach.models.summary import model_summary, summary_record
@@ -33,6 +34,7 @@ from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.optim.regularize import build_update_rules
 from netcoach.report import write_report
+from netcoach.report.notebook import result_html, show_report
 from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
@@ -63,6 +65,16 @@ class RunResult:
     run_dir: Optional[Path] = None
     trainer: Optional[Trainer] = field(default=None, repr=False)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rendering: summary table, learning curves and the doctor's verdict."""
+        return result_html(self)
+
+    def report(self) -> Path:
+        """The run's report.html (built if missing); shown in the page inside a notebook."""
+        if self.run_dir is None:
+            raise ValueError("this run was trained with save=False: it has no run folder or report")
+        return show_report(self.run_dir)
+
 
 def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str, Any]] = None) -> Config:
     """Defaults, then a TOML file, then ``{"section.key": value}`` overrides (values
@@ -83,6 +95,7 @@ def data_record(bundle: DataBundle, task) -> dict:
             "num_outputs": task.num_outputs(bundle), "task_state": task.state(),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
+            "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
             "skipped_files": list(bundle.info.get("skipped", []))}
 
@@ -145,9 +158,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
-    default = trainer.task.default_monitor
-    monitor = resolve_monitor(config, default)  # monitors first: an unreadable metric name leaves no folder
-    stopper = early_stopping(config, default)
+    # monitors first: an unreadable metric name leaves no folder
+    monitor = resolve_monitor(config, trainer.task.default_monitor)
+    stopper = early_stopping(config, trainer.task.default_monitor)
     run = open_run(config, trainer, resume, save, custom_model=model)
     best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
@@ -164,6 +177,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         run.write_summary(summary)
         if config.report.enabled and run.writes:
             write_report(run.path)
+        finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 
@@ -182,6 +196,8 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     was validated, so a bad config leaves no folder), or None without ``save``."""
     if config.log.tensorboard and (save or resume is not None):
         summary_writer_class()  # a missing optional package fails before any folder exists
+    if config.log.mlflow and (save or resume is not None):
+        mlflow_client_class()
     if resume is not None:
         run = RunFolder(resume, trainer.runtime)
         run.write_config(config)  # train.epochs may have grown: the record says what ran
@@ -211,12 +227,12 @@ def model_record(config: Config, custom_model: Optional[nn.Module]) -> dict:
     return {"source": "custom", "class": f"{cls.__module__}.{cls.__qualname__}"}
 
 
-def early_stopping(config: Config, default: str = "val_acc") -> Optional[EarlyStopping]:
-    """Early stopping as configured (``default``: the task's monitored metric), or None."""
+def early_stopping(config: Config, default_monitor: str) -> Optional[EarlyStopping]:
+    """Early stopping as configured (``early_stop.enabled``), or None."""
     es = config.early_stop
     if not es.enabled:
         return None
-    return EarlyStopping(early_stop_monitor(config, default), patience=es.patience, min_epochs=es.min_epochs,
+    return EarlyStopping(early_stop_monitor(config, default_monitor), patience=es.patience, min_epochs=es.min_epochs,
                          restore_best=es.restore_best)
 
 
@@ -236,6 +252,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         first += [StepsLogger(run)] if config.log.steps else []
         first += [CSVLogger(run)] if config.log.csv else []
         first += [TensorBoardLogger(run)] if config.log.tensorboard and run.writes else []
+        first += [MLflowLogger(run.path, config)] if config.log.mlflow and run.writes else []
     first += diagnose.monitor_callbacks(config, run)
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
     if run is not None:

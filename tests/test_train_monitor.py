@@ -59,16 +59,17 @@ def test_monitor_improves_by_more_than_min_delta_in_its_direction():
 
 def test_config_defaults_resolve_through_one_place(quick_overrides):
     cfg = netcoach.load_config(overrides=quick_overrides)
-    assert (resolve_monitor(cfg).monitor, resolve_monitor(cfg).mode) == ("val_acc", "max")
+    assert (resolve_monitor(cfg, "val_acc").monitor, resolve_monitor(cfg, "val_acc").mode) == ("val_acc", "max")
+    assert resolve_monitor(cfg, "val_rmse").mode == "min"  # empty train.monitor: the task's default
     cfg = netcoach.load_config(overrides={**quick_overrides, "train.monitor": "val_loss"})
-    assert resolve_monitor(cfg).mode == "min"
-    es = early_stop_monitor(cfg)                      # empty early_stop.monitor: the run's
+    assert resolve_monitor(cfg, "val_acc").mode == "min"
+    es = early_stop_monitor(cfg, "val_acc")                      # empty early_stop.monitor: the run's
     assert (es.monitor, es.mode) == ("val_loss", "min")
     cfg = netcoach.load_config(overrides={**quick_overrides, "train.monitor": "val_score",
                                           "train.mode": "min"})
-    assert early_stop_monitor(cfg).mode == "min"      # an explicit train.mode carries over
+    assert early_stop_monitor(cfg, "val_acc").mode == "min"      # an explicit train.mode carries over
     cfg = netcoach.load_config(overrides={**quick_overrides, "early_stop.monitor": "val_loss"})
-    assert early_stop_monitor(cfg).mode == "min"      # its own metric: from its own name
+    assert early_stop_monitor(cfg, "val_acc").mode == "min"      # its own metric: from its own name
 
 
 # ------------------------------------------------------------------ scripted epochs

@@ -210,7 +210,7 @@ class TrainConfig:
     epochs: int = opt(30, "number of passes over the training data")
     seed: int = opt(0, "seed of every random choice of the run (init, shuffling, augmentation)")
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
-    monitor: str = opt("", "metric that selects the best checkpoint (empty: the task's own: val_acc "
+    monitor: str = opt("", "metric that selects the best checkpoint (empty: the task's default: val_acc "
                            "for classification, val_loss for binary, multilabel and regression)")
     mode: str = opt("auto", "whether the monitored metric is better when larger (max) or smaller (min); "
                             "auto: from its name (loss, error -> min; acc, f1 -> max)",
@@ -300,6 +300,11 @@ class LogConfig:
     csv: bool = opt(False, "also write metrics.csv")
     tensorboard: bool = opt(False, "also write TensorBoard event files to tb/ (needs the tensorboard package)")
     steps: bool = opt(True, "write steps.jsonl (step, epoch, lr, loss per optimizer step)")
+    mlflow: bool = opt(False, "also log params, per-epoch metrics, the report and the weights to "
+                              "MLflow (needs the mlflow package)")
+    mlflow_uri: Optional[str] = opt(None, "MLflow tracking URI (default: a local store "
+                                          "sqlite:///<run.dir>/mlflow.db shared by the runs there)")
+    mlflow_experiment: str = opt("netcoach", "MLflow experiment the runs are logged under")
 
 
 @dataclass(frozen=True)

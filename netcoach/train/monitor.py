@@ -91,13 +91,13 @@ class Monitor:
 # ------------------------------------------------------------------ from the config
 
 
-def resolve_monitor(config, default: str = "val_acc") -> Monitor:
+def resolve_monitor(config, default: str) -> Monitor:
     """The run's monitored metric (best checkpoint): ``train.monitor`` (empty: ``default``)
     with ``train.mode``. The one place the default monitored metric is decided."""
     return Monitor(config.train.monitor or default, config.train.mode, option="train.mode")
 
 
-def early_stop_monitor(config, default: str = "val_acc") -> Monitor:
+def early_stop_monitor(config, default: str) -> Monitor:
     """Early stopping's metric: ``early_stop.monitor`` (empty: the run's) with its own mode;
     ``auto`` on the run's metric takes the run's resolved direction (so an explicit
     ``train.mode`` carries over)."""

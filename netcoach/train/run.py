@@ -18,6 +18,7 @@ each file::
       predictions.safetensors  test-set predictions of the chosen weights
       summary.json             final metrics, best epoch, wall time, preflight, doctor
       report.html, plots/      the report
+      export/<format>/         exported models with their model cards (``netcoach export``)
 
 A folder opened with a ``Runtime`` of a non-main process reads like any other but
 writes nothing, so a multi-process run keeps one record.
@@ -48,7 +49,7 @@ CONFIG, ENV, DATA, MODEL = "config.toml", "env.json", "data.json", "model.json"
 MODEL_SUMMARY, PREVIEW, LR_FIND = "model_summary.json", "augment_preview.png", "lr_find.json"
 METRICS, METRICS_CSV, STEPS, MONITORS = "metrics.jsonl", "metrics.csv", "steps.jsonl", "monitors.jsonl"
 PREDICTIONS, SUMMARY, REPORT, PLOTS = "predictions.safetensors", "summary.json", "report.html", "plots"
-CHECKPOINTS, TENSORBOARD = "checkpoints", "tb"
+CHECKPOINTS, TENSORBOARD, EXPORT = "checkpoints", "tb", "export"
 EPOCH_LOGS = (METRICS, STEPS, MONITORS)  # per-epoch rows, cut back on resume
 MARKERS = (CONFIG, METRICS, SUMMARY)     # any of them makes a folder a run folder
 
