@@ -101,3 +101,9 @@ def test_binary_options_are_checked():
     task = build_task("binary", class_weights="1,2,3")
     with pytest.raises(ConfigError, match="3 weights given for 2 classes"):
         task.fit(torch.tensor([0, 1, 1]), 1)
+
+
+def test_classification_prediction_table_gives_the_class_name_and_every_probability():
+    table = build_task("classification").prediction_table(torch.tensor([[0.2, 0.7, 0.1]]), ["a", "b", "c"])
+    assert table == {"prediction": ["b"], "p_a": [pytest.approx(0.2)], "p_b": [pytest.approx(0.7)],
+                     "p_c": [pytest.approx(0.1)]}

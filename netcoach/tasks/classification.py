@@ -53,9 +53,7 @@ class Classification(Task):
 
     def fit(self, y_train: torch.Tensor, num_outputs: int) -> None:
         """The class prior and (``class_weights``) the per-class weights of the training split."""
-        self._fit_counts(np.bincount(labels_np(y_train).astype(np.int64), minlength=num_outputs))
-
-    def _fit_counts(self, counts: np.ndarray) -> None:
+        counts = np.bincount(labels_np(y_train).astype(np.int64), minlength=num_outputs)
         self.prior = counts / max(counts.sum(), 1)
         self.weights = class_weight_values(self.class_weights_spec, counts)
         self._cache.clear()
@@ -159,12 +157,3 @@ class Classification(Task):
         table.update({f"p_{names[c]}": probs[:, c].tolist() for c in range(probs.shape[1])})
         return table
 
-
-def entropy(p: Sequence[float]) -> float:
-    """-sum p log p of a distribution (natural log; zero entries contribute nothing)."""
-    arr = np.asarray(p, dtype=np.float64)
-    arr = arr[arr > 0] / arr.sum()
-    return float(-(arr * np.log(arr)).sum()) if len(arr) else 0.0
-
-
-__all__ = ["Classification", "entropy"]
