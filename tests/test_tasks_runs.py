@@ -127,3 +127,16 @@ def test_a_regression_report_renders_in_headless_chromium(runs, tmp_path):
     assert result.returncode == 0, result.log[-2000:]
     assert result.console == [], f"console messages: {result.console}"
     assert _check_png(result.screenshot.read_bytes(), min_bytes=20_000) == (1280, 1600)
+
+
+def test_an_exported_regression_model_predicts_in_the_targets_units(runs, tmp_path):
+    from netcoach.export import export_run
+
+    r = runs["regression"]
+    result = export_run(r.run_dir, "torch-export", out=tmp_path / "model.pt2", with_preprocessing=True,
+                        probabilities=True)
+    program = torch.export.load(str(result.path)).module()
+    x = r.data.test.x.cpu()
+    got = program(x).detach().double().numpy()
+    assert got == pytest.approx(predict(r.run_dir, x).double().numpy(), rel=1e-5)
+    assert got.mean() > 20  # progression values, not standardized outputs

@@ -67,33 +67,33 @@ class Regression(Task):
 
     def output_targets(self, targets: torch.Tensor) -> torch.Tensor:
         """Standardized targets z = (y - mu) / sigma, shape (N, T)."""
-        y = targets.reshape(len(targets), -1).double()
+        y = _columns(targets).double()
         mean, std = self._stats(y)
         return (y - mean) / std
 
     def _values(self, outputs: torch.Tensor) -> torch.Tensor:
         """Outputs in the targets' units, (N, T) float64."""
-        out = outputs.reshape(len(outputs), -1).double()
+        out = _columns(outputs).double()
         mean, std = self._stats(out)
         return out * std + mean
 
     # ------------------------------------------------------------------ training
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        out = outputs.reshape(len(outputs), -1)
+        out = _columns(outputs)
         z = self.output_targets(targets).to(out.dtype)
         return _loss(self.loss_name, out, z, self.huber_delta)
 
     def metric_sums(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-sample squared and absolute errors (mean over the targets), summed, in the
         targets' units."""
-        err = self._values(outputs) - targets.reshape(len(targets), -1).double()
+        err = self._values(outputs) - _columns(targets).double()
         return {"mse": (err * err).mean(1).sum(), "mae": err.abs().mean(1).sum()}
 
     def epoch_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         from sklearn.metrics import r2_score
 
         pred = labels_np(self._values(outputs))
-        y = labels_np(targets.reshape(len(targets), -1).double())
+        y = labels_np(_columns(targets).double())
         rmse = float(np.sqrt(np.mean((pred - y) ** 2))) if len(y) else math.nan
         return {"rmse": rmse, "r2": float(r2_score(y, pred)) if len(y) >= 2 else math.nan}
 
@@ -168,6 +168,11 @@ class Regression(Task):
             self.std = np.asarray(state["target_std"], dtype=np.float64)
         self.initial_loss = state.get("initial_loss", self.initial_loss)
         self._cache.clear()
+
+
+def _columns(t: torch.Tensor) -> torch.Tensor:
+    """(N,) or (N, T) -> (N, T), without reading N (so an exported graph keeps a dynamic batch)."""
+    return t.unsqueeze(1) if t.dim() == 1 else t.flatten(1)
 
 
 def _loss(name: str, out: torch.Tensor, z: torch.Tensor, delta: float) -> torch.Tensor:
