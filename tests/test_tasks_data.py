@@ -34,3 +34,16 @@ def test_tabular_features_are_standardized_with_training_statistics_only():
     assert not np.allclose(bundle.mean, everything.mean(0), rtol=1e-4)  # not the whole set's
     # the diabetes features are the raw ones (age in years), not scikit-learn's pre-scaled copy
     assert 18 <= bundle.train.x[:, 0].min() and bundle.train.x[:, 0].max() <= 80
+
+
+def test_data_info_describes_numeric_targets(capsys):
+    from netcoach.cli import main
+
+    assert main(["data", "info", "diabetes", "--json"]) == 0
+    import json
+
+    s = json.loads(capsys.readouterr().out)
+    assert s["targets"] == "one number per sample" and s["counts"]["train"] == []
+    assert sum(s["sizes"].values()) == 442
+    assert main(["data", "info", "diabetes"]) == 0
+    assert "diabetes: targets: one number per sample" in capsys.readouterr().out

@@ -50,15 +50,17 @@ def run_info(args: argparse.Namespace) -> int:
 def _print(s: dict) -> None:
     console = Console()
     shape = "x".join(map(str, s["input_shape"]))
-    console.print(f"[bold]{s['name']}[/bold]: {len(s['classes'])} classes, input {shape} ({s['dtype']}), "
+    what = f"{len(s['classes'])} classes" if s["targets"] == "class indices" else f"targets: {s['targets']}"
+    console.print(f"[bold]{s['name']}[/bold]: {what}, input {shape} ({s['dtype']}), "
                   f"train/val/test {s['sizes']['train']}/{s['sizes']['val']}/{s['sizes']['test']}",
                   highlight=False)
     if s["mean"] is not None:
         fmt = lambda v: ", ".join(f"{x:.4f}" for x in v)  # noqa: E731
         console.print(f"train mean ({fmt(s['mean'])})  std ({fmt(s['std'])})", highlight=False)
-    table = Table("class", "train", "val", "test")
-    for i, name in enumerate(s["classes"]):
-        table.add_row(name, *(str(s["counts"][split][i]) for split in ("train", "val", "test")))
-    console.print(table)
+    if s["counts"]["train"]:
+        table = Table("class", "train", "val", "test")
+        for i, name in enumerate(s["classes"]):
+            table.add_row(name, *(str(s["counts"][split][i]) for split in ("train", "val", "test")))
+        console.print(table)
     for w in s["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
