@@ -3,11 +3,14 @@ standardized with statistics of the training split only."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 import netcoach
+from netcoach.cli import main
 from netcoach.config import DataConfig
 from netcoach.data import build_data, datasets
 
@@ -37,11 +40,7 @@ def test_tabular_features_are_standardized_with_training_statistics_only():
 
 
 def test_data_info_describes_numeric_targets(capsys):
-    from netcoach.cli import main
-
     assert main(["data", "info", "diabetes", "--json"]) == 0
-    import json
-
     s = json.loads(capsys.readouterr().out)
     assert s["targets"] == "one number per sample" and s["counts"]["train"] == []
     assert sum(s["sizes"].values()) == 442
