@@ -36,8 +36,9 @@ def curves_section(rec: RunRecord, out: Path) -> str:
         return h.note("no epoch finished: metrics.jsonl is missing or empty")
     s = rec.summary or {}
     monitor = s.get("monitor") or ((rec.config or {}).get("train") or {}).get("monitor")
+    task = _section(rec, "task", task_of_config, rec.config, rec.data)
     png = _guard(rec.notes, "learning curves", plots.plot_curves, rec.metrics, out / "curves.png",
-                 best_epoch=s.get("best_epoch"), monitor=monitor)
+                 best_epoch=s.get("best_epoch"), monitor=monitor, names=getattr(task, "curve_metrics", None))
     best = f" The star marks the best epoch ({s['best_epoch']}) by {monitor}." if s.get("best_epoch") else ""
     return (f"<p>Dashed: training split; solid: validation.{h.esc(best)}</p>"
             + _figure(png, "learning curves", "learning curves could not be drawn"))

@@ -43,6 +43,7 @@ class Task:
             ``test_<m>`` (empty: the trainer gathers no outputs, so they cost nothing).
         primary_metric: the headline metric (progress line, doctor, report headline); one
             of ``metric_names``, so every split has it.
+        curve_metrics: the metrics the report's learning-curve panel shows (one scale).
         default_monitor: the metric that selects the best checkpoint by default.
         stratify: whether train/val/test splits keep the label proportions.
         accuracy_like: True when ``primary_metric`` is a fraction in [0, 1] that is better when
@@ -63,6 +64,7 @@ class Task:
     metric_names: tuple[str, ...] = ()
     epoch_metric_names: tuple[str, ...] = ()
     primary_metric: str = ""
+    curve_metrics: tuple[str, ...] = ()
     default_monitor: str = "val_loss"
     stratify: bool = False
     accuracy_like: bool = False

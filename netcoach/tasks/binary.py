@@ -40,6 +40,7 @@ class Binary(Task):
     metric_names = ("acc",)
     epoch_metric_names = ("auc", "f1", "precision", "recall")
     primary_metric = "acc"
+    curve_metrics = ("acc", "auc")
     default_monitor = "val_loss"
     stratify = True
     accuracy_like = True

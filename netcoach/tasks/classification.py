@@ -32,6 +32,7 @@ class Classification(Task):
     name = "classification"
     metric_names = ("acc",)
     primary_metric = "acc"
+    curve_metrics = ("acc",)
     default_monitor = "val_acc"
     stratify = True
     accuracy_like = True

@@ -33,6 +33,7 @@ class Multilabel(Task):
     metric_names = ("subset_acc",)
     epoch_metric_names = ("f1_micro", "f1_macro", "auc_macro")
     primary_metric = "subset_acc"
+    curve_metrics = ("subset_acc", "f1_micro", "f1_macro")
     default_monitor = "val_loss"
     stratify = False
     accuracy_like = False  # subset accuracy is low even for good models: the doctor reads the losses

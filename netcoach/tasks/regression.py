@@ -37,6 +37,7 @@ class Regression(Task):
     metric_names = ("mse", "mae")
     epoch_metric_names = ("rmse", "r2")
     primary_metric = "mse"
+    curve_metrics = ("r2",)
     default_monitor = "val_loss"
     stratify = False
     accuracy_like = False
