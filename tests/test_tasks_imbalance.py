@@ -95,7 +95,7 @@ def test_a_run_with_the_balanced_sampler_resumes_mid_epoch_bit_exactly(tmp_path)
     resumed = build_trainer(cfg, data=(x, y))
     restore(resumed, Snapshot.state)
     got = resumed.fit()
-    keys = ("train_loss", "train_acc", "val_loss", "val_acc", "val_auc", "val_f1")
+    keys = ("train_loss", "train_acc", "train_auc", "train_f1", "val_loss", "val_acc", "val_auc", "val_f1")
     assert [{k: e[k] for k in keys} for e in got] == [{k: e[k] for k in keys} for e in want]
 
 

@@ -11,7 +11,7 @@ Metrics come in two kinds:
   once per epoch (exact for accuracy, MSE, MAE); measured on every split, training included;
 - ``epoch_metrics``: metrics that need all outputs of a split at once (ROC AUC, F1, R²),
   computed with scikit-learn from the outputs the trainer gathers on the device and moves
-  to the host once per evaluation; measured on the validation and test splits.
+  to the host once per epoch (training, validation) and in the final test evaluation.
 
 What a task learns from the training targets (``fit``: the class prior, the target
 statistics) and chooses on the validation split after training (``calibrate``: the
@@ -39,8 +39,8 @@ class Task:
     Attributes:
         name: the registry name (``task.name``).
         metric_names: the metrics ``metric_sums`` returns, logged as ``train_<m>``/``val_<m>``.
-        epoch_metric_names: the metrics ``epoch_metrics`` returns, logged as ``val_<m>`` and
-            ``test_<m>`` (empty: the trainer gathers no outputs, so they cost nothing).
+        epoch_metric_names: the metrics ``epoch_metrics`` returns, logged as ``train_<m>``,
+            ``val_<m>`` and ``test_<m>`` (empty: the trainer gathers no outputs).
         primary_metric: the headline metric (progress line, doctor, report headline); one
             of ``metric_names``, so every split has it.
         curve_metrics: the metrics the report's learning-curve panel shows (one scale).

@@ -1,7 +1,8 @@
 """The training loop: one readable class, explicit hooks, an explicit stop flag.
 
 Metrics accumulate as device tensors and are read once per epoch, so the hot loop
-never waits for the device (no per-step host synchronisation). The NaN guard's
+never waits for the device (no per-step host synchronisation). A task with whole-split
+metrics (AUC, F1, R²) gets the epoch's outputs, gathered on the device and moved once. The NaN guard's
 check of the loss is immediate on the CPU (reading a CPU scalar costs nothing) and
 asynchronous on CUDA (``guard.LossWatch``: pinned copies polled with events).
 """
@@ -125,6 +126,7 @@ class Trainer:
         self._partial = acc
         self._epoch_start = time.perf_counter() - acc["elapsed"]
         per_batch = self.callbacks.has("on_batch_end")
+        gather = bool(self.task.epoch_metric_names)
         k, group_loss, group_n = self.grad_accum, None, 0
         first = stepping = True
         weight = 1.0
@@ -134,6 +136,9 @@ class Trainer:
             loss, out = self.train_step(x, y, weight, first, stepping)
             acc["outs"].append(out.detach())
             acc["targets"].append(y)
+            if gather:  # whole-epoch metrics (AUC, F1, R²): outputs stay on the device until the end
+                acc["gathered"].append(out.detach())
+                acc["gathered_targets"].append(y)
             if len(acc["outs"]) == METRIC_CHUNK:
                 self._reduce_metric(acc)
             group_loss = _add_to_group(group_loss, loss, weight, first)
@@ -169,6 +174,9 @@ class Trainer:
                              for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
         logs = {"train_loss": loss_sum / max(seen, 1)}
         logs.update(_means(acc["sums"], seen, "train"))
+        if acc["gathered"]:
+            found = self.task.epoch_metrics(*_gathered(acc))
+            logs.update({f"train_{k}": v for k, v in found.items()})
         logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
         return logs
 
@@ -295,7 +303,7 @@ class Trainer:
 
     def _new_partial(self) -> dict:
         return {"losses": [], "sizes": [], "lrs": [], "sums": {}, "outs": [], "targets": [],
-                "elapsed": 0.0, "lr0": self.current_lr()}
+                "gathered": [], "gathered_targets": [], "elapsed": 0.0, "lr0": self.current_lr()}
 
     def elapsed(self) -> float:
         """Seconds spent in the current (unfinished) epoch."""
@@ -307,9 +315,12 @@ class Trainer:
         if acc is None or not acc["sizes"]:
             return {}
         self._reduce_metric(acc)
-        return {"losses": torch.stack(acc["losses"]), "sums": dict(acc["sums"]),
-                "sizes": list(acc["sizes"]), "lrs": list(acc["lrs"]), "lr0": acc["lr0"],
-                "elapsed": self.elapsed()}
+        state = {"losses": torch.stack(acc["losses"]), "sums": dict(acc["sums"]),
+                 "sizes": list(acc["sizes"]), "lrs": list(acc["lrs"]), "lr0": acc["lr0"],
+                 "elapsed": self.elapsed()}
+        if acc["gathered"]:
+            state["gathered"], state["gathered_targets"] = _gathered(acc)
+        return state
 
     def load_partial_state(self, state: dict, device: torch.device, elapsed: float = 0.0) -> None:
         """Continue an unfinished epoch from ``partial_state``'s sums (the task's metric sums
@@ -327,9 +338,17 @@ class Trainer:
         self._partial = {"losses": list(state["losses"].to(device).unbind()),
                          "sums": {k: v.to(device) for k, v in state["sums"].items()},
                          "outs": [], "targets": [],
+                         "gathered": [state["gathered"].to(device)] if "gathered" in state else [],
+                         "gathered_targets": ([state["gathered_targets"].to(device)]
+                                              if "gathered_targets" in state else []),
                          "sizes": list(state["sizes"]),
                          "lrs": list(state["lrs"]), "lr0": state["lr0"],
                          "elapsed": float(state.get("elapsed", elapsed))}
+
+
+def _gathered(acc: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The epoch's gathered training outputs and targets, on the host (one move each)."""
+    return torch.cat(acc["gathered"]).float().cpu(), torch.cat(acc["gathered_targets"]).cpu()
 
 
 def _add_to_group(group_loss: Optional[torch.Tensor], loss: torch.Tensor, weight: float,
