@@ -21,6 +21,7 @@ from netcoach.data.loader import DeviceLoader
 from netcoach.diagnose.preflight import run_preflight
 from netcoach.tasks import build_task
 from netcoach.train.callbacks import Callback
+from netcoach.train.checkpoint import load_training_state, save_training_state
 from netcoach.train.state import capture, restore
 
 
@@ -92,8 +93,10 @@ def test_a_run_with_the_balanced_sampler_resumes_mid_epoch_bit_exactly(tmp_path)
                 Snapshot.state = copy.deepcopy(capture(trainer))
 
     want = build_trainer(cfg, data=(x, y), callbacks=[Snapshot()]).fit()
+    assert Snapshot.state["partial"]["gathered"].shape == (3 * 16, 1)  # the epoch's outputs so far
+    save_training_state(tmp_path, "last", Snapshot.state)  # through the checkpoint files
     resumed = build_trainer(cfg, data=(x, y))
-    restore(resumed, Snapshot.state)
+    restore(resumed, load_training_state(tmp_path, "last"))
     got = resumed.fit()
     keys = ("train_loss", "train_acc", "train_auc", "train_f1", "val_loss", "val_acc", "val_auc", "val_f1")
     assert [{k: e[k] for k in keys} for e in got] == [{k: e[k] for k in keys} for e in want]
