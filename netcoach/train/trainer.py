@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from netcoach.data.loader import DeviceLoader
+from netcoach.distributed import reduce as dist_reduce
+from netcoach.distributed.setup import wrap as ddp_wrap
 from netcoach.optim.regularize import UpdateRules
 from netcoach.optim.schedules import Schedule
 from netcoach.train.callbacks import Callback, CallbackList
@@ -44,6 +46,9 @@ class Trainer:
         guard: the NaN guard (``netcoach.train.guard.NanGuard``) or None for no checks.
         data, config: the ``DataBundle`` and ``Config`` the trainer was built from, if any.
         runtime: this process's device and rank (default: one process on the model's device).
+            With several processes the trainer trains through DistributedDataParallel
+            (``model`` stays the plain module), reduces the epoch's sums over the ranks,
+            and takes rank 0's stop decision.
 
     Example:
         >>> trainer = Trainer(model, loaders, task, optimizer, schedule, epochs=5)  # doctest: +SKIP
@@ -69,7 +74,10 @@ class Trainer:
         self.data, self.config = data, config  # what the run was built from (preflight reads them)
         self.runtime = runtime or Runtime(self.device)
         self.autocast, self.scaler = _precision(precision, self.device)
-        self.forward = torch.compile(model) if compile else model
+        self._ddp = ddp = ddp_wrap(model, self.runtime)  # None for one process
+        self.forward = torch.compile(ddp or model) if compile else (ddp or model)
+        # evaluation runs the plain module: no collective, so ranks may see uneven shares
+        self.eval_forward = self.forward if ddp is None else (torch.compile(model) if compile else model)
         self.epoch = 0
         self.step = 0
         self.history: list[dict] = []
@@ -100,8 +108,19 @@ class Trainer:
                 if self.guard is None or not self.guard.recover(self, err):
                     self.failure = self.failure or str(err)
                     self.stop_training = True
+            if self.runtime.distributed:
+                self._follow_main()
         cbs.call("on_fit_end", self, logs)
         return self.history
+
+    def _follow_main(self) -> None:
+        """Every rank takes rank 0's decisions of the epoch: whether to stop (early stopping,
+        the NaN guard, a callback's ``stop_training``) and the learning rates (plateau,
+        rollback), so all ranks stop together and keep identical optimizers."""
+        self.stop_training = dist_reduce.broadcast_flag(self.stop_training)
+        lrs = dist_reduce.broadcast_floats([float(g["lr"]) for g in self.optimizer.param_groups])
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
 
     def run_epoch(self) -> dict:
         """Train one epoch, evaluate, step the epoch schedule and call the epoch hooks."""
@@ -130,9 +149,11 @@ class Trainer:
         k, group_loss, group_n = self.grad_accum, None, 0
         first = stepping = True
         weight = 1.0
+        shared = k > 1 or self.runtime.distributed
+        record = 1.0
         for x, y in loader:
-            if k > 1:
-                first, stepping, weight = self._accum_position(loader, loader.position - 1, len(x))
+            if shared:
+                first, stepping, weight, record = self._accum_position(loader, loader.position - 1, len(x))
             loss, out = self.train_step(x, y, weight, first, stepping)
             acc["outs"].append(out.detach())
             acc["targets"].append(y)
@@ -141,7 +162,7 @@ class Trainer:
                 acc["gathered_targets"].append(y)
             if len(acc["outs"]) == METRIC_CHUNK:
                 self._reduce_metric(acc)
-            group_loss = _add_to_group(group_loss, loss, weight, first)
+            group_loss = _add_to_group(group_loss, loss, record, first)
             group_n = len(x) if first else group_n + len(x)
             if stepping:
                 acc["losses"].append(group_loss)
@@ -168,27 +189,38 @@ class Trainer:
         elapsed = time.perf_counter() - self._epoch_start
         seen = sum(acc["sizes"])
         loss_values = torch.stack(acc["losses"]).double().tolist() if acc["losses"] else []
-        loss_sum = math.fsum(v * n for v, n in zip(loss_values, acc["sizes"]))
+        sizes, sums = acc["sizes"], acc["sums"]
+        if self.runtime.distributed:  # every rank's steps and sums: the epoch of the whole job
+            loss_values, sizes, sums = dist_reduce.reduce_epoch(loss_values, sizes, sums)
+            seen = sum(sizes)
+        loss_sum = math.fsum(v * n for v, n in zip(loss_values, sizes))
         first_step = self.step - len(loss_values) + 1
         self.step_records = [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
                              for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
         logs = {"train_loss": loss_sum / max(seen, 1)}
-        logs.update(_means(acc["sums"], seen, "train"))
+        logs.update(_means(sums, seen, "train"))
         if acc["gathered"]:
-            found = self.task.epoch_metrics(*_gathered(acc))
+            found = self.task.epoch_metrics(*self._host_outputs(acc["gathered"], acc["gathered_targets"],
+                                                                self.runtime.distributed))
             logs.update({f"train_{k}": v for k, v in found.items()})
         logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
         return logs
 
-    def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float]:
-        """(first micro-batch of its group, last one (take a step), loss weight)."""
-        k = self.grad_accum
-        if k == 1:
-            return True, True, 1.0
-        nb = len(loader)
-        g0, g1 = b - b % k, min(b - b % k + k, nb)
+    def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float, float]:
+        """(first micro-batch of its group, last one (take a step), loss weight, record weight).
+
+        The loss weight makes the update the one of the whole group over all ranks: this
+        micro-batch's ``n`` samples over the group's total, times the world size because
+        DistributedDataParallel averages the ranks' gradients (uneven shares stay exact).
+        The record weight gives this rank's own mean loss of the group, for the logs.
+        """
+        k, world = self.grad_accum, self.runtime.world_size
+        if k == 1 and world == 1:
+            return True, True, 1.0, 1.0
+        g0, g1 = b - b % k, min(b - b % k + k, len(loader))
         total = sum(_batch_size(loader, j) for j in range(g0, g1))
-        return b == g0, b == g1 - 1, n / total
+        local = total if world == 1 else sum(_share(loader, j) for j in range(g0, g1))
+        return b == g0, b == g1 - 1, n * world / total, n / local
 
     def optimizer_step(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """One optimizer step over a group of micro-batches, outside the epoch loop.
@@ -233,10 +265,17 @@ class Trainer:
             objective = objective * weight
         if first:
             self.optimizer.zero_grad(set_to_none=True)
-        (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
+        with self._no_sync(stepping):
+            (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
         if stepping:
             self._update()
         return loss, out
+
+    def _no_sync(self, stepping: bool):
+        """DDP averages gradients only on a group's last micro-batch (fewer all-reduces)."""
+        if stepping or self._ddp is None:
+            return contextlib.nullcontext()
+        return self._ddp.no_sync()
 
     def _update(self) -> None:
         """The optimizer step with the update rules around it."""
@@ -259,6 +298,9 @@ class Trainer:
 
     def _check_loss(self, loss: torch.Tensor, x: torch.Tensor) -> None:
         """NaN guard on the loss: immediate on the CPU, asynchronous on CUDA (``LossWatch``)."""
+        if self.runtime.distributed:  # one rank's NaN stops every rank at this step
+            loss = torch.where(dist_reduce.any_rank(~torch.isfinite(loss.detach())) > 0,
+                               torch.full_like(loss, math.nan), torch.zeros_like(loss))
         if not self._watch.watch(loss):
             raise NonFiniteError("loss", [], self, inputs=x if self._watch.mode == "now" else None)
 
@@ -272,13 +314,14 @@ class Trainer:
         """Mean loss and the task's metrics over ``loader`` in eval mode, as ``{prefix}_loss``
         and ``{prefix}_<metric>`` (one host read at the end). A task with epoch metrics
         (AUC, F1, R²) gets all outputs of the split, kept on the device and moved once."""
-        model = model or self.forward
+        model = model or self.eval_forward
         was_training = model.training
         model.eval()
         device = loader.split.x.device
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         sums: dict[str, torch.Tensor] = {}
-        gathered: list[torch.Tensor] = [] if self.task.epoch_metric_names else None
+        gathered: Optional[list[torch.Tensor]] = [] if self.task.epoch_metric_names else None
+        gathered_targets: list[torch.Tensor] = []
         for x, y in loader:
             if self.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -287,14 +330,33 @@ class Trainer:
             loss_sum += self.task.loss(out.float(), y).double() * len(x)
             _add_sums(sums, self.task.metric_sums(out, y))
             if gathered is not None:
-                gathered.append(out.detach().float())
+                gathered.append(out.detach())
+                gathered_targets.append(y)
         model.train(was_training)
         n = len(loader.split)
+        if getattr(loader, "world_size", 1) > 1:  # each rank scored its share: add them up
+            sums = {k: sums.get(k, torch.zeros((), device=device)) for k in self.task.metric_names}
+            total = dist_reduce.all_reduce_dict({"loss": loss_sum, **sums})
+            loss_sum, sums = total.pop("loss"), total
         logs = {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
-        if gathered:
-            found = self.task.epoch_metrics(torch.cat(gathered).cpu(), loader.split.y.cpu())
+        if gathered is not None:
+            found = self.task.epoch_metrics(*self._host_outputs(gathered, gathered_targets,
+                                                                getattr(loader, "world_size", 1) > 1))
             logs.update({f"{prefix}_{k}": v for k, v in found.items()})
         return logs
+
+    @staticmethod
+    def _host_outputs(outs: list[torch.Tensor], targets: list[torch.Tensor],
+                      distributed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """All outputs and targets of an epoch on the host: this process's, or with several
+        processes every rank's share (in rank order; the whole-split metrics do not depend
+        on the order of the samples)."""
+        out, y = _on_host(outs, targets)
+        if distributed:
+            parts = [p for _, p in dist_reduce.all_gather_state({}, {"outputs": out, "targets": y})
+                     if p["outputs"].numel()]
+            out, y = torch.cat([p["outputs"] for p in parts]), torch.cat([p["targets"] for p in parts])
+        return out, y
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -319,7 +381,7 @@ class Trainer:
                  "sizes": list(acc["sizes"]), "lrs": list(acc["lrs"]), "lr0": acc["lr0"],
                  "elapsed": self.elapsed()}
         if acc["gathered"]:
-            state["gathered"], state["gathered_targets"] = _gathered(acc)
+            state["gathered"], state["gathered_targets"] = _on_host(acc["gathered"], acc["gathered_targets"])
         return state
 
     def load_partial_state(self, state: dict, device: torch.device, elapsed: float = 0.0) -> None:
@@ -346,9 +408,11 @@ class Trainer:
                          "elapsed": float(state.get("elapsed", elapsed))}
 
 
-def _gathered(acc: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """The epoch's gathered training outputs and targets, on the host (one move each)."""
-    return torch.cat(acc["gathered"]).float().cpu(), torch.cat(acc["gathered_targets"]).cpu()
+def _on_host(outs: list[torch.Tensor], targets: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gathered outputs (float) and targets, on the host (one move each)."""
+    if not outs:
+        return torch.empty(0), torch.empty(0)
+    return torch.cat(outs).float().cpu(), torch.cat(targets).cpu()
 
 
 def _add_to_group(group_loss: Optional[torch.Tensor], loss: torch.Tensor, weight: float,
@@ -376,6 +440,12 @@ def _means(sums: dict[str, torch.Tensor], n: int, prefix: str) -> dict[str, floa
 def _batch_size(loader: DeviceLoader, j: int) -> int:
     n, bs = len(loader.split), loader.batch_size
     return min(bs, n - j * bs)
+
+
+def _share(loader: DeviceLoader, j: int) -> int:
+    """This rank's samples of global batch ``j``."""
+    first, end = loader.shard(j)
+    return end - first
 
 
 def _precision(name: str, device: torch.device):
