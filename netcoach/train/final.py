@@ -42,9 +42,17 @@ def test_metrics(task, outputs: torch.Tensor, labels: torch.Tensor, prefix: str 
 def calibrate(trainer) -> None:
     """Let the task choose its decision parameters (binary: the threshold) on the
     validation split's outputs of the chosen weights, before the test evaluation."""
-    if trainer.task.calibrates:
-        loader = trainer.loaders["val"]
-        trainer.task.calibrate(predict(trainer.model, loader), loader.split.y.cpu())
+    if not trainer.task.calibrates:
+        return
+    loader, model = trainer.loaders["val"], trainer.model
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():  # this process's share of the split (all of it with one process)
+        pairs = [(model(x).float(), y) for x, y in loader]
+    model.train(was_training)
+    outputs, targets = trainer.host_outputs([o for o, _ in pairs], [y for _, y in pairs],
+                                             getattr(loader, "world_size", 1) > 1)
+    trainer.task.calibrate(outputs, targets)
 
 
 def save_predictions(path: Path, loader: DeviceLoader, outputs: torch.Tensor, task) -> None:

@@ -200,7 +200,7 @@ class Trainer:
         logs = {"train_loss": loss_sum / max(seen, 1)}
         logs.update(_means(sums, seen, "train"))
         if acc["gathered"]:
-            found = self.task.epoch_metrics(*self._host_outputs(acc["gathered"], acc["gathered_targets"],
+            found = self.task.epoch_metrics(*self.host_outputs(acc["gathered"], acc["gathered_targets"],
                                                                 self.runtime.distributed))
             logs.update({f"train_{k}": v for k, v in found.items()})
         logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
@@ -340,15 +340,15 @@ class Trainer:
             loss_sum, sums = total.pop("loss"), total
         logs = {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
         if gathered is not None:
-            found = self.task.epoch_metrics(*self._host_outputs(gathered, gathered_targets,
+            found = self.task.epoch_metrics(*self.host_outputs(gathered, gathered_targets,
                                                                 getattr(loader, "world_size", 1) > 1))
             logs.update({f"{prefix}_{k}": v for k, v in found.items()})
         return logs
 
     @staticmethod
-    def _host_outputs(outs: list[torch.Tensor], targets: list[torch.Tensor],
+    def host_outputs(outs: list[torch.Tensor], targets: list[torch.Tensor],
                       distributed: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """All outputs and targets of an epoch on the host: this process's, or with several
+        """All outputs and targets of a split on the host: this process's, or with several
         processes every rank's share (in rank order; the whole-split metrics do not depend
         on the order of the samples)."""
         out, y = _on_host(outs, targets)
