@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,20 @@ def test_an_exported_regression_model_predicts_in_the_targets_units(runs, tmp_pa
     got = program(x).detach().double().numpy()
     assert got == pytest.approx(predict(r.run_dir, x).double().numpy(), rel=1e-5)
     assert got.mean() > 20  # progression values, not standardized outputs
+
+
+def test_the_curve_panel_shows_only_the_tasks_curve_metrics(monkeypatch, tmp_path):
+    from netcoach.report import plots
+
+    drawn = {}
+
+    def keep(fig, path):  # the figure instead of a PNG
+        drawn["fig"] = fig
+        return Path(path)
+
+    monkeypatch.setattr(plots, "save_png", keep)
+    rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "train_mse": 5000.0 / e, "val_mse": 5200.0 / e,
+             "train_r2": 0.1 * e, "val_r2": 0.09 * e, "val_rmse": 70.0 / e} for e in (1, 2, 3)]
+    plots.plot_curves(rows, tmp_path / "c.png", names=task_of_config({"task": {"name": "regression"}}).curve_metrics)
+    labels = drawn["fig"].axes[1].get_legend_handles_labels()[1]
+    assert labels == ["train_r2", "val_r2"]  # MSE (thousands) would flatten R² on a shared axis
