@@ -19,7 +19,7 @@ import torch
 
 from netcoach.api import load_run
 from netcoach.data.errors import DataError
-from netcoach.tasks import build_task
+from netcoach.tasks import task_of_run
 from netcoach.train.run import RunFolder
 
 
@@ -60,8 +60,7 @@ def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
     """
     record = load_normalization(run_dir)
     config, model = load_run(run_dir, which=which, device=device)
-    task = build_task(config.task, config.loss)
-    task.load_state(record.get("task_state") or {})  # the threshold, target statistics of the run
+    task = task_of_run(config, record)  # with the run's threshold / target statistics
     inputs = prepare_inputs(x, record, device)
     outs = [task.postprocess(model(inputs[i:i + batch_size])).cpu() for i in range(0, len(inputs), batch_size)]
     return torch.cat(outs)

@@ -84,6 +84,15 @@ def _accepts(cls, option: str) -> bool:
     return option in inspect.signature(cls.__init__).parameters
 
 
+def task_of_run(config, data_record: Optional[dict]) -> Task:
+    """The task of a finished run: built from its ``Config`` (``task``, ``loss``) with the
+    state its ``data.json`` record stores (threshold, target statistics, prior), so
+    predictions and decisions are the run's own."""
+    task = build_task(config.task, config.loss)
+    task.load_state(((data_record or {}).get("task_state")) or {})
+    return task
+
+
 def task_of_config(config: Optional[dict], data: Optional[dict] = None) -> Task:
     """The task a run folder's ``config.toml`` (parsed as a dict) names, with the state
     stored in its ``data.json`` (``data``: the threshold, target statistics, prior);
@@ -95,4 +104,4 @@ def task_of_config(config: Optional[dict], data: Optional[dict] = None) -> Task:
 
 
 __all__ = ["Binary", "Classification", "Multilabel", "Regression", "Task", "build_task", "loss_options",
-           "task_of_config", "tasks", "validate_bundle"]
+           "task_of_config", "task_of_run", "tasks", "validate_bundle"]
