@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from netcoach.cli.options import PREFIX, add_config_options, config_from_args
+from netcoach.cli.options import PREFIX, add_config_options, chosen_recipe, config_from_args
 from netcoach.distributed.launch import LaunchError, launch, recorded
 from netcoach.distributed.setup import check_config, init_runtime, launched, shutdown
 
@@ -51,13 +51,19 @@ def train_here(args: argparse.Namespace, config) -> int:
     import netcoach
 
     runtime = init_runtime(config)
+    console = Console(soft_wrap=True, highlight=False)
+    recipe, picked = (None, False) if args.resume else chosen_recipe(args)
+    if recipe is not None and runtime.is_main:
+        why = (f"the fast recipe for {recipe.dataset}; give --model.name to choose the model yourself"
+               if picked else "--recipe")
+        console.print(f"recipe: {recipe.name} ({why}): {recipe.summary}")
     try:
         result = netcoach.train(config, progress=not args.quiet and runtime.is_main,
                                 resume=args.resume, runtime=runtime)
     finally:
         shutdown()
     if runtime.is_main:
-        print_outcome(Console(soft_wrap=True, highlight=False), result)
+        print_outcome(console, result)
     return 1 if result.summary.get("failure") else 0
 
 

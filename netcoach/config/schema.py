@@ -97,6 +97,9 @@ class ModelConfig:
                                    "(max-pool) separated by commas, e.g. 64,M,128,M")
     resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34")
     width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9")
+    init_from: Optional[str] = opt(None, "start from trained weights: a run folder (its best weights), "
+                                         "a .safetensors file or a .pt/.pth state dict (tensors only, "
+                                         "never code); keys are matched by name")
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,9 @@ class DiagnoseConfig:
     overfit_size: int = opt(16, "size of the single batch the overfit check must memorise")
     overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)")
     overfit_lr: float = opt(1e-2, "Adam learning rate of the overfit-one-batch check")
+    budget_s: float = opt(1.0, "seconds the preflight of a training run may take: the overfit check "
+                               "stops when they are spent (a warning, not a failure); 0: no limit. "
+                               "`netcoach check` runs without a limit")
     gradcheck_eps: float = opt(1e-5, "finite-difference step of the gradient check (float64)")
     gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)")
     monitor: bool = opt(True, "record per-layer update ratios, gradient norms and activation "
@@ -284,6 +290,12 @@ class CheckpointConfig:
     every_epochs: int = opt(0, "also keep checkpoints/epoch-N.safetensors every N epochs (0: never)")
     every_steps: int = opt(0, "also write the resumable last checkpoint every N optimizer steps "
                            "(mid-epoch; 0: only at epoch ends)")
+    min_interval_s: float = opt(30.0, "write the resumable last checkpoint (and best weights) at most "
+                                      "every this many seconds, and always when training ends; "
+                                      "resume stays exact, only the work redone after a kill grows "
+                                      "(0: at every epoch end / every_steps)")
+    background: bool = opt(True, "write checkpoint files on a background thread from a snapshot "
+                                 "taken at the step boundary (the loop does not wait for fsync)")
 
 
 @dataclass(frozen=True)
@@ -344,6 +356,16 @@ class TaskConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    freeze: str = opt("none", "what does not train at first: none, backbone (all but the head) or N "
+                              "(the first N blocks of the backbone); frozen BatchNorm stays in eval mode")
+    unfreeze_epoch: int = opt(0, "train the frozen part again after this many epochs (0: it stays frozen)")
+    backbone_lr_mult: float = opt(1.0, "the backbone's lr is optim.lr times this (discriminative lr)")
+    layer_decay: float = opt(1.0, "layer-wise lr decay (timm): block b of B gets lr x layer_decay^(B - b), "
+                                  "the head lr x 1")
+
+
+@dataclass(frozen=True)
 class DistConfig:
     nproc: int = opt(1, "processes on this machine (1: no launch); netcoach train relaunches itself "
                         "through torch.distributed.run with this many; data.batch_size stays the "
@@ -372,4 +394,5 @@ class Config:
     regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     dist: DistConfig = field(default_factory=DistConfig)
