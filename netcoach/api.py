@@ -25,8 +25,10 @@ from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
 from netcoach.config import Config, ConfigError, load_toml
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.distill import distill_summary, distill_task
 from netcoach.distributed import reduce as dist_reduce
 from netcoach.distributed.setup import convert_sync_bn, seed_rank
+from netcoach.ensemble.snapshots import snapshot_plan, snapshot_savers, snapshot_summary
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.network import as_network
@@ -42,6 +44,7 @@ from netcoach.train.checkpoint import BackgroundWriter, load_into
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import summarize
 from netcoach.train.guard import NanGuard
+from netcoach.train.load import load_run
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
@@ -129,6 +132,7 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     transfer = prepare_transfer(model, config)  # model.init_from weights, [transfer] lr parts
     # parameter groups: no decay on biases/norms; every parameter placed, also those frozen later
     optimizer = build_optimizer(model, config.optim, lr_scales=transfer.lr_scales)
+    task = distill_task(task, config, bundle, model, runtime.device)  # distill.teacher: the teacher joins the loss
     loaders = build_loaders(config, bundle,
                             transform=build_augment(config.augment, num_classes=bundle.num_classes),
                             rank=runtime.rank, world_size=runtime.world_size)
@@ -170,10 +174,15 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     """
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
+    if config.ensemble.members > 1:
+        raise ConfigError(f"ensemble.members: {config.ensemble.members} asks for several runs; "
+                          "netcoach.train trains one: netcoach.ensemble.seeds.train_members(config) "
+                          "trains them and their ensemble (as netcoach train does)")
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
     stopper = early_stopping(config, trainer.task.default_monitor)
+    snapshot_plan(config, trainer)  # a schedule without enough cycles leaves no folder either
     run = open_run(config, trainer, resume, save, custom_model=model)
     best = best_checkpoint(config, monitor, run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
@@ -184,6 +193,8 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     resumed_from = restore_run(trainer, run) if resume is not None else None
     history = trainer.fit()
     summary = summarize(trainer, best, stopper, run, started, resumed_from)
+    summary.update(snapshot_summary(trainer))
+    summary.update(distill_summary(trainer, config))
     summary["preflight"] = checks
     summary["notes"] = summary.get("notes", []) + transfer_notes(trainer)
     if getattr(trainer, "transfer", None) is not None:
@@ -285,6 +296,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
     last, so they capture every other callback's state of the epoch.
     """
     first: list[Callback] = build_averagers(config, trainer.model, run) + [best]
+    first += snapshot_savers(config, trainer, run)
     first += [stopper] if stopper is not None else []
     if run is not None:
         first.append(MetricsLogger(run))
@@ -301,29 +313,3 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps, disk) if ck.every_steps
                     else Checkpointer(run, ck.every_epochs, disk))
     return first, tail
-
-
-def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu",
-             model: Optional[nn.Module] = None) -> tuple[Config, nn.Module]:
-    """Rebuild a run's model from its folder (config + data.json + weights).
-
-    A run trained with a custom ``model=`` cannot be rebuilt from its config: pass a
-    freshly constructed module of the same class as ``model`` and its weights are loaded.
-    """
-    run = RunFolder(run_dir)
-    config = run.config()
-    if model is None:
-        record = run.model_record()
-        if record.get("source") == "custom":
-            raise ValueError(f"{run_dir} was trained with a custom model ({record.get('class')}) "
-                             f"passed to netcoach.train(model=...); its config cannot rebuild it: "
-                             f"construct the same module and call load_run({str(run_dir)!r}, model=...)")
-        data = run.data_record()
-        model = build_model(config.model, tuple(data["input_shape"]),
-                            data.get("num_outputs", data["num_classes"]))
-    weights = run.checkpoints / f"{which}.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} not found; valid checkpoints: "
-                                f"{', '.join(sorted(p.stem for p in run.checkpoints.glob('*.safetensors'))) or 'none'}")
-    load_into(model, weights)
-    return config, model.to(device).eval()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from netcoach.config.augment_rules import check_augment
+from netcoach.config.errors import ConfigError
 
 
 def opt(default, help: str, **kw):
@@ -366,6 +367,38 @@ class TransferConfig:
 
 
 @dataclass(frozen=True)
+class EnsembleConfig:
+    members: int = opt(1, "train this many runs of the config with seeds train.seed, +1, ... "
+                          "(one after another) and build their prediction ensemble")
+    snapshots: int = opt(0, "snapshot ensemble: keep the weights at the end of each of the last K "
+                            "learning-rate cycles (schedule cosine_restarts or cyclic) and evaluate "
+                            "their ensemble on the test split (0: off)")
+
+    def __post_init__(self):
+        if self.members < 1:
+            raise ConfigError(f"ensemble.members: must be >= 1, got {self.members}")
+        if self.snapshots < 0 or self.snapshots == 1:
+            raise ConfigError(f"ensemble.snapshots: must be 0 (off) or >= 2, got {self.snapshots}")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    teacher: Optional[str] = opt(None, "knowledge distillation: a run or ensemble folder whose "
+                                       "softened outputs the student learns from (none: off)")
+    temperature: float = opt(4.0, "softmax temperature T of teacher and student in the distillation term")
+    alpha: float = opt(0.9, "weight a of the distillation term: a T^2 KL(teacher || student) + "
+                            "(1 - a) task loss")
+    baseline: Optional[str] = opt(None, "a run of the same student trained without distillation, "
+                                        "shown beside teacher and student in the summary and report")
+
+    def __post_init__(self):
+        if not self.temperature > 0:
+            raise ConfigError(f"distill.temperature: must be > 0, got {self.temperature}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"distill.alpha: must be in [0, 1], got {self.alpha}")
+
+
+@dataclass(frozen=True)
 class DistConfig:
     nproc: int = opt(1, "processes on this machine (1: no launch); netcoach train relaunches itself "
                         "through torch.distributed.run with this many; data.batch_size stays the "
@@ -395,4 +428,6 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     dist: DistConfig = field(default_factory=DistConfig)
