@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from torch import nn
 
 from netcoach.config import Config, ConfigError
-from netcoach.tasks import Task, build_task, task_of_run
+from netcoach.tasks import Task, task_of_run
 from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.load import load_run
 from netcoach.train.resume import flat
