@@ -32,6 +32,7 @@ from netcoach.distributed.setup import convert_sync_bn, seed_rank
 from netcoach.ensemble.snapshots import snapshot_plan, snapshot_savers, snapshot_summary
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
+from netcoach.models.network import as_network
 from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
@@ -96,7 +97,7 @@ def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -
 def data_record(bundle: DataBundle, task) -> dict:
     """What prediction needs to reuse this run's data handling (written to data.json)."""
     return {"name": bundle.name, "task": task.name, "input_shape": list(bundle.input_shape),
-            "num_outputs": task.num_outputs(bundle),
+            "num_outputs": task.num_outputs(bundle), "task_state": task.state(),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
             "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
@@ -113,10 +114,16 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     seed_everything(tc.seed, tc.deterministic)
     set_threads(tc.threads)
     task = build_task(config.task, config.loss)
+    if config.data.sampler == "balanced" and not task.has_classes:
+        raise ConfigError(f"data.sampler balanced: task {task.name} has no classes to balance; "
+                          "use data.sampler shuffle")
     bundle = _bundle(config, runtime.device, data, stratify=task.stratify)
     validate_bundle(task, bundle)
+    task.fit(bundle.train.y, task.num_outputs(bundle))  # class prior, target statistics: train split only
     torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
+    if config.model.bias_init == "prior":
+        task.init_output_bias(as_network(model, "model.bias_init prior").head_layer)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model = convert_sync_bn(model, runtime, config.dist.sync_bn)
@@ -224,6 +231,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         summary["transfer"] = trainer.transfer.record()
     summary["doctor"] = diagnose.doctor(history, summary, config)
     if run is not None:
+        run.write_data(data_record(trainer.data, trainer.task))  # with what calibration chose
         run.write_summary(summary)
         if config.report.enabled and run.writes:
             from netcoach.report import write_report  # imported where used: `import netcoach` stays cheap

@@ -48,7 +48,7 @@ from netcoach.data.npz import read_npz
 from netcoach.data.sources import LAYOUTS
 from netcoach.data.tabular import TabularPreprocessing, read_csv
 from netcoach.ensemble import is_ensemble, load_ensemble
-from netcoach.tasks import build_task
+from netcoach.tasks import task_of_run
 from netcoach.train.final import test_metrics
 from netcoach.train.run import RunFolder
 
@@ -277,7 +277,7 @@ def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
     prepared = prepare(x, RunInputs.of(run_dir), layout)
     _warn(prepared.notes)
     config, model = load_run(run_dir, which=which, device=device)
-    task = build_task(config.task, config.loss)
+    task = run_task(run_dir, config)
     return task.postprocess(_outputs(model, prepared.x, device, batch_size))
 
 
@@ -288,28 +288,21 @@ def _warn(notes: list[str]) -> None:
 
 def prediction_table(run_dir: str | Path, inputs: list, which: str = "best",
                      device: str = "cpu") -> tuple[pd.DataFrame, list[str]]:
-    """(one row per input: its name, the predicted class and each class's probability, or
-    the predicted values; the notes on converted inputs)."""
+    """(one row per input: its name, then the task's columns (``task.prediction_table``:
+    the predicted class and each class's probability, or the predicted values); the notes
+    on converted inputs)."""
     prepared = prepare(list(inputs), RunInputs.of(run_dir))
     config, model = load_run(run_dir, which=which, device=device)
-    task = build_task(config.task, config.loss)
-    preds = task.postprocess(_outputs(model, prepared.x, device, 1024)).numpy()
-    record = RunFolder(run_dir).data_record()
-    table = pd.DataFrame({"input": prepared.names})
-    classes = record.get("class_names") or []
-    if task.has_classes and preds.ndim == 2 and preds.shape[1] == len(classes):
-        table["prediction"] = [classes[i] for i in preds.argmax(1)]
-        for j, name in enumerate(classes):
-            table[f"prob_{name}"] = preds[:, j]
-        return table, prepared.notes
-    values = preds.reshape(len(preds), -1)
-    spec = RunInputs.of(run_dir).preprocessing
-    names = (spec or {}).get("target", {}).get("columns") or [f"output_{j}" for j in range(values.shape[1])]
-    if len(names) != values.shape[1]:
-        names = [f"output_{j}" for j in range(values.shape[1])]
-    for j, name in enumerate(names):
-        table[name] = values[:, j]
+    task = run_task(run_dir, config)
+    preds = task.postprocess(_outputs(model, prepared.x, device, 1024))
+    classes = RunFolder(run_dir).data_record().get("class_names") or []
+    table = pd.DataFrame({"input": prepared.names, **task.prediction_table(preds, classes)})
     return table, prepared.notes
+
+
+def run_task(run_dir: str | Path, config: Config):
+    """The run's task with the state it learned (threshold, target statistics) from ``data.json``."""
+    return task_of_run(config, RunFolder(run_dir).data_record())
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -326,7 +319,7 @@ def evaluate(run_dir: str | Path, overrides: Optional[dict] = None, split: str =
     run = RunFolder(run_dir)
     config = _data_config(run.config(), overrides or {})
     spec = RunInputs.of(run_dir)
-    task = build_task(config.task, config.loss)
+    task = run_task(run_dir, config)
     classes = run.data_record().get("class_names") or []
     if config.data.name == "csv" and spec.preprocessing is not None:
         x, y = _csv_set(config.data, spec)

@@ -34,7 +34,8 @@ def test_data_info_table_and_errors(tmp_path, capsys):
     assert "digits: 10 classes, input 1x8x8" in out and "train mean" in out
     assert main(["data", "info", "imagenet"]) == 2
     err = capsys.readouterr().err
-    assert "unknown dataset 'imagenet'; available: cifar10, cifar100, csv, " in err and "npz" in err
+    assert "unknown dataset 'imagenet'; available: breast_cancer, cifar10, cifar100, csv, diabetes, digits" in err
+    assert "npz" in err and "wine" in err
     flat = tmp_path / "flat"
     flat.mkdir()
     (flat / "a.txt").write_text("x")

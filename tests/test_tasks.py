@@ -27,8 +27,24 @@ def _classification_sample(n: int = 50, k: int = 7):
     return torch.randn(n, k, generator=g), torch.randint(0, k, (n,), generator=g), k
 
 
+def _binary_sample(n: int = 50):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, 1, generator=g), torch.randint(0, 2, (n,), generator=g), 1
+
+
+def _multilabel_sample(n: int = 50, k: int = 4):
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(n, k, generator=g), torch.randint(0, 2, (n, k), generator=g).float(), k
+
+
+def _regression_sample(n: int = 50):
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(n, 1, generator=g), 3.0 * torch.randn(n, generator=g) + 10.0, 1
+
+
 # Every registered task needs a sample here, so a new task is tested by the registry-wide tests.
-SAMPLES = {"classification": _classification_sample}
+SAMPLES = {"classification": _classification_sample, "binary": _binary_sample,
+           "multilabel": _multilabel_sample, "regression": _regression_sample}
 
 
 def test_every_registered_task_has_a_sample():
@@ -56,8 +72,8 @@ def test_task_scores_averaged_predictions_like_its_outputs(name):
     outputs, targets, _ = SAMPLES[name]()
     back = task.outputs_from_predictions(task.postprocess(outputs).double())
     assert torch.allclose(task.postprocess(back).double(), task.postprocess(outputs).double(), atol=1e-6)
-    assert {k: int(v) for k, v in task.metric_sums(back, targets).items()} == \
-        {k: int(v) for k, v in task.metric_sums(outputs, targets).items()}
+    got, want = task.metric_sums(back, targets), task.metric_sums(outputs, targets)
+    assert {k: float(v) for k, v in got.items()} == pytest.approx({k: float(v) for k, v in want.items()})
 
 
 def test_classification_accuracy_sum_equals_sklearn_accuracy_times_n():
@@ -96,7 +112,7 @@ def test_classification_label_errors_say_what_was_found_and_the_task_to_use(labe
 
 
 def test_unknown_task_and_options_are_config_errors_listing_the_valid_ones(tmp_path):
-    with pytest.raises(ConfigError, match=r"task.name: unknown task 'regresion'; valid: classification"):
+    with pytest.raises(ConfigError, match=r"task.name: unknown task 'regresion'; valid: binary, classification, multilabel, regression"):
         build_task("regresion")
     with pytest.raises(ConfigError, match=r"loss.label_smoothing: must be in \[0, 1\)"):
         build_task("classification", label_smoothing=1.0)

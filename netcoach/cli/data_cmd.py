@@ -50,7 +50,8 @@ def run_info(args: argparse.Namespace) -> int:
 def _print(s: dict) -> None:
     console = Console()
     shape = "x".join(map(str, s["input_shape"]))
-    console.print(f"[bold]{s['name']}[/bold]: {len(s['classes'])} classes, input {shape} ({s['dtype']}), "
+    what = f"{len(s['classes'])} classes" if s["targets"] == "class indices" else f"targets: {s['targets']}"
+    console.print(f"[bold]{s['name']}[/bold]: {what}, input {shape} ({s['dtype']}), "
                   f"train/val/test {s['sizes']['train']}/{s['sizes']['val']}/{s['sizes']['test']}",
                   highlight=False)
     if s["mean"] is not None:
@@ -61,9 +62,10 @@ def _print(s: dict) -> None:
         console.print(f"exact duplicates: {dup['val_in_train']} val and {dup['test_in_train']} test samples "
                       f"also in train, {dup['test_in_val']} test in val, {dup['within_train']} repeated "
                       "within train", highlight=False, soft_wrap=True)
-    table = Table("class", "train", "val", "test")
-    for i, name in enumerate(s["classes"]):
-        table.add_row(name, *(str(s["counts"][split][i]) for split in ("train", "val", "test")))
-    console.print(table)
+    if s["counts"]["train"]:
+        table = Table("class", "train", "val", "test")
+        for i, name in enumerate(s["classes"]):
+            table.add_row(name, *(str(s["counts"][split][i]) for split in ("train", "val", "test")))
+        console.print(table)
     for w in s["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)

@@ -61,6 +61,10 @@ class DataConfig:
     features: list[str] = opt([], "csv source: the input columns (empty: every column but the target)")
     categorical: list[str] = opt([], "csv source: columns to one-hot encode even though their values "
                                      "are numbers (e.g. codes); text columns are categorical anyway")
+    sampler: str = opt("shuffle", "order of the training samples: shuffle (a new permutation every "
+                                  "epoch) or balanced (every batch holds every class, in about the "
+                                  "class proportions; classification and binary)",
+                       choices=("shuffle", "balanced"))
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,10 @@ class ModelConfig:
                                "(glorot_*/kaiming_* are aliases)")
     init_std: float = opt(0.01, "standard deviation of init normal (the course uses 0.001 for a "
                                 "linear classifier)")
-    bias_init: str = opt("default", "bias init: default (as built), zeros or constant (bias_value)",
-                         choices=("default", "zeros", "constant"))
+    bias_init: str = opt("default", "bias init: default (as built), zeros, constant (bias_value), or "
+                                    "prior (the output layer's bias starts at the training split's class "
+                                    "prior: log p for softmax, logit p for binary and multilabel)",
+                         choices=("default", "zeros", "constant", "prior"))
     bias_value: float = opt(0.0, "the constant of bias_init constant")
     leaky_slope: float = opt(0.01, "negative slope of activation leaky_relu")
     maxout_pieces: int = opt(2, "pieces k of activation maxout (the layer before it is k times wider)")
@@ -217,8 +223,8 @@ class TrainConfig:
     epochs: int = opt(30, "number of passes over the training data")
     seed: int = opt(0, "seed of every random choice of the run (init, shuffling, augmentation)")
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
-    monitor: str = opt("", "metric that selects the best checkpoint (empty: the task's default, "
-                           "val_acc for classification)")
+    monitor: str = opt("", "metric that selects the best checkpoint (empty: the task's default: val_acc "
+                           "for classification, val_loss for binary, multilabel and regression)")
     mode: str = opt("auto", "whether the monitored metric is better when larger (max) or smaller (min); "
                             "auto: from its name (loss, error -> min; acc, f1 -> max)",
                     choices=("auto", "min", "max"))
@@ -339,8 +345,19 @@ class RegularizeConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
+    name: str = opt("default", "the loss: default (the task's own: cross-entropy for classification, "
+                               "binary cross-entropy for binary and multilabel, mse for regression); "
+                               "regression also takes mae or huber",
+                    choices=("default", "mse", "mae", "huber"))
     label_smoothing: float = opt(0.0, "label smoothing epsilon: targets become (1 - eps) y + eps / K "
                                       "(hard and soft targets)")
+    class_weights: str = opt("", "weight each sample's loss by its class (classification, binary): "
+                                 "auto (inverse class frequency on the training split, N / (K n_c)) "
+                                 "or one weight per class separated by commas; empty: off")
+    pos_weight: Optional[float] = opt(None, "binary, multilabel: weight of the positive examples in "
+                                            "the binary cross-entropy (e.g. negatives / positives)")
+    huber_delta: float = opt(1.0, "regression with loss.name huber: where the loss turns from "
+                                  "squared to linear, in standardized target units")
 
 
 @dataclass(frozen=True)

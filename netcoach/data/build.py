@@ -55,8 +55,11 @@ def build_loaders(config: Config, bundle: DataBundle, transform: Optional[BatchT
     seed = config.train.seed
     norm = dict(scale=bundle.scale, mean=bundle.mean, std=bundle.std)
     share = dict(rank=rank, world_size=world_size)
-    train_cls, extra = DeviceLoader, share
+    train_cls, extra = DeviceLoader, {"sampler": config.data.sampler, **share}
     if is_streaming(bundle.train):  # data.streaming: decode training images in DataLoader workers
+        if config.data.sampler != "shuffle":
+            raise ValueError(f"data.sampler {config.data.sampler}: not available with data.streaming; "
+                             "use data.sampler shuffle")
         if world_size > 1:
             raise ValueError("data.streaming: streaming from DataLoader workers runs in one process only; "
                              "with dist.nproc > 1 hold the data in memory (data.streaming false)")

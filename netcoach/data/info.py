@@ -42,14 +42,19 @@ def duplicate_counts(bundle: DataBundle) -> dict | None:
 def summarize(bundle: DataBundle) -> dict:
     """A JSON-ready description of ``bundle`` with a list of warnings."""
     k = bundle.num_classes
-    counts = {name: torch.bincount(split.y.cpu(), minlength=k).tolist()
-              for name, split in (("train", bundle.train), ("val", bundle.val), ("test", bundle.test))}
+    splits = (("train", bundle.train), ("val", bundle.val), ("test", bundle.test))
+    y = bundle.train.y
+    has_classes = y.dim() == 1 and not y.is_floating_point()  # else numeric or multi-label targets
+    counts = {name: torch.bincount(split.y.cpu(), minlength=k).tolist() if has_classes else []
+              for name, split in splits}
     mean, std = bundle.mean, bundle.std
     if mean is None and hasattr(bundle.train.x, "dim") and isinstance(bundle.train.x, torch.Tensor):
         mean, std = channel_stats(bundle.train.x, bundle.scale)
     shape = list(bundle.input_shape)
     summary = {"name": bundle.name, "classes": bundle.class_names, "counts": counts,
-               "sizes": {s: sum(c) for s, c in counts.items()}, "input_shape": shape,
+               "targets": "class indices" if has_classes else ("one number per sample" if y.dim() == 1
+                                                                else f"{y.shape[1]} values per sample"),
+               "sizes": {name: len(split) for name, split in splits}, "input_shape": shape,
                "channels": shape[0] if len(shape) == 3 else None,
                "image_size": shape[1:] if len(shape) == 3 else None,
                "dtype": str(bundle.train.x.dtype).replace("torch.", ""), "scale": bundle.scale,
@@ -68,7 +73,7 @@ def warnings(bundle: DataBundle, counts: dict) -> list[str]:
         lo, hi = int(train.argmin()), int(train.argmax())
         out.append(f"class imbalance: '{bundle.class_names[hi]}' has {train[hi]} training samples, "
                    f"'{bundle.class_names[lo]}' {train[lo]} ({train[hi] / train[lo]:.1f}x); consider "
-                   f"class weights or resampling, and report per-class metrics")
+                   f"class weights or a balanced sampler, and report per-class metrics")
     if isinstance(bundle.train.x, torch.Tensor):
         for other in ("val", "test"):
             n = duplicates(bundle.train, getattr(bundle, other))

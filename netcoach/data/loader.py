@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
+from netcoach.data.balanced import balanced_order
 from netcoach.data.base import Split
 
 # (x in [0, 1] float, y, generator) -> (x, y); y may become soft targets (N, K).
@@ -39,6 +40,8 @@ class DeviceLoader:
         shuffle: draw a new permutation every epoch from ``generator``.
         generator: CPU generator for the permutations (required when shuffling).
         transform: optional batched augmentation, given ``aug_generator``.
+        sampler: ``shuffle`` (a permutation per epoch) or ``balanced`` (every batch holds
+            every class, ``data.balanced``; needs class-index labels and ``generator``).
         rank, world_size: this process's share of every batch (``batch_size`` is global).
             A shuffling (training) loader refuses a batch smaller than ``world_size``: a
             rank without samples could not take part in the gradient average.
@@ -49,7 +52,7 @@ class DeviceLoader:
                  shuffle: bool = False, generator: Optional[torch.Generator] = None,
                  transform: Optional[BatchTransform] = None,
                  aug_generator: Optional[torch.Generator] = None, drop_last: bool = False,
-                 rank: int = 0, world_size: int = 1):
+                 sampler: str = "shuffle", rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -57,6 +60,11 @@ class DeviceLoader:
         self.rank, self.world_size = rank, world_size
         if shuffle and generator is None:
             raise ValueError("a shuffling loader needs an explicit generator")
+        self.labels = None  # CPU class labels the balanced order is drawn from
+        if sampler == "balanced":
+            self.labels = _class_labels(split.y)
+        elif sampler != "shuffle":
+            raise ValueError(f"data.sampler: unknown {sampler!r}; valid: shuffle, balanced")
         self.split, self.batch_size, self.shuffle, self.drop_last = split, batch_size, shuffle, drop_last
         self.generator, self.transform, self.aug_generator = generator, transform, aug_generator
         self.scale = float(scale)
@@ -100,6 +108,8 @@ class DeviceLoader:
         if not self.shuffle:
             return None
         self._epoch_state = self.generator.get_state()
+        if self.labels is not None:
+            return balanced_order(self.labels, self.batch_size, self.generator).to(self.split.x.device)
         return torch.randperm(len(self.split), generator=self.generator).to(self.split.x.device)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,6 +176,14 @@ class DeviceLoader:
             self.aug_generator.set_state(state["aug_state"])
         self._skip = int(state.get("position", 0))
         self.position = 0
+
+
+def _class_labels(y: torch.Tensor) -> torch.Tensor:
+    """``y`` on the CPU when it holds class indices (1-D integers), else a ValueError."""
+    if y.dim() != 1 or y.is_floating_point():
+        raise ValueError(f"data.sampler balanced: needs one class index per sample, got targets of shape "
+                         f"{tuple(y.shape)} and dtype {y.dtype}; use data.sampler shuffle")
+    return y.cpu()
 
 
 def _fitting_batch(n: int, batch_size: int, world_size: int) -> int:

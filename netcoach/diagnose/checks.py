@@ -45,8 +45,8 @@ def check_output_layer(out: torch.Tensor, target: torch.Tensor, num_classes: int
     if task.output_kind != "logits":
         return _check_regression_output(out, target, kind)
     if out.dim() != 2 or out.shape[1] != num_classes:
-        return result(name, "fail", f"model outputs shape {tuple(out.shape[1:])} per sample but the "
-                      f"data has {num_classes} classes; the last layer needs {num_classes} outputs",
+        return result(name, "fail", f"model outputs shape {tuple(out.shape[1:])} per sample but task "
+                      f"{task.name} needs {num_classes} outputs here; the last layer needs {num_classes} outputs",
                       outputs=list(out.shape[1:]), classes=num_classes, last_module=kind)
     lo, hi = float(out.min()), float(out.max())
     details = dict(outputs=num_classes, min=lo, max=hi, last_module=kind)
@@ -64,8 +64,8 @@ def check_output_layer(out: torch.Tensor, target: torch.Tensor, num_classes: int
     if lo >= 0:
         return result(name, "warn", f"outputs are never negative (last module {kind}, e.g. ReLU on "
                       "the output); logits should be unbounded", **details)
-    return result(name, "pass", f"{num_classes} unbounded scores (logits) per sample for "
-                  f"{num_classes} classes, range [{lo:.3g}, {hi:.3g}]", **details)
+    return result(name, "pass", f"{num_classes} unbounded scores (logits) per sample, as task "
+                  f"{task.name} needs, range [{lo:.3g}, {hi:.3g}]", **details)
 
 
 def _check_regression_output(out: torch.Tensor, target: torch.Tensor, kind: str) -> dict:

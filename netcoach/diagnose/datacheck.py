@@ -62,7 +62,8 @@ def check_labels(bundle: DataBundle, task) -> dict:
     details["imbalance"] = ratio
     if ratio > 10:
         return result("data_labels", "warn", f"class imbalance {ratio:.1f}x (largest/smallest class "
-                      "in train): consider class weights or resampling", **details)
+                      "in train): consider loss.class_weights auto, data.sampler balanced and "
+                      "model.bias_init prior", **details)
     return result("data_labels", "pass", f"labels in [0, {k - 1}], train classes {min(counts)}.."
                   f"{max(counts)} samples (imbalance {ratio:.2f}x)", **details)
 

@@ -78,7 +78,7 @@ def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, step
             no_grad = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
         out_of_time = deadline is not None and step % CHECK_EVERY == 0 and time.perf_counter() > deadline
         if step % CHECK_EVERY == 0 or step == 1 or step == steps or out_of_time:
-            acc = float(task.metric_sums(out.detach(), y)[task.primary_metric]) / len(y)
+            acc = _batch_accuracy(task, out.detach(), y)
             last = (step, float(loss.detach()), acc)
             first = first or last
             if acc >= 1.0 and last[1] <= LOSS_TARGET or out_of_time:
@@ -95,18 +95,30 @@ def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, step
     if acc >= 1.0 and loss_v <= LOSS_TARGET:
         return result(name, "warn" if no_grad else "pass",
                       f"memorised {len(y)} samples in {step} steps (loss {first[1]:.3f} -> "
-                      f"{loss_v:.4f}, acc 100%)" + suffix, **details)
-    if step < steps and not acc >= 1.0:
+                      f"{loss_v:.4f}{_acc_text(task, acc)})" + suffix, **details)
+    if step < steps:  # stopped before memorising: only the time budget ends the loop early
         return result(name, "warn", f"stopped by the time budget (diagnose.budget_s) after {step} of "
-                      f"{steps} steps (loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}); "
+                      f"{steps} steps (loss {first[1]:.3f} -> {loss_v:.3f}{_acc_text(task, acc)}); "
                       "`netcoach check` runs it in full" + suffix, **details)
-    if acc >= 1.0:
+    if acc >= 1.0 and task.accuracy_like:
         return result(name, "warn", f"reached 100% accuracy on {len(y)} samples but loss is still "
                       f"{loss_v:.3f} after {step} steps" + suffix, **details)
     if loss_v <= STALLED * first[1]:
         return result(name, "warn", f"learning, but did not memorise {len(y)} samples in {steps} "
-                      f"steps (loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}): slow units or "
+                      f"steps (loss {first[1]:.3f} -> {loss_v:.3f}{_acc_text(task, acc)}): slow units or "
                       "little capacity" + suffix, **details)
     return result(name, "fail", f"could not fit one batch of {len(y)} samples in {steps} steps "
-                  f"(loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}): the model or pipeline "
+                  f"(loss {first[1]:.3f} -> {loss_v:.3f}{_acc_text(task, acc)}): the model or pipeline "
                   "cannot learn (detached output, frozen layers, wrong loss?)" + suffix, **details)
+
+
+def _batch_accuracy(task, out: torch.Tensor, y: torch.Tensor) -> float:
+    """The batch's primary metric as a fraction when the task's is accuracy-like; 1.0 for
+    other tasks (regression), which are judged by the loss alone."""
+    if not task.accuracy_like:
+        return 1.0
+    return float(task.metric_sums(out, y)[task.primary_metric]) / len(y)
+
+
+def _acc_text(task, acc: float) -> str:
+    return f", acc {acc:.0%}" if task.accuracy_like else ""

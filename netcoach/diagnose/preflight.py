@@ -115,7 +115,7 @@ def model_checks(trainer, cfg, wanted: set[str], x: torch.Tensor, y: torch.Tenso
     out: list[dict] = []
     k = task.num_outputs(bundle)
     if "output_layer" in wanted:
-        out += _guarded("output_layer", checks.check_output_layer, logits, y, k, task,
+        out += _guarded("output_layer", checks.check_output_layer, logits, task.output_targets(y), k, task,
                         checks.last_leaf(trainer.model))
     if logits.dim() != 2 or logits.shape[1] != k:
         # A loss on mismatched outputs raises on the CPU and kills the context on CUDA

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from torch import nn
 
 from netcoach.config import Config, ConfigError
-from netcoach.tasks import Task, build_task
+from netcoach.tasks import Task, task_of_run
 from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.load import load_run
 from netcoach.train.resume import flat
@@ -49,7 +49,8 @@ class Member:
 
     @property
     def task(self) -> Task:
-        return build_task(self.config.task, self.config.loss)
+        """The member's task with its stored state (regression: predictions in the targets' units)."""
+        return task_of_run(self.config, self.record)
 
     @property
     def parameters(self) -> int:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from netcoach.export.source import RunSource
-from netcoach.tasks import build_task
+from netcoach.tasks import task_of_run
 
 
 class Preprocess(nn.Module):
@@ -54,6 +54,6 @@ def exported_module(source: RunSource, with_preprocessing: bool, probabilities: 
     record = source.record
     pre = (Preprocess(record["scale"], record.get("mean"), record.get("std"), len(source.input_shape))
            if with_preprocessing else None)
-    post = build_task(source.config.task, source.config.loss).postprocess if probabilities else None
+    post = task_of_run(source.config, record).postprocess if probabilities else None  # targets' units
     return Exported(source.model, pre, post).eval()
 

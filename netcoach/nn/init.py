@@ -25,7 +25,8 @@ from torch import nn
 from netcoach.registry import Registry
 
 inits: Registry = Registry("init scheme")
-BIAS_INITS = ("default", "zeros", "constant")
+# "prior" leaves every bias as built here; the task then sets the output bias from the labels
+BIAS_INITS = ("default", "zeros", "constant", "prior")
 
 _WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -95,7 +96,7 @@ def init_model(model: nn.Module, scheme: str = "default", std: float = 0.01,
             if not isinstance(module, _WEIGHTED):
                 continue
             weight_init(module.weight, std)
-            if module.bias is not None and bias != "default":
+            if module.bias is not None and bias not in ("default", "prior"):
                 module.bias.fill_(0.0 if bias == "zeros" else bias_value)
     return model
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from netcoach.config import ConfigError
 from netcoach.report import html as h
 from netcoach.report.plots import plot_overlay
 from netcoach.report.records import RunRecord, is_run_folder, load_run_record
@@ -100,9 +101,12 @@ def _row(rec: RunRecord, test_keys: list[str], diff: list[str]) -> list[Any]:
 def _best_from_metrics(rec: RunRecord) -> tuple[Any, Any]:
     """Best monitored value and its epoch from metrics.jsonl (a run that never finished)."""
     train = (rec.config or {}).get("train") or {}
-    monitor = train.get("monitor") or task_of_config(rec.config).default_monitor
+    monitor = train.get("monitor") or task_of_config(rec.config, rec.data).default_monitor
     mode = train.get("mode") or "auto"
-    mode = direction(monitor, "train.mode") if mode == "auto" else mode
+    try:
+        mode = direction(monitor, "train.mode") if mode == "auto" else mode
+    except ConfigError:  # a metric name the rule cannot read: no best value rather than a crash
+        return None, None
     rows = [m for m in rec.metrics if isinstance(m.get(monitor), (int, float)) and "epoch" in m]
     if not rows:
         return None, None

@@ -15,7 +15,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from netcoach.report import html as h
-from netcoach.report import confusion, images, plots, sections
+from netcoach.report import confusion, images, plots, sections, task_report
+from netcoach.report.draw import figure as _figure
+from netcoach.report.draw import guarded as _guard
 from netcoach.report.records import RunRecord, first_conv_weight, load_predictions, load_run_record
 from netcoach.report.scores import distill_section, snapshots_section
 from netcoach.tasks import task_of_config
@@ -23,19 +25,6 @@ from netcoach.utils.io import atomic_write_text
 
 PLOTS_DIR = "plots"
 REPORT_FILE = "report.html"
-
-
-def _guard(notes: list[str], what: str, fn: Callable, *args, **kwargs) -> Optional[Path]:
-    """Draw one plot; a failure becomes a note (a report must never break a finished run)."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - unexpected record content from any writer
-        notes.append(f"could not draw {what}: {type(exc).__name__}: {exc}")
-        return None
-
-
-def _figure(path: Optional[Path], alt: str, missing: str) -> str:
-    return h.image(path, alt) if path is not None else h.note(missing)
 
 
 def _option(rec: RunRecord, key: str, default):
@@ -48,8 +37,9 @@ def curves_section(rec: RunRecord, out: Path) -> str:
         return h.note("no epoch finished: metrics.jsonl is missing or empty")
     s = rec.summary or {}
     monitor = s.get("monitor") or ((rec.config or {}).get("train") or {}).get("monitor")
+    task = _section(rec, "task", task_of_config, rec.config, rec.data)
     png = _guard(rec.notes, "learning curves", plots.plot_curves, rec.metrics, out / "curves.png",
-                 best_epoch=s.get("best_epoch"), monitor=monitor)
+                 best_epoch=s.get("best_epoch"), monitor=monitor, names=getattr(task, "curve_metrics", None))
     best = f" The star marks the best epoch ({s['best_epoch']}) by {monitor}." if s.get("best_epoch") else ""
     return (f"<p>Dashed: training split; solid: validation.{h.esc(best)}</p>"
             + _figure(png, "learning curves", "learning curves could not be drawn"))
@@ -158,15 +148,19 @@ TASK_SECTIONS = {"confusion": ("test", "Confusion matrix and per-class accuracy"
 
 
 def task_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
-    """The sections the run's task says apply (``task.report_sections``), in its order."""
-    task = _section(rec, "task", task_of_config, rec.config)
-    wanted = [name for name in getattr(task, "report_sections", ()) if name in TASK_SECTIONS]
+    """The sections the run's task says apply (``task.report_sections``), in its order:
+    the softmax ones here, the other tasks' from ``task_report``."""
+    task = _section(rec, "task", task_of_config, rec.config, rec.data)
+    names = list(getattr(task, "report_sections", ()))
+    found = [(ident, title, _section(rec, title, fn, rec, out, task))
+             for ident, title, fn in (task_report.SECTIONS[n] for n in names if n in task_report.SECTIONS)]
+    wanted = [name for name in names if name in TASK_SECTIONS]
     if not {"confusion", "mistakes"} & set(wanted):
-        return []
+        return found
     both = _section(rec, "test results", test_sections, rec, out)  # two sections, or one note
     test, mistakes = (both, both) if isinstance(both, str) else both
     html = {"confusion": test, "mistakes": mistakes}
-    return [(*TASK_SECTIONS[name], html[name]) for name in wanted]
+    return [(*TASK_SECTIONS[name], html[name]) for name in wanted] + found
 
 
 # Sections shown when summary.json holds their key: (key, id, title, builder(summary, out)).

@@ -76,9 +76,15 @@ def curve_keys(metrics: Sequence[dict]) -> tuple[list[str], list[str]]:
 
 
 def plot_curves(metrics: Sequence[dict], path: str | Path, best_epoch: Optional[int] = None,
-                monitor: Optional[str] = None) -> Path:
-    """Train vs validation loss and metric per epoch, the best epoch marked."""
+                monitor: Optional[str] = None, names: Optional[Sequence[str]] = None) -> Path:
+    """Train vs validation loss and metric per epoch, the best epoch marked.
+
+    ``names`` (the task's ``curve_metrics``) keeps the metric panel to those metrics (and
+    their weight averages), so metrics of different scales (MSE and R²) do not share an axis.
+    """
     loss_keys, metric_keys = curve_keys(metrics)
+    if names:
+        metric_keys = [k for k in metric_keys if k.split("_", 1)[1].startswith(tuple(names))]
     fig, (ax_loss, ax_metric) = new_figure(9.0, 3.4, 2)
     metric_title = "accuracy" if metric_keys and all("acc" in k for k in metric_keys) else "metric"
     for ax, keys, title in ((ax_loss, loss_keys, "loss"), (ax_metric, metric_keys, metric_title)):

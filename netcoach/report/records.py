@@ -89,20 +89,21 @@ def load_run_record(run_dir: str | Path) -> RunRecord:
     return rec
 
 
-def load_predictions(path: Path, notes: list[str]) -> Optional[dict[str, np.ndarray]]:
-    """``predictions.safetensors`` as numpy arrays (probs, labels, worst_index, worst_inputs)."""
+def load_predictions(path: Path, notes: list[str], key: str = "probs") -> Optional[dict[str, np.ndarray]]:
+    """``predictions.safetensors`` as numpy arrays (``key``: the task's predictions, probs
+    or values; labels; for classification worst_index, worst_inputs)."""
     file = path / "predictions.safetensors"
     if not file.exists():
-        notes.append("predictions.safetensors is missing: no confusion matrix, per-class accuracy "
-                     "or worst mistakes (the test evaluation did not run)")
+        notes.append("predictions.safetensors is missing: no test-split plots or tables "
+                     "(the test evaluation did not run)")
         return None
     try:
         arrays = np_load(file.read_bytes())
     except Exception as exc:  # any decoding failure: the report still gets written
         notes.append(f"predictions.safetensors could not be read ({exc})")
         return None
-    if "probs" not in arrays or "labels" not in arrays:
-        notes.append("predictions.safetensors has no probs/labels tensors")
+    if key not in arrays or "labels" not in arrays:
+        notes.append(f"predictions.safetensors has no {key}/labels tensors")
         return None
     return arrays
 

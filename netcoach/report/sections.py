@@ -76,8 +76,9 @@ def _data_text(data: dict, cfg: dict) -> str:
     split = ", ".join(f"{k} {v:,}" for k, v in sizes.items())
     shape = "x".join(str(d) for d in data.get("input_shape") or [])
     task = ((cfg.get("task") or {}).get("name")) or data.get("task", "classification")
-    return (f"{data.get('name')} ({task}; input {shape}; "
-            f"{data.get('num_classes')} classes; {split})")
+    outputs = (f"{data.get('num_classes')} classes" if task_of_config(cfg).has_classes
+               else f"{data.get('num_outputs', data.get('num_classes'))} outputs")
+    return f"{data.get('name')} ({task}; input {shape}; {outputs}; {split})"
 
 
 def _section_text(section: dict) -> str:

@@ -33,7 +33,25 @@ def test_metrics(task, outputs: torch.Tensor, labels: torch.Tensor, prefix: str 
     n = max(len(labels), 1)
     loss = task.loss(outputs.double(), labels).item()
     sums = task.metric_sums(outputs, labels)
-    return {f"{prefix}_loss": loss, **{f"{prefix}_{k}": float(v) / n for k, v in sums.items()}}
+    found = task.epoch_metrics(outputs, labels)
+    return {f"{prefix}_loss": loss, **{f"{prefix}_{k}": float(v) / n for k, v in sums.items()},
+            **{f"{prefix}_{k}": v for k, v in found.items()}}
+
+
+def calibrate(trainer) -> None:
+    """Let the task choose its decision parameters (binary: the threshold) on the
+    validation split's outputs of the chosen weights, before the test evaluation."""
+    if not trainer.task.calibrates:
+        return
+    loader, model = trainer.loaders["val"], trainer.model
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():  # this process's share of the split (all of it with one process)
+        pairs = [(model(x).float(), y) for x, y in loader]
+    model.train(was_training)
+    outputs, targets = trainer.host_outputs([o for o, _ in pairs], [y for _, y in pairs],
+                                             getattr(loader, "world_size", 1) > 1)
+    trainer.task.calibrate(outputs, targets)
 
 
 def save_predictions(path: Path, loader: DeviceLoader, outputs: torch.Tensor, task) -> None:
@@ -92,6 +110,7 @@ def summarize(trainer, best, stopper, run, started: float, resumed_from: Optiona
     """Restore the chosen weights, evaluate them on the test split (predictions kept in
     the run folder), evaluate the weight averages, and return ``summary.json``'s content."""
     notes = restore_best(trainer, best, stopper)
+    calibrate(trainer)
     test = evaluate_final(trainer, run.path if run is not None and run.writes else None)
     by_epoch = {h["epoch"]: h for h in trainer.history}
     summary = {
@@ -108,6 +127,7 @@ def summarize(trainer, best, stopper, run, started: float, resumed_from: Optiona
         "averages": averages_on_test(trainer),
         "notes": notes + (trainer.guard.events if trainer.guard is not None else []),
         "failure": failure_message(trainer, run),
+        "task": {"name": trainer.task.name, **trainer.task.state()},
     }
     if resumed_from is not None:
         summary["resumed_from"] = resumed_from

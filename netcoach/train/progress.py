@@ -55,7 +55,7 @@ class ProgressBar(Callback):
         self._metrics: tuple[str, ...] = ("acc",)
 
     def on_fit_start(self, trainer) -> None:
-        self._metrics = tuple(trainer.task.metric_names)
+        self._metrics = tuple(trainer.task.metric_names) + tuple(trainer.task.epoch_metric_names)
         if self.live:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

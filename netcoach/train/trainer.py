@@ -1,7 +1,8 @@
 """The training loop: one readable class, explicit hooks, an explicit stop flag.
 
 Metrics accumulate as device tensors and are read once per epoch, so the hot loop
-never waits for the device (no per-step host synchronisation). The NaN guard's
+never waits for the device (no per-step host synchronisation). A task with whole-split
+metrics (AUC, F1, R²) gets the epoch's outputs, gathered on the device and moved once. The NaN guard's
 check of the loss is immediate on the CPU (reading a CPU scalar costs nothing) and
 asynchronous on CUDA (``guard.LossWatch``: pinned copies polled with events).
 """
@@ -155,6 +156,7 @@ class Trainer:
         self._partial = acc
         self._epoch_start = time.perf_counter() - acc["elapsed"]
         per_batch = self.callbacks.has("on_batch_end")
+        gather = bool(self.task.epoch_metric_names)
         k, group_loss, group_n = self.grad_accum, None, 0
         first = stepping = True
         weight = 1.0
@@ -166,6 +168,9 @@ class Trainer:
             loss, out = self.train_step(x, y, weight, first, stepping)
             acc["outs"].append(out.detach())
             acc["targets"].append(y)
+            if gather:  # whole-epoch metrics (AUC, F1, R²): outputs stay on the device until the end
+                acc["gathered"].append(out.detach())
+                acc["gathered_targets"].append(y)
             if len(acc["outs"]) == METRIC_CHUNK:
                 self._reduce_metric(acc)
             group_loss = _add_to_group(group_loss, loss, record, first)
@@ -209,6 +214,10 @@ class Trainer:
                              for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
         logs = {"train_loss": loss_sum / max(seen, 1)}
         logs.update(_means(sums, seen, "train"))
+        if acc["gathered"]:
+            found = self.task.epoch_metrics(*self.host_outputs(acc["gathered"], acc["gathered_targets"],
+                                                                self.runtime.distributed))
+            logs.update({f"train_{k}": v for k, v in found.items()})
         logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
         return logs
 
@@ -318,13 +327,16 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, loader: DeviceLoader, prefix: str, model: Optional[nn.Module] = None) -> dict:
         """Mean loss and the task's metrics over ``loader`` in eval mode, as ``{prefix}_loss``
-        and ``{prefix}_<metric>`` (one host read at the end)."""
+        and ``{prefix}_<metric>`` (one host read at the end). A task with epoch metrics
+        (AUC, F1, R²) gets all outputs of the split, kept on the device and moved once."""
         model = model or self.eval_forward
         was_training = model.training
         model.eval()
         device = loader.split.x.device
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         sums: dict[str, torch.Tensor] = {}
+        gathered: Optional[list[torch.Tensor]] = [] if self.task.epoch_metric_names else None
+        gathered_targets: list[torch.Tensor] = []
         for x, y in loader:
             if self.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -332,13 +344,34 @@ class Trainer:
                 out = model(x)
             loss_sum += self.task.loss(out.float(), y).double() * len(x)
             _add_sums(sums, self.task.metric_sums(out, y))
+            if gathered is not None:
+                gathered.append(out.detach())
+                gathered_targets.append(y)
         model.train(was_training)
         n = len(loader.split)
         if getattr(loader, "world_size", 1) > 1:  # each rank scored its share: add them up
             sums = {k: sums.get(k, torch.zeros((), device=device)) for k in self.task.metric_names}
             total = dist_reduce.all_reduce_dict({"loss": loss_sum, **sums})
             loss_sum, sums = total.pop("loss"), total
-        return {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
+        logs = {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
+        if gathered is not None:
+            found = self.task.epoch_metrics(*self.host_outputs(gathered, gathered_targets,
+                                                                getattr(loader, "world_size", 1) > 1))
+            logs.update({f"{prefix}_{k}": v for k, v in found.items()})
+        return logs
+
+    @staticmethod
+    def host_outputs(outs: list[torch.Tensor], targets: list[torch.Tensor],
+                      distributed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """All outputs and targets of a split on the host: this process's, or with several
+        processes every rank's share (in rank order; the whole-split metrics do not depend
+        on the order of the samples)."""
+        out, y = _on_host(outs, targets)
+        if distributed:
+            parts = [p for _, p in dist_reduce.all_gather_state({}, {"outputs": out, "targets": y})
+                     if p["outputs"].numel()]
+            out, y = torch.cat([p["outputs"] for p in parts]), torch.cat([p["targets"] for p in parts])
+        return out, y
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -347,7 +380,7 @@ class Trainer:
 
     def _new_partial(self) -> dict:
         return {"losses": [], "sizes": [], "lrs": [], "sums": {}, "outs": [], "targets": [],
-                "elapsed": 0.0, "lr0": self.current_lr()}
+                "gathered": [], "gathered_targets": [], "elapsed": 0.0, "lr0": self.current_lr()}
 
     def elapsed(self) -> float:
         """Seconds spent in the current (unfinished) epoch."""
@@ -359,9 +392,12 @@ class Trainer:
         if acc is None or not acc["sizes"]:
             return {}
         self._reduce_metric(acc)
-        return {"losses": torch.stack(acc["losses"]), "sums": dict(acc["sums"]),
-                "sizes": list(acc["sizes"]), "lrs": list(acc["lrs"]), "lr0": acc["lr0"],
-                "elapsed": self.elapsed()}
+        state = {"losses": torch.stack(acc["losses"]), "sums": dict(acc["sums"]),
+                 "sizes": list(acc["sizes"]), "lrs": list(acc["lrs"]), "lr0": acc["lr0"],
+                 "elapsed": self.elapsed()}
+        if acc["gathered"]:
+            state["gathered"], state["gathered_targets"] = _on_host(acc["gathered"], acc["gathered_targets"])
+        return state
 
     def load_partial_state(self, state: dict, device: torch.device, elapsed: float = 0.0) -> None:
         """Continue an unfinished epoch from ``partial_state``'s sums (the task's metric sums
@@ -379,9 +415,19 @@ class Trainer:
         self._partial = {"losses": list(state["losses"].to(device).unbind()),
                          "sums": {k: v.to(device) for k, v in state["sums"].items()},
                          "outs": [], "targets": [],
+                         "gathered": [state["gathered"].to(device)] if "gathered" in state else [],
+                         "gathered_targets": ([state["gathered_targets"].to(device)]
+                                              if "gathered_targets" in state else []),
                          "sizes": list(state["sizes"]),
                          "lrs": list(state["lrs"]), "lr0": state["lr0"],
                          "elapsed": float(state.get("elapsed", elapsed))}
+
+
+def _on_host(outs: list[torch.Tensor], targets: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gathered outputs (float) and targets, on the host (one move each)."""
+    if not outs:
+        return torch.empty(0), torch.empty(0)
+    return torch.cat(outs).float().cpu(), torch.cat(targets).cpu()
 
 
 def _add_to_group(group_loss: Optional[torch.Tensor], loss: torch.Tensor, weight: float,
