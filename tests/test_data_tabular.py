@@ -89,8 +89,8 @@ def test_csv_train_save_and_cli_predict_reproduce_the_api_predictions(tmp_path, 
     assert api.shape == (30, 3)
     assert main(["predict", str(run), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
     table = pd.read_csv(tmp_path / "p.csv")
-    assert list(table.columns) == ["input", "prediction", "prob_high", "prob_low", "prob_mid"]
-    np.testing.assert_allclose(table[["prob_high", "prob_low", "prob_mid"]].to_numpy(), api, atol=1e-6)
+    assert list(table.columns) == ["input", "prediction", "p_high", "p_low", "p_mid"]
+    np.testing.assert_allclose(table[["p_high", "p_low", "p_mid"]].to_numpy(), api, atol=1e-6)
     assert list(table["prediction"]) == [["high", "low", "mid"][i] for i in api.argmax(1)]
     # A DataFrame of the same rows (typed by pandas, not text) predicts the same.
     np.testing.assert_allclose(predict(run, pd.read_csv(tmp_path / "new.csv")).numpy(), api, atol=1e-6)
@@ -264,3 +264,70 @@ def test_train_accepts_a_dict_of_explicit_splits_and_nhwc_pairs(tmp_path):
     assert (len(carved.train), len(carved.val), len(carved.test)) == (72, 18, 9)
     with pytest.raises(ValueError, match="data dict keys must be train"):
         from_splits({"training": (x, y)}, DataConfig())
+
+
+# ----------------------------------------------------------------------------- other tasks
+
+
+def write_prices(path, n=300, seed=0):
+    """A float target from numbers stored as text, a category and missing values."""
+    rng = np.random.default_rng(seed)
+    rooms, age = rng.integers(1, 6, size=n), rng.uniform(0, 50, size=n)
+    town = rng.choice(["north", "south", "east"], size=n)
+    price = 50 * rooms - 1.5 * age + 80 * (town == "south") + rng.normal(0, 5, size=n)
+    frame = pd.DataFrame({"rooms": [f"{r}" for r in rooms], "age": age.round(2), "town": town,
+                          "price": price.round(2), "tax": (0.1 * price).round(2)}).astype(object)
+    frame.loc[rng.choice(n, 10, replace=False), "age"] = None
+    frame.to_csv(path, index=False, quoting=1)
+    return frame
+
+
+def test_csv_regression_float_target_end_to_end(tmp_path, capsys):
+    write_prices(tmp_path / "train.csv")
+    new = write_prices(tmp_path / "new_full.csv", n=40, seed=3)
+    new.drop(columns=["price"]).to_csv(tmp_path / "new.csv", index=False)
+    cfg = netcoach.load_config(overrides={**QUICK, "task.name": "regression", "data.name": "csv",
+                                          "data.path": str(tmp_path / "train.csv"), "data.target": "price",
+                                          "data.features": "rooms,age,town", "train.epochs": "40",
+                                          "run.dir": str(tmp_path / "runs"), "run.name": "reg"})
+    result = netcoach.train(cfg, progress=False)
+    run = result.run_dir
+    record = json.loads((run / "preprocessing.json").read_text())
+    assert record["target"] == {"columns": ["price"], "kind": "values", "classes": None}
+    assert result.data.train.y.dtype == torch.float32 and result.data.class_names == ["price"]
+    assert result.summary["test"]["test_r2"] > 0.9
+    values = predict(run, tmp_path / "new.csv").numpy()
+    assert values.shape == (40,)  # in the target's units, not standardized
+    truth = new["price"].astype(float).to_numpy()
+    assert 1 - ((values - truth) ** 2).sum() / ((truth - truth.mean()) ** 2).sum() > 0.9
+    assert main(["predict", str(run), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert list(table.columns) == ["input", "value"]
+    np.testing.assert_allclose(table["value"].to_numpy(), values, rtol=1e-6)
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data.path", str(tmp_path / "new_full.csv"), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["eval_mae"] == pytest.approx(float(np.abs(values - truth).mean()), rel=1e-4)
+    # Two numeric targets: (N, 2) float targets, one value column per target.
+    bundle = datasets.get("csv")(DataConfig(name="csv", path=str(tmp_path / "train.csv"),
+                                            target=["price", "tax"]), stratify=False)
+    assert bundle.train.y.shape == (len(bundle.train), 2) and bundle.class_names == ["price", "tax"]
+    frame = write_prices(tmp_path / "bad.csv", n=30)
+    frame.loc[3, "price"] = "cheap"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match=r"bad.csv: column 'price' cannot be numeric: value 'cheap'"):
+        datasets.get("csv")(DataConfig(name="csv", path=str(tmp_path / "bad.csv"), target=["price"]),
+                            stratify=False)
+
+
+def test_csv_binary_task_reads_two_string_classes(tmp_path):
+    frame = write_table(tmp_path / "t.csv", n=120)
+    frame["label"] = np.where(frame["label"] == "high", "yes", "no")
+    frame.to_csv(tmp_path / "b.csv", index=False)
+    cfg = netcoach.load_config(overrides={**QUICK, "task.name": "binary", "train.epochs": "3",
+                                          "data.name": "csv", "data.path": str(tmp_path / "b.csv"),
+                                          "data.target": "label", "run.dir": str(tmp_path / "runs")})
+    result = netcoach.train(cfg, progress=False)
+    assert result.data.class_names == ["no", "yes"] and result.data.train.y.dtype == torch.int64
+    probs = predict(result.run_dir, tmp_path / "b.csv")
+    assert probs.shape == (120,) and bool(((probs >= 0) & (probs <= 1)).all())

@@ -89,7 +89,7 @@ def test_image_files_folders_and_pil_images_predict_like_the_arrays(image_run, t
     table = pd.read_csv(tmp_path / "p.csv", dtype={"prediction": str})
     order = [paths.index(type(paths[0])(p)) for p in table["input"]]  # the folder is read sorted
     assert sorted(order) == list(range(len(x)))
-    np.testing.assert_allclose(table[["prob_0", "prob_1", "prob_2"]].to_numpy(), reference.numpy()[order],
+    np.testing.assert_allclose(table[["p_0", "p_1", "p_2"]].to_numpy(), reference.numpy()[order],
                                atol=1e-6)
     assert list(table["prediction"]) == [str(i) for i in reference.numpy()[order].argmax(1)]
     # A bigger image is resized to the run's size, with a note on stderr.
@@ -97,7 +97,7 @@ def test_image_files_folders_and_pil_images_predict_like_the_arrays(image_run, t
     capsys.readouterr()
     assert main(["predict", str(run), str(tmp_path / "big.png")]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith("input,prediction,prob_0") and "1 images resized to the run's 8x8" in err
+    assert out.startswith("input,prediction,p_0") and "1 images resized to the run's 8x8" in err
 
 
 def test_npz_input_and_evaluate_on_an_npz(image_run, tmp_path, capsys):
@@ -107,7 +107,7 @@ def test_npz_input_and_evaluate_on_an_npz(image_run, tmp_path, capsys):
     assert main(["predict", str(run), str(tmp_path / "new.npz")]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     probs = predict(run, x).numpy()
-    np.testing.assert_allclose(table[["prob_0", "prob_1", "prob_2"]].to_numpy(), probs, atol=1e-6)
+    np.testing.assert_allclose(table[["p_0", "p_1", "p_2"]].to_numpy(), probs, atol=1e-6)
     assert main(["evaluate", str(run), "--data.name", "npz", "--data.path", str(tmp_path / "new.npz"),
                  "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
