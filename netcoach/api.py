@@ -170,6 +170,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         if config.report.enabled and run.writes:
             write_report(run.path)
         finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
+        run.release()
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 
@@ -191,7 +192,7 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     if config.log.mlflow and (save or resume is not None):
         mlflow_client_class()
     if resume is not None:
-        run = RunFolder(resume, trainer.runtime)
+        run = RunFolder(resume, trainer.runtime).lock()
         run.write_config(config)  # train.epochs may have grown: the record says what ran
         return run
     if not save:

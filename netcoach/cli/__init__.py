@@ -14,9 +14,8 @@ from typing import Optional, Sequence
 from netcoach.cli import (augment_cmd, check_cmd, compare_cmd, data_cmd, doctor_cmd, export_cmd,
                           lr_find_cmd, model_cmd, report_cmd, train_cmd)
 from netcoach.cli.options import reject_unknown
-from netcoach.config import ConfigError
+from netcoach.config import NetcoachError
 from netcoach.registry import RegistryError
-from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.run import RunExistsError
 
 # In the order `netcoach --help` lists them: the main job first, then the recipe's tools.
@@ -24,8 +23,7 @@ COMMANDS = [train_cmd, check_cmd, doctor_cmd, report_cmd, compare_cmd, lr_find_c
             augment_cmd, model_cmd, export_cmd]
 
 # Errors caused by the user's input: reported in one line, exit status 2.
-USER_ERRORS = (ConfigError, RegistryError, RunExistsError, CheckpointError, FileNotFoundError,
-               ValueError)
+USER_ERRORS = (NetcoachError, RegistryError, RunExistsError, FileNotFoundError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:

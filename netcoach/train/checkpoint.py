@@ -16,10 +16,11 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from netcoach.config.errors import NetcoachError
 from netcoach.utils.io import atomic_write_bytes, atomic_write_json
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(NetcoachError, RuntimeError):
     """A checkpoint file is missing, corrupt, or does not fit the model."""
 
 
