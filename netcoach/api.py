@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,12 @@ from torch import nn
 from netcoach import diagnose
 from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
-from netcoach.config import Config, load_toml
+from netcoach.config import Config, ConfigError, NetcoachError, load_toml
+from netcoach.config.loader import validate
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
+from netcoach.models.registry import count_parameters
 from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
@@ -102,13 +105,15 @@ def data_record(bundle: DataBundle, task) -> dict:
 def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=None,
                   callbacks: Iterable[Callback] = (), runtime: Optional[Runtime] = None) -> Trainer:
     """Everything a run needs, built and validated (no files written)."""
-    tc = config.train
+    tc = validate(config).train  # also a Config built in Python, not loaded through the loader
     runtime = runtime or Runtime.local(tc.device)
     seed_everything(tc.seed, tc.deterministic)
     set_threads(tc.threads)
     task = build_task(config.task, config.loss)
     bundle = _bundle(config, runtime.device, data, stratify=task.stratify)
     validate_bundle(task, bundle)
+    if model is None:
+        check_model_fits(config, bundle.input_shape, task.num_outputs(bundle), runtime.device)
     torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
     if tc.channels_last:
@@ -127,6 +132,63 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     return Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
                    grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
                    compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
+
+
+# weights, gradients and two optimizer moments (Adam), in fp32
+BYTES_PER_PARAMETER = 4 * 4
+
+
+def check_model_fits(config: Config, input_shape, num_outputs: int, device: torch.device) -> None:
+    """Refuse a configured model whose parameters alone would not fit in memory, before
+    allocating it: it is built on torch's meta device, which allocates nothing."""
+    try:
+        with torch.device("meta"):
+            n = count_parameters(build_model(config.model, tuple(input_shape), num_outputs), False)
+    except Exception:  # noqa: BLE001 - the real build below raises the real error
+        return
+    if device.type == "cuda":
+        memory = torch.cuda.get_device_properties(device).total_memory
+    else:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if n * BYTES_PER_PARAMETER > memory:
+        mc = config.model
+        raise ConfigError(f"model: {mc.name} with model.width {mc.width}, model.depth {mc.depth} has "
+                          f"{n:.3g} parameters ({n * BYTES_PER_PARAMETER / 1e9:.0f} GB for weights, "
+                          f"gradients and optimizer moments) but {device} has {memory / 1e9:.0f} GB; "
+                          f"lower model.width or model.depth")
+
+
+def check_outputs(model: nn.Module, bundle: DataBundle, num_outputs: int) -> None:
+    """A user's model must give one score per output the task needs (a label past its
+    outputs would fail later, deep in torch). One sample, eval mode, no gradients: it
+    changes no state and draws no random numbers."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(bundle.train.x[:1].to(next(model.parameters()).device).float())
+    except Exception:  # noqa: BLE001 - the first training step reports the model's own error
+        return
+    finally:
+        model.train(was_training)
+    if out.dim() != 2 or out.shape[1] != num_outputs:
+        raise NetcoachError(f"model: your model gives outputs of shape {tuple(out.shape)} for one "
+                            f"sample, but this data needs (1, {num_outputs}) ({bundle.num_classes} "
+                            f"classes: labels 0..{bundle.num_classes - 1}); make its last layer "
+                            f"output {num_outputs}")
+
+
+def check_monitors(config: Config, trainer: Trainer, monitors) -> None:
+    """Each monitored metric must be one the epoch logs will hold (a typo otherwise fails
+    after the first epoch, with the run folder written)."""
+    known = {"lr", "epoch_time", "samples_per_s"} | {
+        f"{split}_{m}{avg}" for split in ("train", "val") for m in ("loss", *trainer.task.metric_names)
+        for avg in ("", "_ema", "_polyak", "_swa")}
+    for option, name in monitors:
+        if name is not None and name not in known:
+            raise ConfigError(f"{option}: {name!r} is not a metric of this run; valid: "
+                              f"{', '.join(sorted(k for k in known if k.startswith('val_')))} "
+                              f"(or their train_ versions)")
 
 
 def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None, data=None,
@@ -154,6 +216,14 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
     stopper = early_stopping(config, trainer.task.default_monitor)
+    if model is not None:  # the preflight's output_layer check reports it too, but after the folder
+        check_outputs(trainer.model, trainer.data, trainer.task.num_outputs(trainer.data))
+    callbacks = list(callbacks)
+    if not callbacks:  # a user's callback may log metrics of its own
+        plateau = plateau_monitor(config)
+        check_monitors(config, trainer, [("train.monitor", monitor.monitor),
+                                         ("early_stop.monitor", stopper and stopper.monitor),
+                                         ("schedule.monitor", plateau and plateau.monitor)])
     run = open_run(config, trainer, resume, save, custom_model=model)
     best = BestCheckpoint(monitor, run=run)
     first, tail = default_callbacks(config, trainer, best, stopper, run)
