@@ -225,22 +225,25 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
                                          ("early_stop.monitor", stopper and stopper.monitor),
                                          ("schedule.monitor", plateau and plateau.monitor)])
     run = open_run(config, trainer, resume, save, custom_model=model)
-    best = BestCheckpoint(monitor, run=run)
-    first, tail = default_callbacks(config, trainer, best, stopper, run)
-    trainer.set_callbacks(first + list(callbacks) + tail
-                          + ([ProgressBar()] if show_progress(progress) else []))
-    checks = diagnose.preflight(trainer, config) if config.diagnose.preflight else []
-    resumed_from = restore_run(trainer, run) if resume is not None else None
-    history = trainer.fit()
-    summary = summarize(trainer, best, stopper, run, started, resumed_from)
-    summary["preflight"] = checks
-    summary["doctor"] = diagnose.doctor(history, summary, config)
-    if run is not None:
-        run.write_summary(summary)
-        if config.report.enabled and run.writes:
-            write_report(run.path)
-        finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
-        run.release()
+    try:  # the run folder's lock is given back also when training fails (disk full, ...)
+        best = BestCheckpoint(monitor, run=run)
+        first, tail = default_callbacks(config, trainer, best, stopper, run)
+        trainer.set_callbacks(first + list(callbacks) + tail
+                              + ([ProgressBar()] if show_progress(progress) else []))
+        checks = diagnose.preflight(trainer, config) if config.diagnose.preflight else []
+        resumed_from = restore_run(trainer, run) if resume is not None else None
+        history = trainer.fit()
+        summary = summarize(trainer, best, stopper, run, started, resumed_from)
+        summary["preflight"] = checks
+        summary["doctor"] = diagnose.doctor(history, summary, config)
+        if run is not None:
+            run.write_summary(summary)
+            if config.report.enabled and run.writes:
+                write_report(run.path)
+            finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
+    finally:
+        if run is not None:
+            run.release()
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 

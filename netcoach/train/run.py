@@ -43,7 +43,7 @@ import torch
 from netcoach.config import Config, NetcoachError, load_toml, to_toml
 from netcoach.train.checkpoint import save_state, save_training_state, save_weights
 from netcoach.utils.io import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                               read_jsonl)
+                               full_disk_is_clear, read_jsonl)
 from netcoach.utils.runtime import Runtime
 from netcoach.version import __version__
 
@@ -155,7 +155,7 @@ class RunFolder:
             if len(rows) == 1:
                 append_jsonl(self.path / name, rows[0])
                 return
-            with open(self.path / name, "a", encoding="utf-8") as fh:
+            with full_disk_is_clear(self.path / name), open(self.path / name, "a", encoding="utf-8") as fh:
                 fh.write("".join(json.dumps(r) + "\n" for r in rows))
 
     def write_config(self, config: Config) -> None:

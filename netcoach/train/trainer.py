@@ -99,6 +99,8 @@ class Trainer:
                 if self.guard is None or not self.guard.recover(self, err):
                     self.failure = self.failure or str(err)
                     self.stop_training = True
+                    if self._partial is not None:  # the diverging epoch's steps, up to the failure
+                        self.step_records = self._step_records(self._partial)
         cbs.call("on_fit_end", self, logs)
         return self.history
 
@@ -162,15 +164,19 @@ class Trainer:
         self._reduce_metric(acc)
         elapsed = time.perf_counter() - self._epoch_start
         seen = sum(acc["sizes"])
-        loss_values = torch.stack(acc["losses"]).double().tolist() if acc["losses"] else []
-        loss_sum = math.fsum(v * n for v, n in zip(loss_values, acc["sizes"]))
-        first_step = self.step - len(loss_values) + 1
-        self.step_records = [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
-                             for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
+        self.step_records = self._step_records(acc)
+        loss_sum = math.fsum(r["loss"] * n for r, n in zip(self.step_records, acc["sizes"]))
         logs = {"train_loss": loss_sum / max(seen, 1)}
         logs.update(_means(acc["sums"], seen, "train"))
         logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
         return logs
+
+    def _step_records(self, acc: dict) -> list[dict]:
+        """One ``{"step", "epoch", "lr", "loss"}`` per optimizer step taken in ``acc``'s epoch."""
+        loss_values = torch.stack(acc["losses"]).double().tolist() if acc["losses"] else []
+        first_step = self.step - len(loss_values) + 1
+        return [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
+                for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
 
     def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float]:
         """(first micro-batch of its group, last one (take a step), loss weight)."""
