@@ -238,7 +238,7 @@ class TrainConfig:
                          "rollback (reload it and lower the LR), or off", choices=("stop", "rollback", "off"))
     check_grads: bool = opt(False, "check every gradient for NaN/Inf before each optimizer step "
                             "(names the parameter; costs a host sync per step)")
-    rollback_lr_factor: float = opt(0.5, "LR multiplier applied on each nan_guard rollback", above=0.0, max=1.0)
+    rollback_lr_factor: float = opt(0.5, "LR multiplier applied on each nan_guard rollback", above=0.0, below=1.0)
     max_rollbacks: int = opt(3, "rollbacks allowed before the run stops", min=0)
 
 

@@ -50,6 +50,9 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
         raise DataError(f"{path}: IDX file has {dims_n} dimensions, expected {kind}; "
                         f"are the image and label files swapped?")
     header = 4 + 4 * dims_n
+    if len(raw) < header:
+        raise DataError(f"{path}: IDX header cut short ({len(raw)} bytes, {dims_n} dimensions need "
+                        f"{header}); the file is truncated")
     dims = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">u4"))
     dtype = np.dtype(IDX_TYPES[raw[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
