@@ -96,7 +96,15 @@ class RunFolder:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         self._lock_fd = fd
+        self._remove_torn()
         return self
+
+    def _remove_torn(self) -> None:
+        """Temp files of atomic writes a killed process never finished (``.<name>.*.tmp``):
+        the lock holder is the only writer, so no live process owns them."""
+        for folder in (self.path, self.path / PLOTS, self.checkpoints, self.checkpoints / "state"):
+            for torn in folder.glob(".*.tmp"):
+                torn.unlink(missing_ok=True)
 
     def release(self) -> None:
         """Give the lock back (the PID stays in ``.lock``; only the flock means "in use")."""
