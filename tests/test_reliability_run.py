@@ -99,3 +99,14 @@ def test_full_disk_is_a_clear_error_and_the_last_checkpoint_resumes_exactly(tmp_
     assert (run / "steps.jsonl").read_text() == (reference.run_dir / "steps.jsonl").read_text()
     a, b = load_file(run / "checkpoints" / "last.safetensors"), load_file(reference.run_dir / "checkpoints" / "last.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resuming_a_run_killed_after_training_keeps_the_averages_and_removes_torn_files(tmp_path):
+    over = quick(tmp_path, "done", **{"average.ema": "true", "train.epochs": "1"})
+    first = netcoach.train(netcoach.load_config(overrides=over))
+    torn = tmp_path / "done" / ".predictions.safetensors.k1ll3d.tmp"  # a kill mid-write of the summary phase
+    torn.write_bytes(b"half")
+    again = netcoach.train(resume=tmp_path / "done")
+    assert not torn.exists()
+    assert again.summary["averages"] == first.summary["averages"]
+    assert set(again.summary["averages"]["ema"]) >= {"val_loss", "val_acc", "test_loss", "test_acc"}
