@@ -28,6 +28,8 @@ from netcoach.augment.preview import preview_png
 from netcoach.config import Config, ConfigError, NetcoachError, load_toml
 from netcoach.config.loader import validate
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.distributed import reduce as dist_reduce
+from netcoach.distributed.setup import convert_sync_bn, seed_rank
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.registry import count_parameters
@@ -118,9 +120,12 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    model = convert_sync_bn(model, runtime, config.dist.sync_bn)
+    seed_rank(tc.seed, runtime)  # dropout and other draws of torch's generator differ per rank
     optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
     loaders = build_loaders(config, bundle,
-                            transform=build_augment(config.augment, num_classes=bundle.num_classes))
+                            transform=build_augment(config.augment, num_classes=bundle.num_classes),
+                            rank=runtime.rank, world_size=runtime.world_size)
     if config.optim.name in FULL_BATCH:  # gradient descent: the whole training split is one batch
         loaders["train"].batch_size = len(bundle.train)
     steps_per_epoch = -(-len(loaders["train"]) // max(tc.grad_accum, 1))  # optimizer steps
@@ -208,7 +213,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         resume: a run folder to continue from its last checkpoint (also mid-epoch); pass
             the same ``model``/``data`` the run was started with, if any.
         runtime: this process's device and rank (default: one process on ``train.device``);
-            a process that is not the main one trains but writes no files.
+            a process that is not the main one trains but writes no files. Every process
+            of a multi-process job calls ``train`` (see ``netcoach.distributed``); the
+            preflight checks run once, on the main process.
     """
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
@@ -229,8 +236,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         best = BestCheckpoint(monitor, run=run)
         first, tail = default_callbacks(config, trainer, best, stopper, run)
         trainer.set_callbacks(first + list(callbacks) + tail
-                              + ([ProgressBar()] if show_progress(progress) else []))
-        checks = diagnose.preflight(trainer, config) if config.diagnose.preflight else []
+                              + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
+        main = trainer.runtime.is_main
+        checks = diagnose.preflight(trainer, config) if config.diagnose.preflight and main else []
         resumed_from = restore_run(trainer, run) if resume is not None else None
         history = trainer.fit()
         summary = summarize(trainer, best, stopper, run, started, resumed_from)
@@ -244,6 +252,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     finally:
         if run is not None:
             run.release()
+    dist_reduce.barrier()  # no process leaves before the main one has written the run's records
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
 
@@ -271,6 +280,8 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     if not save:
         return None
     run = RunFolder.create(config.run.dir, config.run.name, default_run_name(config), trainer.runtime)
+    if trainer.runtime.distributed:  # every process names the main one's folder
+        run = RunFolder(dist_reduce.broadcast_text(str(run.path)), trainer.runtime)
     run.write_config(config)
     run.write_env(trainer.device, config.train.seed)
     run.write_data(data_record(trainer.data, trainer.task))

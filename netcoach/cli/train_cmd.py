@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 
 from netcoach.cli.options import PREFIX, add_config_options, config_from_args
+from netcoach.distributed.launch import LaunchError, launch, recorded
+from netcoach.distributed.setup import check_config, init_runtime, launched, shutdown
 
 
 def register(subparsers) -> None:
@@ -24,7 +27,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import netcoach
     from netcoach.api import resume_config
 
     if args.resume:
@@ -32,8 +34,30 @@ def run(args: argparse.Namespace) -> int:
         config = resume_config(args.resume, overrides=overrides)
     else:
         config = config_from_args(args)
-    result = netcoach.train(config, progress=not args.quiet, resume=args.resume)
-    print_outcome(Console(soft_wrap=True, highlight=False), result)
+    check_config(config)
+    if config.dist.nproc > 1 and not launched():  # this process becomes the launcher
+        try:
+            launch(config.dist.nproc, args.argv)
+        except LaunchError as err:
+            print(f"netcoach: error: {err}", file=sys.stderr)
+            return 1
+        return 0
+    return (recorded(train_here) if launched() else train_here)(args, config)
+
+
+def train_here(args: argparse.Namespace, config) -> int:
+    """Train in this process (one of a launched job's, or the only one); only the main
+    process shows progress and the outcome."""
+    import netcoach
+
+    runtime = init_runtime(config)
+    try:
+        result = netcoach.train(config, progress=not args.quiet and runtime.is_main,
+                                resume=args.resume, runtime=runtime)
+    finally:
+        shutdown()
+    if runtime.is_main:
+        print_outcome(Console(soft_wrap=True, highlight=False), result)
     return 1 if result.summary.get("failure") else 0
 
 

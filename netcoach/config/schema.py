@@ -350,6 +350,17 @@ class TaskConfig:
 
 
 @dataclass(frozen=True)
+class DistConfig:
+    nproc: int = opt(1, "processes on this machine (1: no launch); netcoach train relaunches itself "
+                        "through torch.distributed.run with this many; data.batch_size stays the "
+                        "global batch, split across them")
+    backend: str = opt("auto", "torch.distributed backend: auto (nccl on CUDA, gloo on CPU), gloo or nccl",
+                       choices=("auto", "gloo", "nccl"))
+    sync_bn: bool = opt(False, "convert BatchNorm layers to SyncBatchNorm (statistics over the global "
+                               "batch instead of each process's share)")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -367,3 +378,4 @@ class Config:
     regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
+    dist: DistConfig = field(default_factory=DistConfig)

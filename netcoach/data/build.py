@@ -15,6 +15,8 @@ from netcoach.data.sources import datasets
 from netcoach.data.stream import StreamLoader, is_streaming
 from netcoach.utils.runtime import make_generator
 
+AUG_RANK_SALT = 7919  # rank r's augmentation generator: salt 2 + r * this (rank 0: a one-process run's)
+
 
 def build_data(config: Config, device: torch.device, bundle: Optional[DataBundle] = None,
                stratify: bool = True) -> DataBundle:
@@ -28,18 +30,28 @@ def build_data(config: Config, device: torch.device, bundle: Optional[DataBundle
     return bundle.to(device)
 
 
-def build_loaders(config: Config, bundle: DataBundle,
-                  transform: Optional[BatchTransform] = None) -> dict[str, DeviceLoader]:
-    """Train (shuffled, augmented), val and test loaders over a device-resident bundle."""
+def build_loaders(config: Config, bundle: DataBundle, transform: Optional[BatchTransform] = None,
+                  rank: int = 0, world_size: int = 1) -> dict[str, DeviceLoader]:
+    """Train (shuffled, augmented), val and test loaders over a device-resident bundle.
+
+    With several processes the train and val loaders give this ``rank`` its share of
+    each (global) batch, and augmentation draws from a generator of its own per rank;
+    the test loader stays whole, because the final evaluation keeps every prediction.
+    """
     seed = config.train.seed
     norm = dict(scale=bundle.scale, mean=bundle.mean, std=bundle.std)
-    train_cls, extra = DeviceLoader, {}
+    share = dict(rank=rank, world_size=world_size)
+    train_cls, extra = DeviceLoader, share
     if is_streaming(bundle.train):  # data.streaming: decode training images in DataLoader workers
+        if world_size > 1:
+            raise ValueError("data.streaming: streaming from DataLoader workers runs in one process only; "
+                             "with dist.nproc > 1 hold the data in memory (data.streaming false)")
         train_cls, extra = StreamLoader, {"num_workers": config.data.num_workers}
     return {
         "train": train_cls(bundle.train, config.data.batch_size, shuffle=True,
                            generator=make_generator(seed, salt=1), transform=transform,
-                           aug_generator=make_generator(seed, salt=2), **norm, **extra),
-        "val": DeviceLoader(bundle.val, config.data.eval_batch_size, **norm),
+                           aug_generator=make_generator(seed, salt=2 + AUG_RANK_SALT * rank),
+                           **norm, **extra),
+        "val": DeviceLoader(bundle.val, config.data.eval_batch_size, **norm, **share),
         "test": DeviceLoader(bundle.test, config.data.eval_batch_size, **norm),
     }

@@ -7,6 +7,13 @@ per batch (bench/data_loading.py measures it). Inputs stay in their stored dtype
 (uint8 for images) and are converted, augmented and normalized per batch on the
 device. Shuffling uses an explicit generator, so a run is reproducible and can
 resume mid-epoch exactly.
+
+With several processes (``world_size`` > 1) every rank draws the same permutation
+from the same shuffle generator and takes its share of each global batch (torch's
+``tensor_split`` sizes: they differ by at most one sample). Global batch ``j`` is
+therefore exactly the batch ``j`` of a one-process run, no sample is seen twice in
+an epoch, and an uneven tail is split without padding. Every rank makes the same
+number of steps, as DistributedDataParallel needs.
 """
 
 from __future__ import annotations
@@ -32,15 +39,22 @@ class DeviceLoader:
         shuffle: draw a new permutation every epoch from ``generator``.
         generator: CPU generator for the permutations (required when shuffling).
         transform: optional batched augmentation, given ``aug_generator``.
+        rank, world_size: this process's share of every batch (``batch_size`` is global).
+            A shuffling (training) loader refuses a batch smaller than ``world_size``: a
+            rank without samples could not take part in the gradient average.
     """
 
     def __init__(self, split: Split, batch_size: int, scale: float = 1.0,
                  mean: Optional[list[float]] = None, std: Optional[list[float]] = None,
                  shuffle: bool = False, generator: Optional[torch.Generator] = None,
                  transform: Optional[BatchTransform] = None,
-                 aug_generator: Optional[torch.Generator] = None, drop_last: bool = False):
+                 aug_generator: Optional[torch.Generator] = None, drop_last: bool = False,
+                 rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside a world of {world_size} processes")
+        self.rank, self.world_size = rank, world_size
         if shuffle and generator is None:
             raise ValueError("a shuffling loader needs an explicit generator")
         self.split, self.batch_size, self.shuffle, self.drop_last = split, batch_size, shuffle, drop_last
@@ -53,10 +67,34 @@ class DeviceLoader:
         self.position = 0  # batches already yielded in the current epoch
         self._epoch_state: Optional[torch.Tensor] = None  # generator state before this epoch's permutation
         self._skip = 0
+        self.check_shards()
 
     def __len__(self) -> int:
         n = len(self.split)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def global_size(self, j: int) -> int:
+        """Samples of global batch ``j`` over all ranks."""
+        return min(self.batch_size, len(self.split) - j * self.batch_size)
+
+    def shard(self, j: int) -> tuple[int, int]:
+        """[first, end) positions in the epoch's order that this rank takes of batch ``j``."""
+        start = j * self.batch_size
+        q, r = divmod(self.global_size(j), self.world_size)
+        first = start + self.rank * q + min(self.rank, r)
+        return first, first + q + (1 if self.rank < r else 0)
+
+    def check_shards(self) -> None:
+        """A training loader over several ranks needs every batch to give each rank a sample."""
+        if not self.shuffle or self.world_size == 1 or len(self) == 0:
+            return
+        smallest = self.global_size(len(self) - 1)
+        if smallest < self.world_size:
+            n, bs = len(self.split), self.batch_size
+            raise ValueError(f"data.batch_size {bs}: the last training batch holds {smallest} of the "
+                             f"{n} samples, fewer than the {self.world_size} processes (each needs at "
+                             f"least one); choose a batch size whose remainder n % batch_size is 0 or "
+                             f">= {self.world_size}, e.g. {_fitting_batch(n, bs, self.world_size)}")
 
     def _order(self) -> Optional[torch.Tensor]:
         if not self.shuffle:
@@ -74,16 +112,19 @@ class DeviceLoader:
         return (x - self.mean).mul_(self.inv_std)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.check_shards()
         order = self._order()
-        n, bs = len(self.split), self.batch_size
-        stop = n - n % bs if self.drop_last else n
         start_batch, self._skip = self._skip, 0
         self.position = start_batch
-        for start in range(start_batch * bs, stop, bs):
+        for j in range(start_batch, len(self)):
+            first, end = self.shard(j)
+            if first == end:  # an evaluation batch smaller than the world: nothing for this rank
+                self.position += 1
+                continue
             if order is None:
-                x, y = self.split.x[start:start + bs], self.split.y[start:start + bs]
+                x, y = self.split.x[first:end], self.split.y[first:end]
             else:
-                idx = order[start:start + bs]
+                idx = order[first:end]
                 x, y = self.split.x[idx], self.split.y[idx]
             x = self.prepare(x)
             if self.transform is not None:
@@ -101,7 +142,7 @@ class DeviceLoader:
         A loader restored but not yet iterated gives back exactly what it was given,
         so capture -> restore -> capture is a fixed point (the LR finder relies on it)."""
         pending = self._skip > 0  # restored: the generator already sits at the epoch start
-        state = {"position": self._skip if pending else self.position}
+        state = {"position": self._skip if pending else self.position, "world_size": self.world_size}
         if self.shuffle:
             mid_epoch = self.position and not pending
             state["shuffle_state"] = self._epoch_state if mid_epoch else self.generator.get_state()
@@ -110,10 +151,26 @@ class DeviceLoader:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore; the next iteration redraws the same permutation and skips done batches."""
+        """Restore; the next iteration redraws the same permutation and skips done batches.
+
+        The shares of a batch depend on the number of processes, so a state written by
+        a run of another world size cannot continue exactly and is refused."""
+        saved = int(state.get("world_size", 1))
+        if saved != self.world_size:
+            raise ValueError(f"the checkpoint was written by a run of {saved} process(es), this one has "
+                             f"{self.world_size}: resume with --dist.nproc {saved} (the same total "
+                             f"processes), or start a new run")
         if "shuffle_state" in state:
             self.generator.set_state(state["shuffle_state"])
         if "aug_state" in state and self.aug_generator is not None:
             self.aug_generator.set_state(state["aug_state"])
         self._skip = int(state.get("position", 0))
         self.position = 0
+
+
+def _fitting_batch(n: int, batch_size: int, world_size: int) -> int:
+    """The batch size nearest above ``batch_size`` whose last batch gives every rank a sample."""
+    b = batch_size + 1
+    while 0 < n % b < world_size:
+        b += 1
+    return b

@@ -5,6 +5,9 @@ the model, optimizer, schedule and grad-scaler states, the epoch/step counters,
 the history, the partial sums of an unfinished epoch, the RNG states of torch
 (CPU and CUDA), numpy and Python, the train loader's generators and position, and
 the state of every callback that has a ``state_key``. ``restore`` puts it back.
+With several processes it also holds ``ranks``: each rank's own generators, loader
+share and partial sums (gathered as safetensors bytes), and a resume must have the
+same number of processes.
 ``checkpoint.save_training_state`` writes it without pickle.
 """
 
@@ -15,7 +18,8 @@ import random
 import numpy as np
 import torch
 
-from netcoach.train.checkpoint import CheckpointError, cpu_state
+from netcoach.distributed.reduce import all_gather_state
+from netcoach.train.checkpoint import CheckpointError, cpu_state, flatten, unflatten
 
 
 def rng_state() -> dict:
@@ -73,7 +77,33 @@ def capture(trainer) -> dict:
     }
     if trainer.scaler is not None:
         state["scaler"] = trainer.scaler.state_dict()
+    if trainer.runtime.distributed:
+        state["ranks"] = rank_states(trainer)
     return state
+
+
+def rank_states(trainer) -> list[dict]:
+    """What differs between ranks (RNG streams, the augmentation generator, the partial
+    sums of this rank's share), gathered from every rank in rank order."""
+    tensors: dict = {}
+    mine = flatten({"rng": rng_state(), "loader": trainer.loaders["train"].state_dict(),
+                    "partial": trainer.partial_state()}, tensors)
+    return [unflatten(meta, found) for meta, found in all_gather_state(mine, tensors)]
+
+
+def restore_rank(trainer, state: dict) -> None:
+    """Put this rank's own part of a multi-process state back (after ``restore``)."""
+    ranks, world = state.get("ranks"), trainer.runtime.world_size
+    saved = len(ranks) if ranks else 1
+    if saved != world:
+        raise CheckpointError(f"the checkpoint was written by a run of {saved} process(es), this one has "
+                              f"{world}: resume with --dist.nproc {saved}, or start a new run")
+    if ranks:
+        mine = ranks[trainer.runtime.rank]
+        device = next(trainer.model.parameters()).device
+        trainer.loaders["train"].load_state_dict(mine["loader"])
+        trainer.load_partial_state(mine["partial"], device, float(state.get("elapsed", 0.0)))
+        set_rng_state(mine["rng"])
 
 
 def _tuples_like(saved_groups: list[dict], current_groups: list[dict]) -> list[dict]:
@@ -109,5 +139,6 @@ def restore(trainer, state: dict) -> None:
     for key, cb_state in state["callbacks"].items():
         if key in callbacks:
             callbacks[key].load_state_dict(cb_state)
+    restore_rank(trainer, state)
     trainer.stop_training = False
     trainer._watch.reset()  # pending NaN checks belong to the abandoned steps

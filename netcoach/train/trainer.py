@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from netcoach.data.loader import DeviceLoader
+from netcoach.distributed import reduce as dist_reduce
+from netcoach.distributed.setup import wrap as ddp_wrap
 from netcoach.optim.regularize import UpdateRules
 from netcoach.optim.schedules import Schedule
 from netcoach.train.callbacks import Callback, CallbackList
@@ -43,6 +45,9 @@ class Trainer:
         guard: the NaN guard (``netcoach.train.guard.NanGuard``) or None for no checks.
         data, config: the ``DataBundle`` and ``Config`` the trainer was built from, if any.
         runtime: this process's device and rank (default: one process on the model's device).
+            With several processes the trainer trains through DistributedDataParallel
+            (``model`` stays the plain module), reduces the epoch's sums over the ranks,
+            and takes rank 0's stop decision.
 
     Example:
         >>> trainer = Trainer(model, loaders, task, optimizer, schedule, epochs=5)  # doctest: +SKIP
@@ -68,7 +73,10 @@ class Trainer:
         self.data, self.config = data, config  # what the run was built from (preflight reads them)
         self.runtime = runtime or Runtime(self.device)
         self.autocast, self.scaler = _precision(precision, self.device)
-        self.forward = torch.compile(model) if compile else model
+        self._ddp = ddp = ddp_wrap(model, self.runtime)  # None for one process
+        self.forward = torch.compile(ddp or model) if compile else (ddp or model)
+        # evaluation runs the plain module: no collective, so ranks may see uneven shares
+        self.eval_forward = self.forward if ddp is None else (torch.compile(model) if compile else model)
         self.epoch = 0
         self.step = 0
         self.history: list[dict] = []
@@ -100,9 +108,22 @@ class Trainer:
                     self.failure = self.failure or str(err)
                     self.stop_training = True
                     if self._partial is not None:  # the diverging epoch's steps, up to the failure
-                        self.step_records = self._step_records(self._partial)
+                        losses = self._partial["losses"]
+                        values = torch.stack(losses).double().tolist() if losses else []
+                        self.step_records = self._step_records(self._partial["lrs"], values)
+            if self.runtime.distributed:
+                self._follow_main()
         cbs.call("on_fit_end", self, logs)
         return self.history
+
+    def _follow_main(self) -> None:
+        """Every rank takes rank 0's decisions of the epoch: whether to stop (early stopping,
+        the NaN guard, a callback's ``stop_training``) and the learning rates (plateau,
+        rollback), so all ranks stop together and keep identical optimizers."""
+        self.stop_training = dist_reduce.broadcast_flag(self.stop_training)
+        lrs = dist_reduce.broadcast_floats([float(g["lr"]) for g in self.optimizer.param_groups])
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
 
     def run_epoch(self) -> dict:
         """Train one epoch, evaluate, step the epoch schedule and call the epoch hooks."""
@@ -130,15 +151,17 @@ class Trainer:
         k, group_loss, group_n = self.grad_accum, None, 0
         first = stepping = True
         weight = 1.0
+        shared = k > 1 or self.runtime.distributed
+        record = 1.0
         for x, y in loader:
-            if k > 1:
-                first, stepping, weight = self._accum_position(loader, loader.position - 1, len(x))
+            if shared:
+                first, stepping, weight, record = self._accum_position(loader, loader.position - 1, len(x))
             loss, out = self.train_step(x, y, weight, first, stepping)
             acc["outs"].append(out.detach())
             acc["targets"].append(y)
             if len(acc["outs"]) == METRIC_CHUNK:
                 self._reduce_metric(acc)
-            group_loss = _add_to_group(group_loss, loss, weight, first)
+            group_loss = _add_to_group(group_loss, loss, record, first)
             group_n = len(x) if first else group_n + len(x)
             if stepping:
                 acc["losses"].append(group_loss)
@@ -164,29 +187,39 @@ class Trainer:
         self._reduce_metric(acc)
         elapsed = time.perf_counter() - self._epoch_start
         seen = sum(acc["sizes"])
-        self.step_records = self._step_records(acc)
-        loss_sum = math.fsum(r["loss"] * n for r, n in zip(self.step_records, acc["sizes"]))
+        loss_values = torch.stack(acc["losses"]).double().tolist() if acc["losses"] else []
+        sizes, sums = acc["sizes"], acc["sums"]
+        if self.runtime.distributed:  # every rank's steps and sums: the epoch of the whole job
+            loss_values, sizes, sums = dist_reduce.reduce_epoch(loss_values, sizes, sums)
+            seen = sum(sizes)
+        loss_sum = math.fsum(v * n for v, n in zip(loss_values, sizes))
+        self.step_records = self._step_records(acc["lrs"], loss_values)
         logs = {"train_loss": loss_sum / max(seen, 1)}
-        logs.update(_means(acc["sums"], seen, "train"))
+        logs.update(_means(sums, seen, "train"))
         logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
         return logs
 
-    def _step_records(self, acc: dict) -> list[dict]:
-        """One ``{"step", "epoch", "lr", "loss"}`` per optimizer step taken in ``acc``'s epoch."""
-        loss_values = torch.stack(acc["losses"]).double().tolist() if acc["losses"] else []
+    def _step_records(self, lrs: list, loss_values: list[float]) -> list[dict]:
+        """One ``{"step", "epoch", "lr", "loss"}`` per optimizer step of the current epoch."""
         first_step = self.step - len(loss_values) + 1
         return [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
-                for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
+                for i, (lr, v) in enumerate(zip(lrs, loss_values))]
 
-    def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float]:
-        """(first micro-batch of its group, last one (take a step), loss weight)."""
-        k = self.grad_accum
-        if k == 1:
-            return True, True, 1.0
-        nb = len(loader)
-        g0, g1 = b - b % k, min(b - b % k + k, nb)
+    def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float, float]:
+        """(first micro-batch of its group, last one (take a step), loss weight, record weight).
+
+        The loss weight makes the update the one of the whole group over all ranks: this
+        micro-batch's ``n`` samples over the group's total, times the world size because
+        DistributedDataParallel averages the ranks' gradients (uneven shares stay exact).
+        The record weight gives this rank's own mean loss of the group, for the logs.
+        """
+        k, world = self.grad_accum, self.runtime.world_size
+        if k == 1 and world == 1:
+            return True, True, 1.0, 1.0
+        g0, g1 = b - b % k, min(b - b % k + k, len(loader))
         total = sum(_batch_size(loader, j) for j in range(g0, g1))
-        return b == g0, b == g1 - 1, n / total
+        local = total if world == 1 else sum(_share(loader, j) for j in range(g0, g1))
+        return b == g0, b == g1 - 1, n * world / total, n / local
 
     def optimizer_step(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """One optimizer step over a group of micro-batches, outside the epoch loop.
@@ -231,10 +264,17 @@ class Trainer:
             objective = objective * weight
         if first:
             self.optimizer.zero_grad(set_to_none=True)
-        (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
+        with self._no_sync(stepping):
+            (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
         if stepping:
             self._update()
         return loss, out
+
+    def _no_sync(self, stepping: bool):
+        """DDP averages gradients only on a group's last micro-batch (fewer all-reduces)."""
+        if stepping or self._ddp is None:
+            return contextlib.nullcontext()
+        return self._ddp.no_sync()
 
     def _update(self) -> None:
         """The optimizer step with the update rules around it."""
@@ -257,6 +297,9 @@ class Trainer:
 
     def _check_loss(self, loss: torch.Tensor, x: torch.Tensor) -> None:
         """NaN guard on the loss: immediate on the CPU, asynchronous on CUDA (``LossWatch``)."""
+        if self.runtime.distributed:  # one rank's NaN stops every rank at this step
+            loss = torch.where(dist_reduce.any_rank(~torch.isfinite(loss.detach())) > 0,
+                               torch.full_like(loss, math.nan), torch.zeros_like(loss))
         if not self._watch.watch(loss):
             raise NonFiniteError("loss", [], self, inputs=x if self._watch.mode == "now" else None)
 
@@ -269,7 +312,7 @@ class Trainer:
     def evaluate(self, loader: DeviceLoader, prefix: str, model: Optional[nn.Module] = None) -> dict:
         """Mean loss and the task's metrics over ``loader`` in eval mode, as ``{prefix}_loss``
         and ``{prefix}_<metric>`` (one host read at the end)."""
-        model = model or self.forward
+        model = model or self.eval_forward
         was_training = model.training
         model.eval()
         device = loader.split.x.device
@@ -284,6 +327,10 @@ class Trainer:
             _add_sums(sums, self.task.metric_sums(out, y))
         model.train(was_training)
         n = len(loader.split)
+        if getattr(loader, "world_size", 1) > 1:  # each rank scored its share: add them up
+            sums = {k: sums.get(k, torch.zeros((), device=device)) for k in self.task.metric_names}
+            total = dist_reduce.all_reduce_dict({"loss": loss_sum, **sums})
+            loss_sum, sums = total.pop("loss"), total
         return {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
 
     def current_lr(self) -> float:
@@ -355,6 +402,12 @@ def _means(sums: dict[str, torch.Tensor], n: int, prefix: str) -> dict[str, floa
 def _batch_size(loader: DeviceLoader, j: int) -> int:
     n, bs = len(loader.split), loader.batch_size
     return min(bs, n - j * bs)
+
+
+def _share(loader: DeviceLoader, j: int) -> int:
+    """This rank's samples of global batch ``j``."""
+    first, end = loader.shard(j)
+    return end - first
 
 
 def _precision(name: str, device: torch.device):

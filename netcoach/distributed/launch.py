@@ -1,0 +1,61 @@
+"""Starting a multi-process job on this machine through PyTorch's elastic launcher.
+
+``launch(nproc, argv)`` does what ``torchrun --standalone --nproc-per-node N -m
+netcoach ARGV`` does, through ``torch.distributed.run``'s own API, so the rendezvous
+(a free local port), worker monitoring and teardown are PyTorch's: when one worker
+fails - an exception or a signal such as SIGKILL - the launcher stops all the others.
+We only turn its report into one line naming the rank and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, record
+
+MODULE = "netcoach"
+
+
+class LaunchError(RuntimeError):
+    """A worker of a launched job failed; the message names its rank and the reason."""
+
+
+def launcher_args(nproc: int, argv: Sequence[str]) -> list[str]:
+    """The ``torch.distributed.run`` command line for ``nproc`` local workers running
+    ``python -m netcoach ARGV``."""
+    if nproc < 1:
+        raise ValueError(f"dist.nproc must be >= 1, got {nproc}")
+    return ["--standalone", "--nproc-per-node", str(nproc), "--module", MODULE, *argv]
+
+
+def launch(nproc: int, argv: Sequence[str]) -> None:
+    """Run ``netcoach ARGV`` in ``nproc`` processes and wait for all of them.
+
+    Raises:
+        LaunchError: a worker failed (every other worker has been stopped).
+    """
+    from torch.distributed.run import get_args_parser, run  # the launcher, only when launching
+
+    try:
+        run(get_args_parser().parse_args(launcher_args(nproc, argv)))
+    except ChildFailedError as err:
+        raise LaunchError(failure_line(err)) from None
+
+
+def failure_line(err: ChildFailedError) -> str:
+    """``rank R failed: REASON`` for the first worker that failed."""
+    rank, failure = err.get_first_failure()
+    message = failure.message
+    if isinstance(message, dict):  # an error file written by ``record``: {"message": ..., ...}
+        message = message.get("message", "")
+    reason = str(message).strip().splitlines()[-1] if str(message).strip() else ""
+    if not reason or "enable traceback" in reason:
+        reason = f"exit status {failure.exitcode}"
+    return (f"rank {rank} (pid {failure.pid}) failed: {reason}; the launcher stopped the other "
+            f"processes (a run with a checkpoint continues with --resume RUN and the same --dist.nproc)")
+
+
+def recorded(fn: Callable) -> Callable:
+    """``fn`` that, inside a launched worker, leaves its exception for the launcher to
+    report (torch elastic's ``record``), then raises it as before."""
+    return record(fn)
