@@ -149,7 +149,7 @@ PINNED = {"model.width": "8", "model.depth": "1", "data.name": "digits", "data.d
           "model.width_mult": "0.25", "model.maxout_pieces": "2", "log.mlflow": "false",
           "log.tensorboard": "false", "train.compile": "false", "data.cache_dir": None,
           "data.streaming": "false", "diagnose.overfit_steps": "5", "diagnose.batch_size": "32",
-          "diagnose.overfit_size": "8", "model.vgg_layout": "8,M", "train.device": "cpu"}
+          "diagnose.overfit_size": "8", "model.vgg_layout": "8,M", "train.device": "cpu", "dist.nproc": "1"}
 FREE = tuple(k for k in KEYS if k not in PINNED and not k.startswith("run."))
 
 
