@@ -228,7 +228,7 @@ class TrainConfig:
                     choices=("auto", "min", "max"))
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
     threads: int = opt(0, "CPU threads for torch (0: torch's default); 1 avoids a large slowdown "
-                          "when other processes already use every core", min=0, max=1024)
+                          "when other processes already use every core")
     grad_accum: int = opt(1, "micro-batches per optimizer step (effective batch = data.batch_size x grad_accum)", min=1)
     precision: str = opt("fp32", "fp32; bf16 (autocast, CPU and CUDA); fp16 (autocast + grad scaler, CUDA only)",
                          choices=("fp32", "bf16", "fp16"))
