@@ -22,6 +22,7 @@ from typing import Any, Sequence
 from netcoach.report import html as h
 from netcoach.report.plots import plot_overlay
 from netcoach.report.records import RunRecord, is_run_folder, load_run_record
+from netcoach.report.stats import spread
 from netcoach.tasks import task_of_config
 from netcoach.train.monitor import direction
 from netcoach.utils.io import atomic_write_text
@@ -132,6 +133,59 @@ def compare_runs(paths: Sequence[str | Path]) -> Comparison:
                            [m[k] for m in r.metrics if k in m and "epoch" in m])
                        for k in curve_keys} for r in runs}
     return Comparison(runs, columns, rows, diff, curves, curve_keys)
+
+
+@dataclass
+class Grouping:
+    """Runs grouped by the values of ``keys``: one row per group, every numeric column of
+    the comparison as ``mean ± std`` over the group's runs (``n`` runs)."""
+
+    keys: list[str]
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+# Comparison columns that describe a run rather than measure it.
+NOT_AVERAGED = ("run", "best epoch", "parameters")
+
+
+def group_runs(comp: Comparison, keys: Sequence[str]) -> Grouping:
+    """Group ``comp``'s runs by their values of the config ``keys``, in first-seen order.
+
+    Raises:
+        ValueError: a key is in no run's config (the message lists the differing keys).
+    """
+    flats = [r.flat_config() for r in comp.runs]
+    for key in keys:
+        if not any(key in f for f in flats):
+            raise ValueError(f"--group-by {key}: not a config key of these runs; keys that differ "
+                             f"between them: {', '.join(comp.differing) or 'none'}")
+    measured = [i for i, c in enumerate(comp.columns) if c not in NOT_AVERAGED and c not in comp.differing
+                and all(isinstance(row[i], (int, float, type(None))) for row in comp.rows)]
+    groups: dict[tuple, list[list[Any]]] = {}
+    for flat, row in zip(flats, comp.rows):
+        groups.setdefault(tuple(repr(flat.get(k)) for k in keys), []).append((flat, row))
+    rows = []
+    for members in groups.values():
+        values = [members[0][0].get(k) for k in keys]
+        cells = [_mean_std([row[i] for _, row in members]) for i in measured]
+        rows.append(values + [len(members)] + cells)
+    return Grouping(list(keys), list(keys) + ["runs"] + [comp.columns[i] for i in measured], rows)
+
+
+def _mean_std(values: Sequence[Any]) -> str:
+    numbers = [float(v) for v in values if isinstance(v, (int, float))]
+    if not numbers:
+        return "—"
+    s = spread(numbers)
+    return h.fmt(s.mean) if s.n < 2 else f"{h.fmt(s.mean)} ± {h.fmt(s.std)}"
+
+
+def grouping_markdown(grouping: Grouping) -> str:
+    """The grouped table as Markdown (mean ± sample std per group)."""
+    lines = ["| " + " | ".join(grouping.columns) + " |", "|" + "---|" * len(grouping.columns)]
+    lines += ["| " + " | ".join(h.fmt(v).replace("|", "\\|") for v in row) + " |" for row in grouping.rows]
+    return "\n".join(lines) + "\n"
 
 
 def to_markdown(comp: Comparison) -> str:

@@ -1,0 +1,14 @@
+"""Experiments over many runs: hyperparameter studies on Optuna and repeated seeds.
+
+- ``space``: the search-space file, validated before any trial runs.
+- ``study``: storage, samplers, pruners and the worker loop (``run_study``).
+- ``trial``: one trial = one ordinary run folder per seed, pruned through a callback.
+- ``repeat``: one configuration over K seeds, every metric as mean ± std with a t-interval.
+- ``study_report``: the study's HTML report.
+"""
+
+from netcoach.experiments.repeat import RepeatResult, repeat
+from netcoach.experiments.space import SearchSpace, load_space
+from netcoach.experiments.study import StudySpec, run_study
+
+__all__ = ["RepeatResult", "SearchSpace", "StudySpec", "load_space", "repeat", "run_study"]
