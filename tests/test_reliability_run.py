@@ -14,7 +14,6 @@ from safetensors.torch import load_file
 
 import netcoach
 from netcoach.cli import main
-from netcoach.report import write_report
 from netcoach.train.checkpoint import load_training_state
 from netcoach.utils.io import DiskFullError
 
