@@ -50,7 +50,7 @@ from netcoach.train.guard import NanGuard
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
-from netcoach.train.run import PREVIEW
+from netcoach.train.run import DATA, ENV, MODEL, MODEL_SUMMARY, PREVIEW
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
 __all__ = ["RunResult", "build_trainer", "default_callbacks", "load_config", "load_run",
@@ -276,20 +276,38 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     if resume is not None:
         run = RunFolder(resume, trainer.runtime).lock()
         run.write_config(config)  # train.epochs may have grown: the record says what ran
+        write_records(run, config, trainer, custom_model, missing_only=True)
         return run
     if not save:
         return None
     run = RunFolder.create(config.run.dir, config.run.name, default_run_name(config), trainer.runtime)
     if trainer.runtime.distributed:  # every process names the main one's folder
-        run = RunFolder(dist_reduce.broadcast_text(str(run.path)), trainer.runtime)
+        path = dist_reduce.broadcast_text(str(run.path))
+        if not run.writes:  # the main process keeps its folder object, which holds the lock
+            run = RunFolder(path, trainer.runtime)
     run.write_config(config)
-    run.write_env(trainer.device, config.train.seed)
-    run.write_data(data_record(trainer.data, trainer.task))
-    run.write_model(model_record(config, custom_model))
-    run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
-    if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes:
-        run.write_bytes(PREVIEW, preview_png(trainer.data, config.augment, config.train.seed))
+    write_records(run, config, trainer, custom_model)
     return run
+
+
+def write_records(run: RunFolder, config: Config, trainer: Trainer, custom_model: Optional[nn.Module],
+                  missing_only: bool = False) -> None:
+    """env.json, data.json, model.json, model_summary.json and the augmentation preview.
+    ``missing_only`` (a resume): only those a run killed while its folder was being made
+    never wrote; they follow from the config and the data, so they come out the same."""
+    def wanted(name: str) -> bool:
+        return not (missing_only and run.file(name).exists())
+
+    if wanted(ENV):
+        run.write_env(trainer.device, config.train.seed)
+    if wanted(DATA):
+        run.write_data(data_record(trainer.data, trainer.task))
+    if wanted(MODEL):
+        run.write_model(model_record(config, custom_model))
+    if wanted(MODEL_SUMMARY):
+        run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
+    if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes and wanted(PREVIEW):
+        run.write_bytes(PREVIEW, preview_png(trainer.data, config.augment, config.train.seed))
 
 
 def default_run_name(config: Config) -> str:

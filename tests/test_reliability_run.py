@@ -109,3 +109,12 @@ def test_resuming_a_run_killed_after_training_keeps_the_averages_and_removes_tor
     assert not torn.exists()
     assert again.summary["averages"] == first.summary["averages"]
     assert set(again.summary["averages"]["ema"]) >= {"val_loss", "val_acc", "test_loss", "test_acc"}
+
+
+def test_resume_writes_the_records_a_kill_during_folder_creation_left_out(tmp_path):
+    first = netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "made", **{"train.epochs": "1"})))
+    records = {n: (first.run_dir / n).read_text() for n in ("data.json", "model.json", "model_summary.json")}
+    for name in records:  # as if killed right after config.toml and before these were written
+        (first.run_dir / name).unlink()
+    netcoach.train(resume=first.run_dir)
+    assert {n: (first.run_dir / n).read_text() for n in records} == records
