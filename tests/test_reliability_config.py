@@ -38,7 +38,7 @@ def assert_refused(tmp_path: Path, capsys, flags: tuple[str, ...], *needles: str
 @pytest.mark.parametrize("flags, needle", [
     (("--checkpoint.every_steps", "-1"), "checkpoint.every_steps: must be >= 0, got -1"),
     (("--checkpoint.every_epochs", "-2"), "checkpoint.every_epochs: must be >= 0, got -2"),
-    (("--diagnose.checks", "foo"), "diagnose.checks[0]: 'foo' is not valid; choose one of: output_layer"),
+    (("--diagnose.checks", "foo"), "diagnose.checks[0]: unknown 'foo'; valid: output_layer"),
     (("--early_stop.enabled", "true", "--early_stop.patience", "-1"), "early_stop.patience: must be >= 0"),
     (("--average.ema", "true", "--average.ema_decay", "2"), "average.ema_decay: must be > 0 and < 1, got 2.0"),
     (("--diagnose.preflight", "true", "--diagnose.overfit_size", "0"), "diagnose.overfit_size: must be >= 1"),

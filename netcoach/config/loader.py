@@ -91,7 +91,10 @@ def _coerce(value: Any, tp, key: str, choices=None, meta: Mapping[str, Any] | No
         raise ConfigError(f"{key}: {value!r} must be a plain folder name (no '/', '\\', '..' or "
                           f"leading '.'), so the run stays inside run.dir")
     if choices and value not in choices:
-        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {', '.join(map(str, choices))}")
+        valid = ", ".join(map(str, choices))
+        if key.endswith("]"):  # an item of a list: any subset of the names is allowed
+            raise ConfigError(f"{key}: unknown {value!r}; valid: {valid}")
+        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {valid}")
     return value
 
 
