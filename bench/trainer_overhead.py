@@ -41,10 +41,10 @@ import netcoach  # noqa: E402
 
 CLOCK = {"process": time.process_time, "wall": time.perf_counter}
 clock = time.process_time
-from netcoach.api import build_trainer, default_callbacks, early_stopping  # noqa: E402
+from netcoach.api import best_checkpoint, build_trainer, default_callbacks, early_stopping  # noqa: E402
 from netcoach.data import DataBundle, Split, build_data  # noqa: E402
 from netcoach.models import build_model  # noqa: E402
-from netcoach.train import BestCheckpoint, RunFolder  # noqa: E402
+from netcoach.train import RunFolder  # noqa: E402
 from netcoach.train.monitor import resolve_monitor  # noqa: E402
 
 
@@ -93,7 +93,7 @@ def netcoach_loop(model, data: DataBundle, config, with_run: bool = False) -> fl
     with tempfile.TemporaryDirectory() as tmp:
         run = RunFolder.create(tmp, "bench", "bench") if with_run else None
         default = trainer.task.default_monitor
-        best = BestCheckpoint(resolve_monitor(config, default), run=run)
+        best = best_checkpoint(config, resolve_monitor(config, default), run)
         first, tail = default_callbacks(config, trainer, best, early_stopping(config, default), run)
         trainer.set_callbacks(first + tail)
         start = clock()

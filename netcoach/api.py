@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 import torch
-from rich.console import Console
 from torch import nn
 
 from netcoach import diagnose
@@ -28,8 +27,10 @@ from netcoach.augment.preview import preview_png
 from netcoach.config import Config, ConfigError, NetcoachError, load_toml
 from netcoach.config.loader import validate
 from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.distill import distill_summary, distill_task
 from netcoach.distributed import reduce as dist_reduce
 from netcoach.distributed.setup import convert_sync_bn, seed_rank
+from netcoach.ensemble.snapshots import snapshot_plan, snapshot_savers, snapshot_summary
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.registry import count_parameters
@@ -37,23 +38,23 @@ from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
 from netcoach.optim.regularize import build_update_rules
-from netcoach.report import write_report
-from netcoach.report.notebook import result_html, show_report
 from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
-from netcoach.train.builtin import Checkpointer, StepCheckpointer
-from netcoach.train.checkpoint import load_into
+from netcoach.train.builtin import Checkpointer, DiskSchedule, StepCheckpointer
+from netcoach.train.checkpoint import BackgroundWriter, load_into
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import summarize
 from netcoach.train.guard import NanGuard
+from netcoach.train.load import load_run
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
 from netcoach.train.run import DATA, ENV, MODEL, MODEL_SUMMARY, PREVIEW
+from netcoach.transfer.setup import prepare as prepare_transfer
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
-__all__ = ["RunResult", "build_trainer", "default_callbacks", "load_config", "load_run",
+__all__ = ["RunResult", "best_checkpoint", "build_trainer", "default_callbacks", "load_config", "load_run",
            "model_summary", "resume_config", "train"]
 
 
@@ -71,12 +72,16 @@ class RunResult:
 
     def _repr_html_(self) -> str:
         """Jupyter's rendering: summary table, learning curves and the doctor's verdict."""
+        from netcoach.report.notebook import result_html  # imported where used: `import netcoach` stays cheap
+
         return result_html(self)
 
     def report(self) -> Path:
         """The run's report.html (built if missing); shown in the page inside a notebook."""
         if self.run_dir is None:
             raise ValueError("this run was trained with save=False: it has no run folder or report")
+        from netcoach.report.notebook import show_report
+
         return show_report(self.run_dir)
 
 
@@ -122,7 +127,10 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
         model = model.to(memory_format=torch.channels_last)
     model = convert_sync_bn(model, runtime, config.dist.sync_bn)
     seed_rank(tc.seed, runtime)  # dropout and other draws of torch's generator differ per rank
-    optimizer = build_optimizer(model, config.optim)  # parameter groups: no decay on biases/norms
+    transfer = prepare_transfer(model, config)  # model.init_from weights, [transfer] lr parts
+    # parameter groups: no decay on biases/norms; every parameter placed, also those frozen later
+    optimizer = build_optimizer(model, config.optim, lr_scales=transfer.lr_scales)
+    task = distill_task(task, config, bundle, model, runtime.device)  # distill.teacher: the teacher joins the loss
     loaders = build_loaders(config, bundle,
                             transform=build_augment(config.augment, num_classes=bundle.num_classes),
                             rank=runtime.rank, world_size=runtime.world_size)
@@ -134,9 +142,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     rules = build_update_rules(model, config, n_train=len(bundle.train), optimizer=optimizer)
     guard = None if tc.nan_guard == "off" else NanGuard(
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
-    return Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
-                   grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
-                   compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
+    trainer = Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
+                      grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
+                      compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
+    trainer.transfer = transfer  # read by default_callbacks (the Freezer) and train (summary notes)
+    return trainer
 
 
 # weights, gradients and two optimizer moments (Adam), in fp32
@@ -219,6 +229,10 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     """
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
+    if config.ensemble.members > 1:
+        raise ConfigError(f"ensemble.members: {config.ensemble.members} asks for several runs; "
+                          "netcoach.train trains one: netcoach.ensemble.seeds.train_members(config) "
+                          "trains them and their ensemble (as netcoach train does)")
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
@@ -231,9 +245,10 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         check_monitors(config, trainer, [("train.monitor", monitor.monitor),
                                          ("early_stop.monitor", stopper and stopper.monitor),
                                          ("schedule.monitor", plateau and plateau.monitor)])
+    snapshot_plan(config, trainer)  # a schedule without enough cycles leaves no folder either
     run = open_run(config, trainer, resume, save, custom_model=model)
     try:  # the run folder's lock is given back also when training fails (disk full, ...)
-        best = BestCheckpoint(monitor, run=run)
+        best = best_checkpoint(config, monitor, run)
         first, tail = default_callbacks(config, trainer, best, stopper, run)
         trainer.set_callbacks(first + list(callbacks) + tail
                               + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
@@ -242,11 +257,18 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         resumed_from = restore_run(trainer, run) if resume is not None else None
         history = trainer.fit()
         summary = summarize(trainer, best, stopper, run, started, resumed_from)
+        summary.update(snapshot_summary(trainer))
+        summary.update(distill_summary(trainer, config))
         summary["preflight"] = checks
+        summary["notes"] = summary.get("notes", []) + transfer_notes(trainer)
+        if getattr(trainer, "transfer", None) is not None:
+            summary["transfer"] = trainer.transfer.record()
         summary["doctor"] = diagnose.doctor(history, summary, config)
         if run is not None:
             run.write_summary(summary)
             if config.report.enabled and run.writes:
+                from netcoach.report import write_report  # imported where used: `import netcoach` stays cheap
+
                 write_report(run.path)
             finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
     finally:
@@ -257,10 +279,18 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
                      run.path if run else None, trainer)
 
 
+def transfer_notes(trainer: Trainer) -> list[str]:
+    """The ``model.init_from`` line (what loaded, what did not) for the summary's notes."""
+    setup = getattr(trainer, "transfer", None)
+    return setup.notes() if setup is not None else []
+
+
 def show_progress(progress: Optional[bool]) -> bool:
     """``progress``, or when None: whether the output is a terminal or a notebook."""
     if progress is not None:
         return progress
+    from rich.console import Console  # imported where used: `import netcoach` stays cheap
+
     console = Console()
     return console.is_terminal or console.is_jupyter
 
@@ -331,6 +361,15 @@ def early_stopping(config: Config, default_monitor: str) -> Optional[EarlyStoppi
                          restore_best=es.restore_best)
 
 
+def best_checkpoint(config: Config, monitor, run: Optional[RunFolder]) -> BestCheckpoint:
+    """The best-weights tracker for ``monitor`` (a ``Monitor`` or a metric name), with the
+    run's checkpoint writer (shared with the ``Checkpointer`` that ``default_callbacks``
+    adds, so writes never overlap)."""
+    ck = config.checkpoint
+    writer = BackgroundWriter() if run is not None and ck.background else None
+    return BestCheckpoint(monitor, run=run, disk=DiskSchedule(ck.min_interval_s, writer))
+
+
 def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
                       stopper: Optional[EarlyStopping],
                       run: Optional[RunFolder]) -> tuple[list[Callback], list[Callback]]:
@@ -341,6 +380,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
     last, so they capture every other callback's state of the epoch.
     """
     first: list[Callback] = build_averagers(config, trainer.model, run) + [best]
+    first += snapshot_savers(config, trainer, run)
     first += [stopper] if stopper is not None else []
     if run is not None:
         first.append(MetricsLogger(run))
@@ -349,35 +389,11 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         first += [TensorBoardLogger(run)] if config.log.tensorboard and run.writes else []
         first += [MLflowLogger(run.path, config)] if config.log.mlflow and run.writes else []
     first += diagnose.monitor_callbacks(config, run)
+    first += trainer.transfer.callbacks() if getattr(trainer, "transfer", None) is not None else []
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
     if run is not None:
         ck = config.checkpoint
-        tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps) if ck.every_steps
-                    else Checkpointer(run, ck.every_epochs))
+        disk = DiskSchedule(ck.min_interval_s, best.disk.writer)
+        tail.append(StepCheckpointer(run, ck.every_epochs, ck.every_steps, disk) if ck.every_steps
+                    else Checkpointer(run, ck.every_epochs, disk))
     return first, tail
-
-
-def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu",
-             model: Optional[nn.Module] = None) -> tuple[Config, nn.Module]:
-    """Rebuild a run's model from its folder (config + data.json + weights).
-
-    A run trained with a custom ``model=`` cannot be rebuilt from its config: pass a
-    freshly constructed module of the same class as ``model`` and its weights are loaded.
-    """
-    run = RunFolder(run_dir)
-    config = run.config()
-    if model is None:
-        record = run.model_record()
-        if record.get("source") == "custom":
-            raise ValueError(f"{run_dir} was trained with a custom model ({record.get('class')}) "
-                             f"passed to netcoach.train(model=...); its config cannot rebuild it: "
-                             f"construct the same module and call load_run({str(run_dir)!r}, model=...)")
-        data = run.data_record()
-        model = build_model(config.model, tuple(data["input_shape"]),
-                            data.get("num_outputs", data["num_classes"]))
-    weights = run.checkpoints / f"{which}.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} not found; valid checkpoints: "
-                                f"{', '.join(sorted(p.stem for p in run.checkpoints.glob('*.safetensors'))) or 'none'}")
-    load_into(model, weights)
-    return config, model.to(device).eval()

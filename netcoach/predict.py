@@ -19,6 +19,7 @@ import torch
 
 from netcoach.api import load_run
 from netcoach.data.errors import DataError
+from netcoach.ensemble import is_ensemble, load_ensemble
 from netcoach.tasks import build_task
 from netcoach.train.run import RunFolder
 
@@ -57,7 +58,14 @@ def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
         run_dir: a run folder written by ``netcoach train``.
         x: inputs in the form the data source stores them (uint8 images 0..255, digits 0..16, floats).
         which: checkpoint to use (``best`` or ``last``).
+
+    An ensemble folder (``netcoach ensemble``) answers like a run: the weighted mean of its
+    members' predictions, with the checkpoint its record names.
     """
+    if is_ensemble(run_dir):
+        model = load_ensemble(run_dir, device=device)
+        inputs = prepare_inputs(x, model.record, device)
+        return torch.cat([model(inputs[i:i + batch_size]).float().cpu() for i in range(0, len(inputs), batch_size)])
     record = load_normalization(run_dir)
     config, model = load_run(run_dir, which=which, device=device)
     task = build_task(config.task, config.loss)

@@ -20,7 +20,8 @@ from netcoach.diagnose.units import output_stats
 
 
 def _config(**over):
-    base = {"model.name": "mlp", "train.epochs": "2", "report.enabled": "false"}
+    # no time budget: these tests are about each check's verdict, not the budget (tested below)
+    base = {"model.name": "mlp", "train.epochs": "2", "report.enabled": "false", "diagnose.budget_s": "0"}
     base.update(over)
     return netcoach.load_config(overrides=base)
 
@@ -225,3 +226,12 @@ def test_preflight_does_not_change_the_run(tmp_path):
     assert strip(on.history) == strip(off.history)
     for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_the_time_budget_stops_the_overfit_check_with_a_warning_not_a_failure():
+    # a learning rate too small to memorise in 100,000 steps: the budget (at least 0.1 s) ends it first
+    r = _run(checks=["overfit_batch"], **{"diagnose.budget_s": "0.0001", "diagnose.overfit_steps": "100000",
+                                          "diagnose.overfit_lr": "1e-7"})
+    r = r["overfit_batch"]
+    assert r["status"] == "warn" and "time budget" in r["reason"], r
+    assert r["details"]["steps"] < 100000

@@ -66,7 +66,8 @@ CHILD = textwrap.dedent("""
 def overrides(tmp_path: Path, name: str) -> dict:
     return {"model.name": "mlp", "model.width": "32", "model.dropout": "0.2",
             "train.epochs": str(EPOCHS), "schedule.name": "step", "schedule.step_size": "1",
-            "schedule.gamma": "0.7", "checkpoint.every_steps": "5", "log.csv": "true",
+            "schedule.gamma": "0.7", "checkpoint.every_steps": "5", "checkpoint.min_interval_s": "0",
+            "log.csv": "true",
             "average.ema": "true", "average.ema_decay": "0.9", "early_stop.enabled": "true",
             "early_stop.patience": "5", "run.dir": str(tmp_path), "run.name": name,
             "diagnose.preflight": "false", "report.enabled": "false"}

@@ -14,7 +14,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
 from netcoach.augment.pipeline import build_augment
 from netcoach.data.base import DataBundle
@@ -37,6 +36,8 @@ def augmented_views(x: torch.Tensor, y: torch.Tensor, pipeline: BatchTransform,
 
 def grid_image(tiles: torch.Tensor, min_tile: int = 64) -> Image.Image:
     """A PIL image from (rows, cols, C, H, W) values in [0, 1]; C = 1 (gray) or 3 (RGB)."""
+    from PIL import Image  # imported where used: `import netcoach` stays cheap
+
     rows, cols, c, h, w = tiles.shape
     zoom = max(1, -(-min_tile // max(h, w)))  # integer upscaling keeps pixels sharp
     th, tw = h * zoom, w * zoom

@@ -7,7 +7,8 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
-from netcoach.cli.options import add_config_options, config_from_args
+from netcoach.cli.options import PREFIX, add_config_options, config_from_args
+from netcoach.config import apply_overrides
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
 
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from netcoach.diagnose import preflight
 
     config = config_from_args(args)
+    if PREFIX + "diagnose.budget_s" not in vars(args):  # a check on request runs in full
+        config = apply_overrides(config, {"diagnose.budget_s": "0"})
     trainer = build_trainer(config)
     results = preflight(trainer, config)
     console = Console(highlight=False, soft_wrap=True)

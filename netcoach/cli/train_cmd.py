@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from netcoach.cli.options import PREFIX, add_config_options, config_from_args
+from netcoach.cli.options import PREFIX, add_config_options, chosen_recipe, config_from_args
 from netcoach.distributed.launch import LaunchError, launch, recorded
 from netcoach.distributed.setup import check_config, init_runtime, launched, shutdown
 
@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = config_from_args(args)
     check_config(config)
+    if config.ensemble.members > 1 and not args.resume:
+        return run_members(config, not args.quiet)
     if config.dist.nproc > 1 and not launched():  # this process becomes the launcher
         try:
             launch(config.dist.nproc, args.argv)
@@ -51,14 +53,39 @@ def train_here(args: argparse.Namespace, config) -> int:
     import netcoach
 
     runtime = init_runtime(config)
+    console = Console(soft_wrap=True, highlight=False)
+    recipe, picked = (None, False) if args.resume else chosen_recipe(args)
+    if recipe is not None and runtime.is_main:
+        why = (f"the fast recipe for {recipe.dataset}; give --model.name to choose the model yourself"
+               if picked else "--recipe")
+        console.print(f"recipe: {recipe.name} ({why}): {recipe.summary}")
     try:
         result = netcoach.train(config, progress=not args.quiet and runtime.is_main,
                                 resume=args.resume, runtime=runtime)
     finally:
         shutdown()
     if runtime.is_main:
-        print_outcome(Console(soft_wrap=True, highlight=False), result)
+        print_outcome(console, result)
     return 1 if result.summary.get("failure") else 0
+
+
+def run_members(config, progress: bool) -> int:
+    """``--ensemble.members K``: K seeds one after another (each outcome printed as it ends),
+    then their ensemble."""
+    from netcoach.cli.ensemble_cmd import print_ensemble
+    from netcoach.ensemble.seeds import train_members
+
+    console = Console(soft_wrap=True, highlight=False)
+    failed = []
+
+    def on_run(result) -> None:
+        print_outcome(console, result)
+        failed.extend([result.run_dir] if result.summary.get("failure") else [])
+
+    result = train_members(config, progress=progress, on_run=on_run)
+    console.print(f"group: {result.group.group_dir}")
+    print_ensemble(console, result.ensemble.summary, result.ensemble.path)
+    return 1 if failed else 0
 
 
 def print_outcome(console: Console, result) -> None:
@@ -70,6 +97,18 @@ def print_outcome(console: Console, result) -> None:
     console.print(f"best epoch {summary['best_epoch']}  {metrics}")
     for kind, values in summary.get("averages", {}).items():
         console.print(f"{kind}: " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    snap = summary.get("snapshots")
+    if snap:
+        key = snap["primary"]
+        console.print(f"snapshot ensemble of {len(snap['members'])}: {key} {snap['ensemble'][key]:.4f}  "
+                      f"(final weights alone {snap['final'][key]:.4f})")
+    distill = summary.get("distill")
+    if distill:
+        key, t = distill["primary"], distill["teacher"]
+        base = distill.get("baseline")
+        console.print(f"distillation: teacher {key} {t['test'][key]:.4f} ({t['parameters']:,} parameters)"
+                      + (f"  from scratch {base['test'][key]:.4f}" if base else "")
+                      + f"  distilled {summary['test'][key]:.4f} ({summary['parameters']:,} parameters)")
     for finding in summary.get("doctor", []):
         console.print(f"doctor: [bold]{finding['label']}[/bold] — {finding['evidence']}")
         for remedy in finding.get("remedies", [])[:3]:

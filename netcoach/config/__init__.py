@@ -21,10 +21,11 @@ from netcoach.config.schema import (
     RunConfig,
     ScheduleConfig,
     TrainConfig,
+    TransferConfig,
 )
 
 __all__ = [
     "AugmentConfig", "Config", "ConfigError", "DataConfig", "DiagnoseConfig", "ModelConfig", "NetcoachError",
-    "OptimConfig", "ReportConfig", "RunConfig", "ScheduleConfig", "TrainConfig",
+    "OptimConfig", "ReportConfig", "RunConfig", "ScheduleConfig", "TrainConfig", "TransferConfig",
     "apply_overrides", "from_dict", "load_toml", "option_keys", "to_dict", "to_toml",
 ]

@@ -19,6 +19,7 @@ from typing import Optional
 
 from netcoach.config.augment_rules import check_augment
 from netcoach.config.errors import ConfigError
+from netcoach.config.errors import ConfigError
 
 
 PREFLIGHT_CHECKS = ("output_layer", "initial_loss", "overfit_batch", "gradient_check", "data",
@@ -72,14 +73,20 @@ class DataConfig:
             raise ConfigError(f"data.val_fraction + data.test_fraction = {self.val_fraction:g} + "
                               f"{self.test_fraction:g} = {total:g} >= 1: nothing is left for training; "
                               f"lower one of them")
+    target: list[str] = opt([], "csv source: the target column(s) (class labels for classification; "
+                                "numbers for regression)")
+    features: list[str] = opt([], "csv source: the input columns (empty: every column but the target)")
+    categorical: list[str] = opt([], "csv source: columns to one-hot encode even though their values "
+                                     "are numbers (e.g. codes); text columns are categorical anyway")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = opt("cnn", "model architecture (registry name)")
-    width: int = opt(128, "hidden units per layer (mlp) or base channels (cnn)", min=1, max=65536)
-    depth: Optional[int] = opt(None, "hidden layers (mlp; default 2) or conv blocks (cnn; default 3, "
-                                     "which reaches >= 98% on MNIST where 2 does not)", min=1, max=1000)
+    width: int = opt(128, "hidden units per layer (mlp), base channels (cnn, cnn1d) or hidden size (rnn)", min=1, max=65536)
+    depth: Optional[int] = opt(None, "hidden layers (mlp; default 2), conv blocks (cnn; default 3, "
+                                     "which reaches >= 98% on MNIST where 2 does not; cnn1d: default 3) "
+                                     "or recurrent layers (rnn; default 1)", min=1, max=1000)
     activation: str = opt("relu", "activation function of the hidden layers")
     dropout: float = opt(0.0, "dropout probability before the classifier layer", min=0.0, below=1.0)
     # every model builds its layers from these choices
@@ -108,6 +115,12 @@ class ModelConfig:
                                    "(max-pool) separated by commas, e.g. 64,M,128,M")
     resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34", choices=(18, 20, 32, 34, 44, 56, 110))
     width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9", above=0.0, max=64.0)
+    rnn_cell: str = opt("gru", "rnn: the recurrent cell (model.width is its hidden size, model.depth "
+                               "its layers)", choices=("gru", "lstm"))
+    bidirectional: bool = opt(False, "rnn: read the sequence in both directions")
+    init_from: Optional[str] = opt(None, "start from trained weights: a run folder (its best weights), "
+                                         "a .safetensors file or a .pt/.pth state dict (tensors only, "
+                                         "never code); keys are matched by name")
 
 
 @dataclass(frozen=True)
@@ -245,6 +258,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class DiagnoseConfig:
     preflight: bool = opt(True, "run the recipe checks before training")
+    strict: bool = opt(False, "stop before training (exit 1, no run folder) when a preflight check FAILs")
     checks: list[str] = opt(["output_layer", "initial_loss", "overfit_batch", "gradient_check",
                              "data", "init_units"],
                             "preflight checks to run (subset of: output_layer, initial_loss, "
@@ -253,6 +267,9 @@ class DiagnoseConfig:
     overfit_size: int = opt(16, "size of the single batch the overfit check must memorise", min=1)
     overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)", min=1)
     overfit_lr: float = opt(1e-2, "Adam learning rate of the overfit-one-batch check", above=0.0)
+    budget_s: float = opt(1.0, "seconds the preflight of a training run may take: the overfit check "
+                               "stops when they are spent (a warning, not a failure); 0: no limit. "
+                               "`netcoach check` runs without a limit")
     gradcheck_eps: float = opt(1e-5, "finite-difference step of the gradient check (float64)", above=0.0)
     gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)", min=1)
     monitor: bool = opt(True, "record per-layer update ratios, gradient norms and activation "
@@ -301,6 +318,12 @@ class CheckpointConfig:
     every_epochs: int = opt(0, "also keep checkpoints/epoch-N.safetensors every N epochs (0: never)", min=0)
     every_steps: int = opt(0, "also write the resumable last checkpoint every N optimizer steps "
                            "(mid-epoch; 0: only at epoch ends)", min=0)
+    min_interval_s: float = opt(30.0, "write the resumable last checkpoint (and best weights) at most "
+                                      "every this many seconds, and always when training ends; "
+                                      "resume stays exact, only the work redone after a kill grows "
+                                      "(0: at every epoch end / every_steps)")
+    background: bool = opt(True, "write checkpoint files on a background thread from a snapshot "
+                                 "taken at the step boundary (the loop does not wait for fsync)")
 
 
 @dataclass(frozen=True)
@@ -350,6 +373,48 @@ class TaskConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    freeze: str = opt("none", "what does not train at first: none, backbone (all but the head) or N "
+                              "(the first N blocks of the backbone); frozen BatchNorm stays in eval mode")
+    unfreeze_epoch: int = opt(0, "train the frozen part again after this many epochs (0: it stays frozen)")
+    backbone_lr_mult: float = opt(1.0, "the backbone's lr is optim.lr times this (discriminative lr)")
+    layer_decay: float = opt(1.0, "layer-wise lr decay (timm): block b of B gets lr x layer_decay^(B - b), "
+                                  "the head lr x 1")
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    members: int = opt(1, "train this many runs of the config with seeds train.seed, +1, ... "
+                          "(one after another) and build their prediction ensemble")
+    snapshots: int = opt(0, "snapshot ensemble: keep the weights at the end of each of the last K "
+                            "learning-rate cycles (schedule cosine_restarts or cyclic) and evaluate "
+                            "their ensemble on the test split (0: off)")
+
+    def __post_init__(self):
+        if self.members < 1:
+            raise ConfigError(f"ensemble.members: must be >= 1, got {self.members}")
+        if self.snapshots < 0 or self.snapshots == 1:
+            raise ConfigError(f"ensemble.snapshots: must be 0 (off) or >= 2, got {self.snapshots}")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    teacher: Optional[str] = opt(None, "knowledge distillation: a run or ensemble folder whose "
+                                       "softened outputs the student learns from (none: off)")
+    temperature: float = opt(4.0, "softmax temperature T of teacher and student in the distillation term")
+    alpha: float = opt(0.9, "weight a of the distillation term: a T^2 KL(teacher || student) + "
+                            "(1 - a) task loss")
+    baseline: Optional[str] = opt(None, "a run of the same student trained without distillation, "
+                                        "shown beside teacher and student in the summary and report")
+
+    def __post_init__(self):
+        if not self.temperature > 0:
+            raise ConfigError(f"distill.temperature: must be > 0, got {self.temperature}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"distill.alpha: must be in [0, 1], got {self.alpha}")
+
+
+@dataclass(frozen=True)
 class DistConfig:
     nproc: int = opt(1, "processes on this machine (1: no launch); netcoach train relaunches itself "
                         "through torch.distributed.run with this many; data.batch_size stays the "
@@ -378,4 +443,7 @@ class Config:
     regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     dist: DistConfig = field(default_factory=DistConfig)

@@ -20,13 +20,14 @@ streaming path (which never decodes the whole folder) agrees with the in-memory 
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from netcoach.data.errors import DataError
 from netcoach.data.imagefiles import ImageList, iter_bytes
@@ -67,7 +68,9 @@ def image_channels(img: Image.Image) -> int:
     return 1 if img.mode in GRAY_MODES or (img.mode == "P" and _palette_is_gray(img)) else 3
 
 
-def _open(data: bytes, where: str, load: bool) -> Image.Image:
+def _open(data: bytes, where: str, load: bool) -> "Image.Image":
+    from PIL import Image, UnidentifiedImageError  # imported where used: `import netcoach` stays cheap
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -126,6 +129,59 @@ def _palette_is_gray(img: Image.Image) -> bool:
     return bool(len(pal)) and bool((pal[:, 0] == pal[:, 1]).all() and (pal[:, 1] == pal[:, 2]).all())
 
 
+PARALLEL_MIN = 4096  # fewer images decode faster in this process than a pool starts
+CHUNK = 1024        # images per task sent to a worker
+
+
+def _where(images: ImageList, i: int) -> str:
+    sep = "/" if images.source.is_dir() else ":"
+    return f"{images.source}{sep}{images.names[i]}"
+
+
+def _decode_chunk(chunk: list[tuple[int, bytes, str]], channels: int,
+                  skip_bad: bool) -> list[tuple[int, Optional[np.ndarray], str]]:
+    """Decode one chunk; an unreadable file is None when ``skip_bad``, else a DataError."""
+    out = []
+    for i, data, where in chunk:
+        try:
+            out.append((i, decode_one(data, where, channels), where))
+        except DataError:
+            if not skip_bad:
+                raise
+            out.append((i, None, where))
+    return out
+
+
+def _chunks(images: ImageList) -> Iterator[list[tuple[int, bytes, str]]]:
+    chunk = []
+    for i, data in iter_bytes(images):
+        chunk.append((i, data, _where(images, i)))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _decoded(images: ImageList, channels: int, skip_bad: bool):
+    """(index, array or None, where) of every image. Large sets decode in a process pool, one
+    worker per core, while this process reads the files (an archive is read in one
+    sequential pass); Pillow holds the GIL while it decodes, so threads would not help."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(images) < PARALLEL_MIN or workers < 2:
+        for chunk in _chunks(images):
+            yield from _decode_chunk(chunk, channels, skip_bad)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where there is one: a spawned worker would first import torch through the package
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending = [pool.submit(_decode_chunk, chunk, channels, skip_bad) for chunk in _chunks(images)]
+        for future in pending:
+            yield from future.result()
+
+
 def decode_all(images: ImageList, channels: int = 0, size: Optional[tuple[int, int]] = None,
                skip_bad: bool = False) -> Decoded:
     """Decode every entry of ``images`` into one array.
@@ -140,15 +196,10 @@ def decode_all(images: ImageList, channels: int = 0, size: Optional[tuple[int, i
         raise ValueError(f"data.channels must be 0 (auto), 1 or 3, got {channels}")
     arrays: list[Optional[np.ndarray]] = [None] * len(images)
     skipped = []
-    for i, data in iter_bytes(images):
-        where = f"{images.source}/{images.names[i]}" if images.source.is_dir() else \
-            f"{images.source}:{images.names[i]}"
-        try:
-            arrays[i] = decode_one(data, where, channels)
-        except DataError:
-            if not skip_bad:
-                raise
+    for i, array, where in _decoded(images, channels, skip_bad):
+        if array is None:
             skipped.append(where)
+        arrays[i] = array
     keep = [i for i, a in enumerate(arrays) if a is not None]
     if not keep:
         raise DataError(f"{images.source}: no readable images ({len(skipped)} skipped)")
@@ -161,6 +212,8 @@ def decode_all(images: ImageList, channels: int = 0, size: Optional[tuple[int, i
         if a.shape[2] != n_channels:  # gray among colour images
             a = np.repeat(a, n_channels, axis=2)
         if a.shape[:2] != tuple(size):
+            from PIL import Image
+
             mode = "L" if a.shape[2] == 1 else "RGB"
             img = Image.fromarray(a[:, :, 0] if mode == "L" else a, mode)
             a = np.asarray(img.resize((size[1], size[0]), Image.BILINEAR)).reshape(size[0], size[1], -1)

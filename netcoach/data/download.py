@@ -14,8 +14,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -93,6 +91,8 @@ def fetch(resource: Resource, folder: Path, timeout: float = 60.0) -> Path:
     target = folder / resource.filename
     if target.is_file() and md5sum(target) == resource.md5:
         return target
+    import urllib.error  # imported where used: `import netcoach` stays cheap
+
     try:
         with atomic_path(target) as tmp:
             _download(resource.url, tmp, timeout)
@@ -110,6 +110,8 @@ def fetch(resource: Resource, folder: Path, timeout: float = 60.0) -> Path:
 
 
 def _download(url: str, dest: Path, timeout: float) -> None:
+    import urllib.request  # imported where used: `import netcoach` stays cheap
+
     with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
         shutil.copyfileobj(response, out, length=1 << 20)
 

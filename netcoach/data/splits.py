@@ -7,7 +7,6 @@ Whether a split keeps the label proportions (stratified) is the task's decision
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 
 def stratified_indices(y: np.ndarray, fraction: float, seed: int,
@@ -16,6 +15,8 @@ def stratified_indices(y: np.ndarray, fraction: float, seed: int,
     when ``stratify``)."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"split fraction must be in (0, 1), got {fraction}")
+    from sklearn.model_selection import train_test_split  # imported where used: `import netcoach` stays cheap
+
     idx = np.arange(len(y))
     kept, held = train_test_split(idx, test_size=fraction, random_state=seed,
                                   stratify=y if stratify else None)

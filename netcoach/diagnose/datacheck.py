@@ -93,10 +93,11 @@ def check_leakage(bundle: DataBundle) -> dict:
     train = _row_bytes(bundle.train.x)
     train_set = set(train)
     val, test = _row_bytes(bundle.val.x), _row_bytes(bundle.test.x)
+    val_set = set(val)  # built once, not per test row
     counts = {
         "val_in_train": sum(r in train_set for r in val),
         "test_in_train": sum(r in train_set for r in test),
-        "test_in_val": sum(r in set(val) for r in test),
+        "test_in_val": sum(r in val_set for r in test),
         "duplicates_within_train": len(train) - len(train_set),
     }
     sizes = {"train": len(train), "val": len(val), "test": len(test)}

@@ -12,6 +12,8 @@ trained. Regularization stays off: the point is to memorise the batch.
 from __future__ import annotations
 
 import copy
+import time
+from typing import Optional
 
 import torch
 from torch import nn
@@ -45,14 +47,17 @@ def overfit_trainer(trainer: Trainer, model: nn.Module, lr: float) -> Trainer:
 
 
 def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, steps: int,
-                        lr: float) -> dict:
+                        lr: float, seconds: Optional[float] = None) -> dict:
     """Train a copy of ``trainer.model`` on the batch ``(x, y)`` for at most ``steps`` Adam steps.
 
     Pass when training accuracy on the batch reaches 100% with loss <= 0.1 (reporting the
     step it happened); warn when it gets there only partly (100% accuracy with a higher
     loss, or the loss at least halved); fail when the loss stays above half its initial
-    value. Parameters that get no gradient are reported as well.
+    value. Parameters that get no gradient are reported as well. With ``seconds`` the
+    check also stops when that time is spent; a model still learning then is a warning,
+    never a failure (the budget, not the model, ended it).
     """
+    deadline = None if seconds is None else time.perf_counter() + seconds
     name, task = "overfit_batch", trainer.task
     net = _without_dropout(copy.deepcopy(trainer.model))
     if not any(p.requires_grad for p in net.parameters()):
@@ -71,11 +76,12 @@ def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, step
                           f"one batch ({err}); try a lower diagnose.overfit_lr", steps=step, lr=lr)
         if step == 1:
             no_grad = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
-        if step % CHECK_EVERY == 0 or step == 1 or step == steps:
+        out_of_time = deadline is not None and step % CHECK_EVERY == 0 and time.perf_counter() > deadline
+        if step % CHECK_EVERY == 0 or step == 1 or step == steps or out_of_time:
             acc = float(task.metric_sums(out.detach(), y)[task.primary_metric]) / len(y)
             last = (step, float(loss.detach()), acc)
             first = first or last
-            if acc >= 1.0 and last[1] <= LOSS_TARGET:
+            if acc >= 1.0 and last[1] <= LOSS_TARGET or out_of_time:
                 break
     try:
         twin.check_pending()  # on an accelerator the loss checks are asynchronous
@@ -90,6 +96,10 @@ def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, step
         return result(name, "warn" if no_grad else "pass",
                       f"memorised {len(y)} samples in {step} steps (loss {first[1]:.3f} -> "
                       f"{loss_v:.4f}, acc 100%)" + suffix, **details)
+    if step < steps and not acc >= 1.0:
+        return result(name, "warn", f"stopped by the time budget (diagnose.budget_s) after {step} of "
+                      f"{steps} steps (loss {first[1]:.3f} -> {loss_v:.3f}, acc {acc:.0%}); "
+                      "`netcoach check` runs it in full" + suffix, **details)
     if acc >= 1.0:
         return result(name, "warn", f"reached 100% accuracy on {len(y)} samples but loss is still "
                       f"{loss_v:.3f} after {step} steps" + suffix, **details)

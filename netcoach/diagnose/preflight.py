@@ -70,6 +70,7 @@ LOSS_CHECKS = ("initial_loss", "overfit_batch", "gradient_check")
 
 def model_checks(trainer, cfg, wanted: set[str], x: torch.Tensor, y: torch.Tensor) -> list[dict]:
     """Output layer, initial loss, overfit one batch, gradient check, units at init."""
+    started = time.perf_counter()
     bundle, task = trainer.data, trainer.task
     try:
         logits, stats = checks.forward_with_stats(copy.deepcopy(trainer.model).train(), x)
@@ -92,8 +93,10 @@ def model_checks(trainer, cfg, wanted: set[str], x: torch.Tensor, y: torch.Tenso
             float(task.loss(logits, y)), task.expected_initial_loss(k), len(y),
             task.chance_name(k)))
     if "overfit_batch" in wanted:
+        # the one check whose cost grows with the model: it gets what is left of the budget
+        left = None if cfg.budget_s == 0 else max(cfg.budget_s - (time.perf_counter() - started), 0.1)
         out += _guarded("overfit_batch", check_overfit_batch, trainer, x[:cfg.overfit_size],
-                        y[:cfg.overfit_size], cfg.overfit_steps, cfg.overfit_lr)
+                        y[:cfg.overfit_size], cfg.overfit_steps, cfg.overfit_lr, left)
     if "gradient_check" in wanted:
         out += _guarded("gradient_check", check_gradients, trainer.model, x[:GRADCHECK_SAMPLES],
                         y[:GRADCHECK_SAMPLES], task.loss, cfg.gradcheck_eps, cfg.gradcheck_coords)

@@ -17,8 +17,6 @@ import json
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
 META = "__meta__"  # the JSON part of a gathered state, stored as a uint8 tensor
 
@@ -116,6 +114,9 @@ def all_gather_state(meta, tensors: dict[str, torch.Tensor]) -> list[tuple[objec
     CPU tensors by name (``netcoach.train.checkpoint.flatten`` splits a state into both)."""
     if not active():
         return [(meta, tensors)]
+    from safetensors.torch import load as st_load  # imported where used: `import netcoach` stays cheap
+    from safetensors.torch import save as st_save
+
     payload = dict(tensors)
     payload[META] = torch.frombuffer(bytearray(json.dumps(meta).encode("utf-8")), dtype=torch.uint8)
     gathered = []

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from netcoach.config import OptimConfig
-from netcoach.optim.params import param_groups, regroup
+from netcoach.optim.params import param_groups, regroup, scaled_param_groups
 from netcoach.optim.variants import AdaDeltaSum, AdamNoBiasCorrection
 from netcoach.registry import Registry
 
@@ -125,7 +125,8 @@ def _check(cfg: OptimConfig) -> None:
 
 
 def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig,
-                    owner: Optional[nn.Module] = None) -> torch.optim.Optimizer:
+                    owner: Optional[nn.Module] = None,
+                    lr_scales: Optional[list] = None) -> torch.optim.Optimizer:
     """The configured optimizer.
 
     Given a module, parameters are grouped by :func:`param_groups` (no weight decay
@@ -134,6 +135,8 @@ def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig,
     parameters (or groups) and the ``owner`` module they belong to, each parameter is
     looked up there and the groups are split the same way (:func:`regroup`); without
     an owner there is nothing to look up, and every parameter counts as a weight.
+    ``lr_scales`` (``[(name, parameters, multiplier)]`` of a module) gives parts of the
+    model their own lr (:func:`scaled_param_groups`).
     """
     _check(cfg)
     builder = optimizers.get(cfg.name)
@@ -141,7 +144,11 @@ def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig,
         if not any(p.requires_grad for p in model.parameters()):
             raise ValueError("the model has no trainable parameters (requires_grad is False everywhere), "
                              "so there is nothing to optimize; unfreeze at least its last layer")
-        groups, report = param_groups(model, cfg.weight_decay, cfg.decay_bias_norm)
+        if lr_scales:
+            groups, report = scaled_param_groups(model, lr_scales, cfg.lr, cfg.weight_decay,
+                                                 cfg.decay_bias_norm)
+        else:
+            groups, report = param_groups(model, cfg.weight_decay, cfg.decay_bias_norm)
         optimizer = builder(groups, cfg)
         optimizer.group_report = report
         return optimizer

@@ -112,3 +112,43 @@ def param_groups(model: nn.Module, weight_decay: float = 0.0,
         groups.append({"params": no_decay, "weight_decay": 0.0, "name": "no_decay", "decay": False})
     report = {**report, "weight_decay": {"decay": weight_decay, "no_decay": 0.0}}
     return groups, report
+
+
+def scaled_param_groups(model: nn.Module, scales: list[tuple[str, list, float]], lr: float,
+                        weight_decay: float = 0.0, decay_bias_norm: bool = False) -> tuple[list[dict], dict]:
+    """Parameter groups with their own learning rates (discriminative lr, layer decay).
+
+    Args:
+        scales: ``[(name, parameters, multiplier)]``; each part gets ``lr * multiplier``
+            and is split into decayed and undecayed groups as :func:`param_groups` does.
+            Parameters of ``model`` in no part form a last part at ``lr``.
+
+    Every parameter is placed, also one with ``requires_grad=False`` (frozen for now):
+    the groups never change when it is unfrozen, so a resumed optimizer matches.
+    Each group carries ``"name"`` (``"<part>.decay"``/``"<part>.no_decay"``), ``"decay"``
+    and ``"lr_mult"``; the report maps each group name to its parameter names.
+    """
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {id(p) for n, p in _all_parameters(model, decay_bias_norm)}
+    placed = {id(p) for _, params, _ in scales for p in params}
+    rest = [p for p in model.parameters() if id(p) not in placed]
+    parts = list(scales) + ([("rest", rest, 1.0)] if rest else [])
+    groups, report = [], {}
+    for part, params, mult in parts:
+        for kind, members in (("decay", [p for p in params if id(p) in decayed]),
+                              ("no_decay", [p for p in params if id(p) not in decayed])):
+            if members:
+                name = f"{part}.{kind}"
+                groups.append({"params": members, "lr": lr * mult, "lr_mult": mult, "name": name,
+                               "weight_decay": weight_decay if kind == "decay" else 0.0,
+                               "decay": kind == "decay"})
+                report[name] = [names.get(id(p), "?") for p in members]
+    return groups, report
+
+
+def _all_parameters(model: nn.Module, decay_bias_norm: bool):
+    """(name, parameter) of every decayed parameter, trainable or not."""
+    for mod_name, module in model.named_modules():
+        for p_name, p in module.named_parameters(recurse=False):
+            if decay_bias_norm or is_decayed(p_name, module):
+                yield (f"{mod_name}.{p_name}" if mod_name else p_name), p

@@ -86,6 +86,8 @@ class UpdateRules:
             self.decouple_decay()
         if reg.noise_eta:
             self.add_noise(step)
+        if reg.clip_value is None and reg.clip_norm is None:
+            return  # the usual case: no per-step walk over the parameters
         params = [p for p in self.model.parameters() if p.grad is not None]
         if reg.clip_value is not None:
             nn.utils.clip_grad_value_(params, reg.clip_value)
@@ -95,7 +97,7 @@ class UpdateRules:
     @torch.no_grad()
     def after_step(self) -> None:
         if self.reg.max_norm is not None:
-            max_norm_(self.decay_params, self.reg.max_norm)
+            max_norm_([p for p in self.decay_params if p.requires_grad], self.reg.max_norm)
 
     def decouple_decay(self) -> None:
         """w <- (1 - lr * lambda) w for the model's weights (as torch.optim.AdamW), with
@@ -104,7 +106,7 @@ class UpdateRules:
         leaves biases and normalization parameters undecayed too."""
         for group in self.optimizer.param_groups:
             for p in group["params"]:
-                if id(p) in self.decayed:
+                if id(p) in self.decayed and p.requires_grad:  # frozen weights stay as they are
                     p.mul_(1 - group["lr"] * self.reg.weight_decay)
 
     def noise_std(self, step: int) -> float:

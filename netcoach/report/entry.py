@@ -17,6 +17,7 @@ import numpy as np
 from netcoach.report import html as h
 from netcoach.report import confusion, images, plots, sections
 from netcoach.report.records import RunRecord, first_conv_weight, load_predictions, load_run_record
+from netcoach.report.scores import distill_section, snapshots_section
 from netcoach.tasks import task_of_config
 from netcoach.utils.io import atomic_write_text
 
@@ -166,6 +167,17 @@ def task_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
     return [(*TASK_SECTIONS[name], html[name]) for name in wanted]
 
 
+# Sections shown when summary.json holds their key: (key, id, title, builder(summary, out)).
+SUMMARY_SECTIONS = [("snapshots", "snapshots", "Snapshot ensemble", snapshots_section),
+                    ("distill", "distillation", "Distillation", distill_section)]
+
+
+def summary_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
+    """The sections of optional results the run's summary holds (snapshot ensemble, ...)."""
+    summary = rec.summary or {}
+    return [(i, t, _section(rec, t, fn, summary, out)) for key, i, t, fn in SUMMARY_SECTIONS if summary.get(key)]
+
+
 def build_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
     """Every section as ``(id, title, html)``; the notes section comes last so it
     collects what the others could not show."""
@@ -179,6 +191,7 @@ def build_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
     ]
     parts = [(i, t, _section(rec, t, fn, *args)) for i, t, fn, args in specs]
     parts += task_sections(rec, out)
+    parts += summary_sections(rec, out)
     specs = [
         ("filters", "First-layer filters", filters_section, (rec, out)),
         ("monitors", "Per-layer monitors", monitors_section, (rec, out)),

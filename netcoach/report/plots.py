@@ -258,3 +258,24 @@ def plot_overlay(curves: dict[str, dict[str, tuple[list, list]]], keys: Sequence
         axes[-1].legend(fontsize=7, loc="best" if len(curves) > 6 else "lower right")
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.22)
     return save_png(fig, path)
+
+
+def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, title: str,
+              highlight: Sequence[int] = ()) -> Path:
+    """One horizontal bar per labelled value (e.g. members' and ensemble's test accuracy),
+    the bars at ``highlight`` drawn in a second colour; the x axis starts near the smallest
+    value so small differences stay visible."""
+    fig, (ax,) = new_figure(6.0, 0.5 + 0.32 * len(values))
+    colors = ["#cf6a1b" if i in set(highlight) else "#1f3a5f" for i in range(len(values))]
+    ys = list(range(len(values)))[::-1]
+    ax.barh(ys, values, color=colors)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([_short(str(label), 28) for label in labels])
+    finite = [v for v in _finite(values) if not math.isnan(v)]
+    if finite:
+        lo, hi = min(finite), max(finite)
+        pad = max((hi - lo) * 0.5, abs(hi) * 1e-3, 1e-6)
+        ax.set_xlim(lo - pad if lo - pad > 0 or lo < 0 else 0, hi + pad * 0.5)
+    set_title(ax, title)
+    fig.tight_layout()
+    return save_png(fig, path)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from safetensors.torch import save as st_save
 
 from netcoach.augment.tta import tta_metrics
 from netcoach.data.loader import DeviceLoader
@@ -41,6 +40,8 @@ def save_predictions(path: Path, loader: DeviceLoader, outputs: torch.Tensor, ta
     """``predictions.safetensors``: the task's test predictions (``probs`` (N, K) for
     classification) and labels; for classification also the stored inputs of the
     ``WORST_KEPT`` most confidently misclassified samples with their indices."""
+    from safetensors.torch import save as st_save  # imported where used: `import netcoach` stays cheap
+
     labels = loader.split.y.cpu()
     preds = task.postprocess(outputs)
     tensors = {task.prediction_key: preds.contiguous(), "labels": labels.contiguous()}

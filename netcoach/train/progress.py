@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from netcoach.train.callbacks import Callback
 
@@ -43,7 +41,11 @@ class ProgressBar(Callback):
     """
 
     def __init__(self, console: Console | None = None):
-        self.console = console or Console(stderr=True)
+        if console is None:
+            from rich.console import Console  # imported where used: `import netcoach` stays cheap
+
+            console = Console(stderr=True)
+        self.console = console
         self.live = self.console.is_terminal or self.console.is_jupyter
         self._progress = None
         self._epochs = None
@@ -55,6 +57,8 @@ class ProgressBar(Callback):
     def on_fit_start(self, trainer) -> None:
         self._metrics = tuple(trainer.task.metric_names)
         if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TimeRemainingColumn(),
                                       console=self.console, transient=True)

@@ -43,7 +43,7 @@ import torch
 from netcoach.config import Config, NetcoachError, load_toml, to_toml
 from netcoach.train.checkpoint import save_state, save_training_state, save_weights
 from netcoach.utils.io import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                               full_disk_is_clear, read_jsonl)
+                               fsync_file, full_disk_is_clear, read_jsonl)
 from netcoach.utils.runtime import Runtime
 from netcoach.version import __version__
 
@@ -159,9 +159,12 @@ class RunFolder:
             atomic_write_json(self.path / name, obj)
 
     def _append(self, name: str, rows: list[dict]) -> None:
+        """Per-epoch rows: flushed but not fsynced (a killed process keeps them; resume cuts
+        them back to the checkpoint anyway); ``sync_epoch_logs`` makes them durable before a
+        checkpoint is committed."""
         if self.writes and rows:
             if len(rows) == 1:
-                append_jsonl(self.path / name, rows[0])
+                append_jsonl(self.path / name, rows[0], sync=False)
                 return
             with full_disk_is_clear(self.path / name), open(self.path / name, "a", encoding="utf-8") as fh:
                 fh.write("".join(json.dumps(r) + "\n" for r in rows))
@@ -205,6 +208,12 @@ class RunFolder:
 
     def append_monitors(self, record: dict) -> None:
         self._append(MONITORS, [record])
+
+    def sync_epoch_logs(self) -> None:
+        """fsync the per-epoch logs, so a checkpoint committed next never points past them."""
+        if self.writes:
+            for name in EPOCH_LOGS:
+                fsync_file(self.path / name)
 
     def truncate_epoch_logs(self, epochs: int) -> None:
         """Keep the rows of the first ``epochs`` epochs of every per-epoch log."""

@@ -81,13 +81,28 @@ def atomic_write_json(target: str | Path, obj: Any) -> None:
     atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
-def append_jsonl(target: str | Path, obj: Any) -> None:
-    """Append one JSON line; a line is written with a single write call and flushed."""
+def append_jsonl(target: str | Path, obj: Any, sync: bool = True) -> None:
+    """Append one JSON line; a line is written with a single write call and flushed
+    (``sync``: also to the disk; without it the line survives a killed process, and
+    ``fsync_file`` makes it durable later)."""
     line = json.dumps(obj, default=_json_default) + "\n"
     with full_disk_is_clear(Path(target)), open(target, "a", encoding="utf-8") as fh:
         fh.write(line)
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
+
+
+def fsync_file(target: str | Path) -> None:
+    """Flush an existing file's data to the disk (nothing when it does not exist)."""
+    try:
+        fd = os.open(target, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

@@ -1,0 +1,112 @@
+"""Fixed cost per run: whole processes, netcoach vs plain PyTorch.
+
+1. ``netcoach train`` with its defaults (preflight, monitors, run folder, report) for one
+   epoch of the default MLP on MNIST ÷ a plain script that reads the same IDX files and
+   trains the same MLP (2x128, Adam 1e-3, batch 64) for one epoch and prints its test
+   accuracy (goal <= 1.3).
+2. ``python -c "import netcoach"`` ÷ ``python -c "import torch"`` (goal <= 1.2).
+
+Each pair runs back to back in alternating order; a ratio is the median over rounds of
+the rounds' ratios. Time is the children's CPU time (user + system, from
+``resource.getrusage``) by default, which other jobs on the machine do not inflate;
+``--clock wall`` uses the wall clock. Both processes get one torch thread.
+
+Run: ``PYTHONPATH=. python bench/run_overhead.py [--rounds 3] [--data ../shared/datasets/mnist]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PLAIN = r"""
+import gzip, sys
+import numpy as np, torch
+import torch.nn.functional as F
+from torch import nn
+torch.set_num_threads(1)
+torch.manual_seed(0)
+root = sys.argv[1]
+def idx(name):
+    data = gzip.open(f"{root}/{name}.gz").read()
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return torch.from_numpy(np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape).copy())
+xtr = idx("train-images-idx3-ubyte").float().div(255).sub(0.1307).div(0.3081).flatten(1)
+ytr = idx("train-labels-idx1-ubyte").long()
+xte = idx("t10k-images-idx3-ubyte").float().div(255).sub(0.1307).div(0.3081).flatten(1)
+yte = idx("t10k-labels-idx1-ubyte").long()
+model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+for idx_ in torch.randperm(len(ytr)).split(64):
+    loss = F.cross_entropy(model(xtr[idx_]), ytr[idx_])
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+with torch.no_grad():
+    print("test acc", (model(xte).argmax(1) == yte).float().mean().item())
+"""
+
+
+def timed(cmd: list[str], clock: str, env: dict) -> float:
+    """Seconds one child process took (its CPU time, or the wall clock)."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:6])} ... failed:\n{proc.stderr[-2000:]}")
+    if clock == "wall":
+        return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def paired(name: str, ours: list[str], base: list[str], rounds: int, clock: str, env: dict) -> float:
+    a, b = [], []
+    for r in range(rounds):
+        jobs = [lambda: a.append(timed(ours, clock, env)), lambda: b.append(timed(base, clock, env))]
+        for job in (jobs if r % 2 == 0 else jobs[::-1]):
+            job()
+    ratio = statistics.median(x / y for x, y in zip(a, b))
+    print(f"{name:34s} netcoach {statistics.median(a):6.2f} s  baseline {statistics.median(b):6.2f} s  "
+          f"ratio {ratio:.3f}  (median of {rounds} paired rounds)")
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clock", choices=("process", "wall"), default="process")
+    parser.add_argument("--data", default=None, help="MNIST folder (default: ../shared/datasets/mnist)")
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    py = sys.executable
+    print(f"{args.clock} time of whole processes, one torch thread each")
+    imports = paired("import netcoach / import torch", [py, "-c", "import netcoach"],
+                     [py, "-c", "import torch"], args.rounds, args.clock, env)
+    candidates = [Path(args.data)] if args.data else [p / "shared" / "datasets" / "mnist"
+                                                      for p in (ROOT.parent, ROOT.parents[1])]
+    found = [p for p in candidates if p.is_dir()]
+    if not found:
+        print("run overhead skipped: no MNIST folder (pass --data)")
+        print(f"ratio (import netcoach / import torch): {imports:.3f}")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        train = [py, "-m", "netcoach", "train", "--quiet", "--data.name", "mnist", "--data.path", str(found[0]),
+                 "--model.name", "mlp", "--train.epochs", "1", "--train.threads", "1", "--run.dir", tmp]
+        run = paired("netcoach train (1 epoch MLP, MNIST)", train, [py, "-c", PLAIN, str(found[0])],
+                     args.rounds, args.clock, env)
+    print(f"ratios: import netcoach / import torch {imports:.3f};  "
+          f"netcoach train / plain script {run:.3f}")
+
+
+if __name__ == "__main__":
+    main()

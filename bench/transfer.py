@@ -1,0 +1,197 @@
+"""Transfer learning, CNN features -> scikit-learn, and pruning, on real data (CPU, minutes).
+
+1. CIFAR-10 (the shared image folder, read by netcoach's folder source): a small CNN is
+   pretrained on classes 0-5, then classes 6-9 are learned from 100 labelled images per
+   class (80 train + 20 validation; 500 test images per class): from scratch, linear probe
+   (frozen backbone), full fine-tune, and the ``finetune`` recipe; test accuracy, mean of
+   3 seeds (the seed draws the new head and the batch order; the subsets are fixed).
+2. A CNN trained on 20,000 MNIST images; its backbone features (FeatureExtractor in a
+   scikit-learn Pipeline) fed to logistic regression, scored on the 10,000 test images.
+3. An MNIST MLP pruned to 90% sparsity in 3 rounds with 2 fine-tuning epochs each; then
+   the forward time of the dense, the masked and the pruned-permanent model.
+
+Usage: python bench/transfer.py [--datasets ../shared/datasets] [--smoke]
+(--smoke: tiny sizes, only checks that every path runs.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+import netcoach
+from netcoach.config import DataConfig
+from netcoach.data.base import DataBundle, Split
+from netcoach.data.sources import datasets
+from netcoach.train.checkpoint import load_weights
+from netcoach.transfer.features import sklearn_threads
+from netcoach.transfer.prune import permanent_state, prune_run, pruning_skeleton
+from netcoach.transfer.recipe import finetune_config
+
+DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+QUIET = {"diagnose.preflight": "false", "diagnose.monitor": "false", "report.enabled": "false",
+         "log.steps": "false", "train.threads": "2"}
+
+
+def per_class(x, y, classes, counts, seed=0):
+    """Disjoint per-class subsets: for each of ``counts`` n, n images of every class, labels
+    renumbered 0..len(classes)-1."""
+    rng = np.random.default_rng(seed)
+    parts = [[] for _ in counts]
+    for new, c in enumerate(classes):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        start = 0
+        for i, n in enumerate(counts):
+            parts[i].append((idx[start:start + n], new))
+            start += n
+    out = []
+    for chosen in parts:
+        idx = np.concatenate([i for i, _ in chosen])
+        labels = np.concatenate([np.full(len(i), new) for i, new in chosen])
+        out.append(Split(torch.as_tensor(x[idx]), torch.as_tensor(labels, dtype=torch.long)))
+    return out
+
+
+def bundle(name, splits, names, scale=255.0):
+    return DataBundle(name, *splits, num_classes=len(names), class_names=list(names), scale=scale)
+
+
+def all_images(source: DataBundle):
+    x = torch.cat([source.train.x, source.val.x, source.test.x]).numpy()
+    y = torch.cat([source.train.y, source.val.y, source.test.y]).numpy()
+    return x, y
+
+
+def run(config_overrides, runs, name, data, model=None):
+    cfg = netcoach.load_config(overrides={**QUIET, **config_overrides, "run.dir": str(runs), "run.name": name})
+    return netcoach.train(cfg, data=data, progress=False, model=model)
+
+
+def cifar_transfer(archive: Path, runs: Path, smoke: bool, seeds: int) -> None:
+    t0 = time.perf_counter()
+    source = datasets.get("folder")(DataConfig(name="folder", path=str(archive)))
+    x, y = all_images(source)
+    names = source.class_names
+    k = 0.05 if smoke else 1
+    pre = bundle("cifar-0-5", per_class(x, y, range(6), [int(1200 * k), int(200 * k), int(200 * k)]), names[:6])
+    target = bundle("cifar-6-9", per_class(x, y, range(6, 10), [80, 20, int(500 * k) or 20], seed=1), names[6:])
+    model = {"model.name": "cnn", "model.width": "16", "optim.lr": "0.002", "data.batch_size": "64"}
+    epochs = "2" if smoke else "8"
+    src = run({**model, "train.epochs": epochs}, runs, "pretrain-0-5", pre)
+    print(f"cifar10: loaded {len(x)} images; pretrained on classes 0-5 ({len(pre.train)} train images): "
+          f"test_acc {src.summary['test']['test_acc']:.4f} ({time.perf_counter() - t0:.0f} s)")
+    ep = 3 if smoke else 15
+    variants = {
+        "scratch": {"train.epochs": str(ep)},
+        "linear probe": {"train.epochs": str(ep), "model.init_from": str(src.run_dir), "transfer.freeze": "backbone"},
+        "full fine-tune": {"train.epochs": str(ep), "model.init_from": str(src.run_dir), "optim.lr": "0.001"},
+    }
+    scores: dict[str, list[float]] = {name: [] for name in [*variants, "finetune recipe"]}
+    for seed in range(seeds):
+        for name, extra in variants.items():
+            r = run({**model, **extra, "train.seed": str(seed)}, runs, f"{name.replace(' ', '-')}-{seed}", target)
+            scores[name].append(r.summary["test"]["test_acc"])
+        base = netcoach.load_config(overrides={**QUIET, **model, "train.seed": str(seed), "run.dir": str(runs),
+                                               "run.name": f"recipe-{seed}"})
+        cfg = finetune_config(src.run_dir, base, epochs=ep - 2, freeze_epochs=2, lr_mult=10)
+        scores["finetune recipe"].append(netcoach.train(cfg, data=target, progress=False).summary["test"]["test_acc"])
+    print(f"cifar10 classes 6-9, 100 labelled images per class, {len(target.test)} test images, "
+          f"{ep} epochs, mean of {seeds} seeds:")
+    for name, values in scores.items():
+        print(f"  {name:<16} test_acc {statistics.mean(values):.4f}  ({', '.join(f'{v:.3f}' for v in values)})")
+    gain = statistics.mean(scores["full fine-tune"]) - statistics.mean(scores["scratch"])
+    print(f"  transfer (full fine-tune) - scratch: {100 * gain:+.1f} points (goal >= +10); "
+          f"{time.perf_counter() - t0:.0f} s")
+
+
+def mnist_features(mnist: Path, runs: Path, smoke: bool) -> None:
+    t0 = time.perf_counter()
+    source = datasets.get("mnist")(DataConfig(name="mnist", path=str(mnist)))
+    n = 1000 if smoke else 20000
+    train = Split(source.train.x[:n], source.train.y[:n])
+    val = Split(source.val.x[:2000], source.val.y[:2000])
+    data = bundle("mnist-20k", (train, val, source.test), source.class_names)
+    r = run({"model.name": "cnn", "model.width": "16", "train.epochs": "1" if smoke else "3",
+             "optim.lr": "0.002"}, runs, "mnist-cnn", data)
+    pipe = make_pipeline(netcoach.FeatureExtractor(str(r.run_dir)), LogisticRegression(max_iter=1000))
+    with sklearn_threads():  # OpenBLAS threads would fight torch's OpenMP pool on a small machine
+        t1 = time.perf_counter()
+        pipe.fit(train.x.numpy(), train.y.numpy())
+        acc = pipe.score(source.test.x.numpy(), source.test.y.numpy())
+    print(f"mnist cnn ({n} train images): head test_acc {r.summary['test']['test_acc']:.4f}; "
+          f"its {r.model.feature_dim} backbone features -> LogisticRegression test_acc {acc:.4f} "
+          f"(goal >= 0.98; pipeline fit+score {time.perf_counter() - t1:.1f} s, total {time.perf_counter() - t0:.0f} s)")
+
+
+def forward_ms(models: dict, x, repeats=40) -> dict:
+    """Median forward time per model; the models take turns, so a busy moment of the
+    shared machine slows all of them alike."""
+    times = {name: [] for name in models}
+    with torch.no_grad():
+        for m in models.values():
+            m(x)
+        for _ in range(repeats):
+            for name, m in models.items():
+                t = time.perf_counter()
+                m(x)
+                times[name].append(time.perf_counter() - t)
+    return {name: 1000 * statistics.median(v) for name, v in times.items()}
+
+
+def mnist_pruning(mnist: Path, runs: Path, smoke: bool) -> None:
+    t0 = time.perf_counter()
+    over = {"model.name": "mlp", "model.width": "256", "data.name": "mnist", "data.path": str(mnist),
+            "train.epochs": "1" if smoke else "5", "optim.lr": "0.001", "data.batch_size": "128"}
+    if smoke:
+        over.update({"data.val_fraction": "0.9"})
+    dense = run(over, runs, "mnist-mlp", None)
+    report = prune_run(dense.run_dir, amount=0.9, rounds=3, finetune_epochs=1 if smoke else 2,
+                       out=runs / "mnist-mlp-pruned")
+    before = dense.summary["test"]["test_acc"]
+    print(f"mnist mlp: dense test_acc {before:.4f}")
+    for row in report["rounds"]:
+        print(f"  round {row['round']}: sparsity {row['sparsity']:.3f}  test_acc {row['test']['test_acc']:.4f}  "
+              f"layers {', '.join(f'{k} {v:.2f}' for k, v in row['layers'].items())}")
+    after = report["rounds"][-1]["test"]["test_acc"]
+    print(f"  90% sparsity: {100 * (after - before):+.2f} points (goal >= -0.5); {time.perf_counter() - t0:.0f} s")
+    plain = netcoach.load_run(dense.run_dir)[1]
+    masked = pruning_skeleton(netcoach.load_run(dense.run_dir)[1])
+    masked.load_state_dict(load_weights(runs / "mnist-mlp-pruned" / f"round-{len(report['rounds'])}"
+                                        / "checkpoints" / "best.safetensors"))
+    permanent = netcoach.load_run(dense.run_dir)[1]
+    permanent.load_state_dict(permanent_state(masked))
+    x = torch.randn(1024, 1, 28, 28)
+    torch.set_num_threads(1)
+    ms = forward_ms({"dense": plain.eval(), "masked (reparametrized)": masked.eval(),
+                     "pruned, permanent": permanent.eval()}, x)
+    print("  forward of 1024 images, 1 thread, median ms: " + ", ".join(f"{k} {v:.2f}" for k, v in ms.items())
+          + " -- zeros in dense tensors save no time")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT, help="the shared datasets folder")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every path runs")
+    args = parser.parse_args()
+    archive, mnist = args.datasets / "cifar10" / "cifar10-train-jpeg.tar.gz", args.datasets / "mnist"
+    if not archive.is_file() or not mnist.is_dir():
+        raise SystemExit(f"shared datasets not found under {args.datasets}; pass --datasets DIR")
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(tmp)
+        cifar_transfer(archive, runs, args.smoke, 1 if args.smoke else args.seeds)
+        mnist_features(mnist, runs, args.smoke)
+        mnist_pruning(mnist, runs, args.smoke)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Distillation as a task: the student's own task, with the teacher's softened outputs
+added to its training loss, so the trainer's one step is unchanged.
+
+``DistillTask`` wraps the student's task and delegates everything to it (metrics,
+post-processing, labels, splits, the monitored metric), except the training loss::
+
+    loss = a * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - a) * task loss
+
+The teacher's logits t come from a forward pre-hook on the student: whenever the student
+runs in training mode, the hook gives the same batch to the teacher (``Teacher.logits``:
+eval mode, no gradients, its own normalization) and the next ``loss`` call consumes them.
+In eval mode (validation, test, the doctor's checks) no teacher runs and the loss is the
+task's, so ``val_loss`` stays comparable with a student trained from scratch.
+
+The teacher's logits are recomputed for every batch, also without augmentation: caching
+them per training sample would need the loader's sample indices, which the step does not
+see, and the teacher is usually cheap next to the student's backward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from netcoach.config import ConfigError
+from netcoach.distill.loss import distillation_loss
+from netcoach.distill.teacher import Teacher
+from netcoach.tasks import Task
+
+DELEGATED = ("name", "metric_names", "primary_metric", "default_monitor", "stratify", "accuracy_like",
+             "chance_text", "report_sections", "prediction_key", "has_classes", "output_kind")
+
+
+class DistillTask(Task):
+    """The student's ``task`` plus the distillation term from ``teacher`` (see the module docstring).
+
+    Args:
+        task: the student's task (classification: the term compares softmax distributions).
+        teacher: the frozen teacher.
+        temperature: T > 0.
+        alpha: a in [0, 1], the weight of the distillation term.
+    """
+
+    def __init__(self, task: Task, teacher: Teacher, temperature: float, alpha: float):
+        if task.output_kind != "logits":
+            raise ConfigError(f"distill.teacher: distillation compares softmax distributions of logits; "
+                              f"task {task.name} has outputs of kind {task.output_kind!r} (use classification)")
+        self.inner, self.teacher = task, teacher
+        self.temperature, self.alpha = float(temperature), float(alpha)
+        for attr in DELEGATED:
+            setattr(self, attr, getattr(task, attr))
+        self._teacher_logits: Optional[torch.Tensor] = None
+
+    def attach(self, model: nn.Module):
+        """Feed the teacher every training-mode batch of ``model``; returns the hook's handle."""
+        return model.register_forward_pre_hook(self._observe)
+
+    def _observe(self, module: nn.Module, args: tuple) -> None:
+        self._teacher_logits = self.teacher.logits(args[0]) if module.training else None
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        base = self.inner.loss(outputs, targets)
+        teacher, self._teacher_logits = self._teacher_logits, None  # each batch's logits are used once
+        if teacher is None:
+            return base
+        if teacher.shape != outputs.shape:
+            raise ValueError(f"distillation: teacher logits {tuple(teacher.shape)} do not match the "
+                             f"student's outputs {tuple(outputs.shape)}")
+        return self.combined(outputs, teacher, base)
+
+    def combined(self, outputs: torch.Tensor, teacher: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """a T^2 KL(teacher || student) + (1 - a) task loss."""
+        a = self.alpha
+        return a * distillation_loss(outputs, teacher, self.temperature) + (1.0 - a) * base
+
+    def metric_sums(self, outputs, targets):
+        return self.inner.metric_sums(outputs, targets)
+
+    def postprocess(self, outputs):
+        return self.inner.postprocess(outputs)
+
+    def outputs_from_predictions(self, predictions):
+        return self.inner.outputs_from_predictions(predictions)
+
+    def validate_labels(self, y, num_outputs: int) -> None:
+        self.inner.validate_labels(y, num_outputs)
+
+    def expected_initial_loss(self, num_outputs: int, prior: Optional[Sequence[float]] = None) -> float:
+        return self.inner.expected_initial_loss(num_outputs, prior)
+
+    def chance_name(self, num_outputs: int) -> str:
+        return self.inner.chance_name(num_outputs)
+
+    def num_outputs(self, bundle) -> int:
+        return self.inner.num_outputs(bundle)
+
+    def describe(self) -> dict:
+        return {**self.inner.describe(), "distill": {"teacher": str(self.teacher.path),
+                                                     "temperature": self.temperature, "alpha": self.alpha}}

@@ -1,0 +1,133 @@
+"""Snapshot ensembles: the weights at the ends of the last K learning-rate cycles, their
+ensemble scored at the end of training, and snapshots that survive a SIGKILL + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import netcoach
+from netcoach.config import ConfigError, ScheduleConfig
+from netcoach.data import build_data
+from netcoach.data.loader import DeviceLoader
+from netcoach.ensemble.snapshots import cycle_ends
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS_PER_EPOCH = 17  # digits train split (1077 samples) / batch 64
+
+CHILD = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    import netcoach
+
+    overrides, kill_batch = eval(sys.argv[1]), int(sys.argv[2])
+
+    class Killer(netcoach.Callback):
+        n = 0
+        def on_batch_end(self, trainer, batch):
+            Killer.n += 1
+            if Killer.n == kill_batch:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    netcoach.train(netcoach.load_config(overrides=overrides), callbacks=[Killer()], progress=False)
+""")
+
+
+def overrides(parent: Path, name: str, **extra) -> dict:
+    return {"model.name": "mlp", "model.width": "32", "train.epochs": "4", "optim.lr": "0.01",
+            "schedule.name": "cosine_restarts", "schedule.t0_epochs": "1", "ensemble.snapshots": "3",
+            "checkpoint.every_steps": "5", "run.dir": str(parent), "run.name": name,
+            "diagnose.preflight": "false", "report.enabled": "false", **extra}
+
+
+def test_cycle_ends_follow_sgdr_and_the_triangular_cycle():
+    sgdr = ScheduleConfig(name="cosine_restarts", t0_epochs=2, t_mult=2)
+    assert cycle_ends(sgdr, epochs=14, per_epoch=10) == [20, 60, 140]  # T_0 = 20, then 40, 80
+    assert cycle_ends(ScheduleConfig(name="cosine_restarts", t0_epochs=1), 3, 5) == [5, 10, 15]
+    tri = ScheduleConfig(name="cyclic", half_cycle_epochs=1.5)
+    assert cycle_ends(tri, epochs=7, per_epoch=10) == [30, 60]  # H = 15 steps, back at the bottom every 2H
+    assert cycle_ends(ScheduleConfig(name="step"), 10, 10) == []
+
+
+def test_snapshots_need_enough_cycles_of_a_cyclic_schedule_and_leave_no_folder(tmp_path):
+    bad = overrides(tmp_path, "r", **{"schedule.name": "step"})
+    with pytest.raises(ConfigError, match="ensemble.snapshots: needs a cyclic learning rate .* got schedule.name step"):
+        netcoach.train(netcoach.load_config(overrides=bad), progress=False)
+    few = overrides(tmp_path, "r", **{"schedule.t0_epochs": "2"})
+    with pytest.raises(ConfigError, match="3 snapshots need 3 complete cycles, but schedule cosine_restarts completes 2"):
+        netcoach.train(netcoach.load_config(overrides=few), progress=False)
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(ConfigError, match="ensemble.snapshots: must be 0 .* or >= 2, got 1"):
+        netcoach.load_config(overrides={"ensemble.snapshots": "1"})
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("snap")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    netcoach.train(netcoach.load_config(overrides=overrides(folder, "ref", **{"report.enabled": "true"})),
+                   progress=False)
+    torch.set_num_threads(threads)
+    return folder / "ref"
+
+
+def _probs(run: Path, weights: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax outputs of ``weights`` on the run's test split, rebuilt independently."""
+    config, model = netcoach.load_run(run, which="last")
+    model.load_state_dict(weights)
+    record = json.loads((run / "data.json").read_text())
+    bundle = build_data(config, torch.device("cpu"))
+    loader = DeviceLoader(bundle.test, 1024, scale=record["scale"], mean=record["mean"], std=record["std"])
+    with torch.no_grad():
+        return torch.cat([model(x).softmax(1) for x, _ in loader]).double(), bundle.test.y
+
+
+def test_snapshots_are_kept_at_cycle_ends_and_their_ensemble_is_scored(reference):
+    ck = reference / "checkpoints"
+    assert sorted(p.name for p in ck.glob("snapshot-*.safetensors")) == [
+        "snapshot-2.safetensors", "snapshot-3.safetensors", "snapshot-4.safetensors"]
+    last, snap4 = load_file(str(ck / "last.safetensors")), load_file(str(ck / "snapshot-4.safetensors"))
+    assert all(torch.equal(last[k], snap4[k]) for k in last)  # the last cycle ends with the run
+    summary = json.loads((reference / "summary.json").read_text())["snapshots"]
+    assert [(m["index"], m["step"]) for m in summary["members"]] == [(2, 34), (3, 51), (4, 68)]
+    probs = [_probs(reference, load_file(str(ck / f"snapshot-{c}.safetensors"))) for c in (2, 3, 4)]
+    labels = probs[0][1]
+    mean = sum(p for p, _ in probs) / 3
+    assert summary["ensemble"]["test_acc"] == pytest.approx((mean.argmax(1) == labels).double().mean().item())
+    for member, (p, _) in zip(summary["members"], probs):
+        assert member["test"]["test_acc"] == pytest.approx((p.argmax(1) == labels).double().mean().item())
+    final = _probs(reference, last)[0]
+    assert summary["final"]["test_acc"] == pytest.approx((final.argmax(1) == labels).double().mean().item())
+    html = (reference / "report.html").read_text()
+    assert "Snapshot ensemble" in html and "final weights alone" in html
+
+
+@pytest.mark.parametrize("kill_batch", [34, 45])  # right after snapshot 2 is written; between snapshots
+def test_snapshots_survive_sigkill_and_resume_exactly(tmp_path, reference, kill_batch):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", CHILD, repr(overrides(tmp_path, "killed")), str(kill_batch)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    killed = tmp_path / "killed"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        netcoach.train(resume=killed, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    ref = json.loads((reference / "summary.json").read_text())["snapshots"]
+    assert json.loads((killed / "summary.json").read_text())["snapshots"] == ref
+    for c in (2, 3, 4):
+        a = load_file(str(reference / "checkpoints" / f"snapshot-{c}.safetensors"))
+        b = load_file(str(killed / "checkpoints" / f"snapshot-{c}.safetensors"))
+        assert all(torch.equal(a[k], b[k]) for k in a), f"snapshot {c} differs after a kill at batch {kill_batch}"
