@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import torch
 from torch import nn
@@ -26,7 +26,8 @@ from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
 from netcoach.config import Config, ConfigError, NetcoachError, load_toml
 from netcoach.config.loader import validate
-from netcoach.data import DataBundle, build_data, build_loaders, from_arrays
+from netcoach.data import DataBundle, build_data, build_loaders
+from netcoach.data.build import user_bundle
 from netcoach.distill import distill_summary, distill_task
 from netcoach.distributed import reduce as dist_reduce
 from netcoach.distributed.setup import convert_sync_bn, seed_rank
@@ -50,7 +51,7 @@ from netcoach.train.load import load_run
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
-from netcoach.train.run import DATA, ENV, MODEL, MODEL_SUMMARY, PREVIEW
+from netcoach.train.run import DATA, ENV, MODEL, MODEL_SUMMARY, PREPROCESSING, PREVIEW
 from netcoach.transfer.setup import prepare as prepare_transfer
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
@@ -92,10 +93,7 @@ def load_config(path: str | Path | None = None, overrides: Optional[Mapping[str,
 
 
 def _bundle(config: Config, device: torch.device, data, stratify: bool = True) -> DataBundle:
-    if data is None or isinstance(data, DataBundle):
-        return build_data(config, device, data, stratify=stratify)
-    x, y = data
-    return build_data(config, device, from_arrays(x, y, config.data, stratify=stratify))
+    return build_data(config, device, user_bundle(data, config, stratify), stratify=stratify)
 
 
 def data_record(bundle: DataBundle, task) -> dict:
@@ -106,7 +104,8 @@ def data_record(bundle: DataBundle, task) -> dict:
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
             "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
-            "skipped_files": list(bundle.info.get("skipped", []))}
+            "skipped_files": list(bundle.info.get("skipped", [])),
+            "input_layout": bundle.info.get("input_layout"), "notes": list(bundle.info.get("notes", []))}
 
 
 def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=None,
@@ -147,6 +146,9 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
                       compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
     trainer.transfer = transfer  # read by default_callbacks (the Freezer) and train (summary notes)
     return trainer
+
+
+Reporter = Callable[[str, Any], None]  # (event, value): see ``train``'s ``reporter``
 
 
 # weights, gradients and two optimizer moments (Adam), in fp32
@@ -208,14 +210,17 @@ def check_monitors(config: Config, trainer: Trainer, monitors) -> None:
 
 def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None, data=None,
           callbacks: Iterable[Callback] = (), progress: Optional[bool] = None, save: bool = True,
-          resume: str | Path | None = None, runtime: Optional[Runtime] = None) -> RunResult:
+          resume: str | Path | None = None, runtime: Optional[Runtime] = None,
+          reporter: Optional[Reporter] = None) -> RunResult:
     """Train as configured and evaluate the best checkpoint on the test split.
 
     Args:
         config: the run's config (default: ``Config()``; with ``resume``: the run's own,
             see ``resume_config``).
         model: your own module mapping a batch to (batch, outputs) scores (default: ``config.model``).
-        data: a ``DataBundle`` or an ``(x, y)`` pair of arrays (default: ``config.data``).
+        data: a ``DataBundle``, an ``(x, y)`` pair of arrays, or a dict of explicit
+            ``train``/``val``/``test`` pairs (default: ``config.data``); images may be NCHW
+            or NHWC, uint8 or float in [0, 1] (see ``netcoach.data.from_arrays``).
         callbacks: extra callbacks, called after the built-in ones.
         progress: show progress bars and a line per epoch; None (default) shows them when
             the output is a terminal or a notebook, as Keras's ``fit`` does.
@@ -226,6 +231,14 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
             a process that is not the main one trains but writes no files. Every process
             of a multi-process job calls ``train`` (see ``netcoach.distributed``); the
             preflight checks run once, on the main process.
+        reporter: told what happens before epoch 1, as ``reporter(event, value)``:
+            ``("stage", text)`` before each slow step, ``("preflight", checks)`` with the
+            check records, ``("resume", {"epoch", "step"})`` where a resumed run continues.
+            The command line prints these; the library itself never does.
+
+    Raises:
+        PreflightFailed: with ``diagnose.strict``, a preflight check FAILed; raised before
+            any run folder or checkpoint is written.
     """
     started = time.perf_counter()
     config = resume_config(resume, config) if resume is not None else (config or Config())
@@ -233,6 +246,8 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         raise ConfigError(f"ensemble.members: {config.ensemble.members} asks for several runs; "
                           "netcoach.train trains one: netcoach.ensemble.seeds.train_members(config) "
                           "trains them and their ensemble (as netcoach train does)")
+    say = reporter or (lambda event, value: None)
+    say("stage", f"loading data ({config.data.name}) and building the model ({config.model.name})")
     trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
@@ -246,19 +261,34 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
                                          ("early_stop.monitor", stopper and stopper.monitor),
                                          ("schedule.monitor", plateau and plateau.monitor)])
     snapshot_plan(config, trainer)  # a schedule without enough cycles leaves no folder either
+    main = trainer.runtime.is_main
+    checks = []
+    if config.diagnose.preflight and main:  # before the folder: a strict FAIL leaves none
+        say("stage", f"preflight checks: {', '.join(config.diagnose.checks)}")
+        checks = diagnose.preflight(trainer, config)
+        say("preflight", checks)
+        diagnose.enforce_strict(checks, config.diagnose)
     run = open_run(config, trainer, resume, save, custom_model=model)
     try:  # the run folder's lock is given back also when training fails (disk full, ...)
         best = best_checkpoint(config, monitor, run)
         first, tail = default_callbacks(config, trainer, best, stopper, run)
         trainer.set_callbacks(first + list(callbacks) + tail
                               + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
-        main = trainer.runtime.is_main
-        checks = diagnose.preflight(trainer, config) if config.diagnose.preflight and main else []
         resumed_from = restore_run(trainer, run) if resume is not None else None
+        if resumed_from is not None:
+            partial = trainer.partial_state()  # the sums of an unfinished epoch, one size per step
+            say("resume", {**resumed_from, "batches_done": len(partial.get("sizes", [])),
+                           "batches": len(trainer.loaders["train"])})
         history = trainer.fit()
+        cut = trainer.interrupted and trainer.epoch < trainer.epochs  # not when the last epoch had ended
+        if cut and run is not None and run.writes:
+            save_interrupted(trainer, run)
         summary = summarize(trainer, best, stopper, run, started, resumed_from)
         summary.update(snapshot_summary(trainer))
         summary.update(distill_summary(trainer, config))
+        if cut:
+            summary["interrupted"] = {"epoch": trainer.epoch, "step": trainer.step,
+                                      "resume": f"netcoach train --resume {run.path}" if run else None}
         summary["preflight"] = checks
         summary["notes"] = summary.get("notes", []) + transfer_notes(trainer)
         if getattr(trainer, "transfer", None) is not None:
@@ -277,6 +307,15 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     dist_reduce.barrier()  # no process leaves before the main one has written the run's records
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
+
+
+def save_interrupted(trainer: Trainer, run: RunFolder) -> None:
+    """Write the ``last`` checkpoint of a run stopped mid-epoch (before the best weights are
+    restored for the test evaluation), so ``--resume`` continues after its last step."""
+    saver = next((cb for cb in trainer.callbacks if isinstance(cb, Checkpointer)), None)
+    if saver is not None:
+        saver.save(trainer)
+        saver.disk.flush()  # on disk before the summary says it can be resumed
 
 
 def transfer_notes(trainer: Trainer) -> list[str]:
@@ -332,6 +371,8 @@ def write_records(run: RunFolder, config: Config, trainer: Trainer, custom_model
         run.write_env(trainer.device, config.train.seed)
     if wanted(DATA):
         run.write_data(data_record(trainer.data, trainer.task))
+    if "preprocessing" in trainer.data.info and wanted(PREPROCESSING):  # the fitted CSV transform
+        run.write_preprocessing(trainer.data.info["preprocessing"])
     if wanted(MODEL):
         run.write_model(model_record(config, custom_model))
     if wanted(MODEL_SUMMARY):

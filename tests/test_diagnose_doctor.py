@@ -39,14 +39,15 @@ def test_overfitting_curve_names_the_turning_epoch():
     assert any("stop early" in r for r in f["remedies"])
 
 
-def test_nan_and_divergence_are_lr_too_high():
+def test_nan_and_rising_loss_are_diverging_and_oscillation_is_lr_too_high():
     [f] = diagnose_history(_history([2.3, 5.0, float("nan")], [2.3, 9.0, float("nan")]), {})
-    assert f["label"] == "lr_too_high" and f["epochs"] == [3]
+    assert f["label"] == "diverging" and f["epochs"] == [3] and "nan at epoch 3" in f["evidence"]
     [f] = diagnose_history(_history([2.0, 2.5, 3.0], [2.0, 2.6, 3.1]), {})
-    assert f["label"] == "lr_too_high" and "rose" in f["evidence"]
+    assert f["label"] == "diverging" and "rose from 2 (epoch 1) to 3 (epoch 3)" in f["evidence"]
+    assert any("lower the learning rate" in r for r in f["remedies"])
     osc = [1.0, 1.5, 0.9, 1.4, 0.8, 1.3, 0.9]
     [f] = diagnose_history(_history(osc, osc), {})
-    assert f["label"] == "lr_too_high" and "oscillates" in f["evidence"]
+    assert f["label"] == "lr_too_high" and "oscillates" in f["evidence"] and f["epochs"] == [2, 4, 6]
     assert any("LR finder" in r for r in f["remedies"])
 
 
@@ -122,7 +123,8 @@ def test_tiny_linear_model_on_cifar10_is_underfitting(shared_datasets):
 
     x, y = cifar10(per_class=200, root=shared_datasets / "cifar10")  # 2,000 images
     # 4x4 average pooling: a tiny linear model on 3x8x8 inputs (1,930 parameters).
-    small = torch.nn.functional.avg_pool2d(torch.as_tensor(x).float(), 4).numpy()
+    # Divided by 255: float images are taken in [0, 1] (0..255 floats are refused, not guessed).
+    small = torch.nn.functional.avg_pool2d(torch.as_tensor(x).float(), 4).numpy() / 255.0
     result = _train(data=(small, y), **{"model.name": "linear", "train.epochs": "10"})
     labels = _labels(result.summary["doctor"])
     assert labels == ["underfitting"], result.summary["doctor"]

@@ -22,6 +22,8 @@ TINY = {
     "resnet": ({"model.resnet_depth": "20", "model.width_mult": "0.25"}, (3, 32, 32)),
     "resnet9": ({"model.width_mult": "0.125"}, (3, 32, 32)),
     "vgg": ({"model.width_mult": "0.125"}, (3, 32, 32)),
+    "cnn1d": ({"model.width": "8"}, (2, 32)),     # signals (C, L)
+    "rnn": ({"model.width": "8"}, (2, 16)),
 }
 DEFAULT = ({"model.width_mult": "0.125"}, (3, 32, 32))  # a model added later gets CIFAR's shape
 

@@ -18,8 +18,10 @@ from netcoach.models.resnet import Scale
 from netcoach.nn import DropConnectLinear
 from netcoach.report.records import first_conv_weight
 
-# Flat inputs for the dense models, images for the conv ones (CIFAR's shape for any later entry).
-INPUT_SHAPES = {"linear": (20,), "mlp": (20,), "cnn": (1, 8, 8), "lenet5": (1, 28, 28)}
+# Flat inputs for the dense models, (C, L) signals for the 1-D ones, images for the conv ones
+# (CIFAR's shape for any later entry).
+INPUT_SHAPES = {"linear": (20,), "mlp": (20,), "cnn": (1, 8, 8), "lenet5": (1, 28, 28),
+                "cnn1d": (2, 32), "rnn": (2, 16)}
 CLASSES = 5
 
 

@@ -47,7 +47,7 @@ def test_lenet5_summary_rows_by_hand():
 
 @pytest.mark.parametrize("name", models.names())
 def test_summary_of_every_model_agrees_with_the_formula_and_counts(name):
-    shape = {"linear": (12,), "mlp": (12,)}.get(name, (3, 16, 16))
+    shape = {"linear": (12,), "mlp": (12,), "cnn1d": (2, 24), "rnn": (2, 12)}.get(name, (3, 16, 16))
     model = build_model(ModelConfig(name=name, width=16, width_mult=0.25), shape, 4)
     summary = summarize(model, shape)
     assert summary["formula_ok"] is True

@@ -11,7 +11,8 @@ from netcoach.models import build_model, count_parameters, models
 from netcoach.nn import DirectDropout, DropConnectConv2d, DropConnectLinear, Maxout
 
 # One sample's shape per model; a model added to the registry later gets CIFAR's shape.
-INPUT_SHAPES = {"linear": (20,), "mlp": (20,), "cnn": (1, 8, 8), "lenet5": (1, 28, 28)}
+INPUT_SHAPES = {"linear": (20,), "mlp": (20,), "cnn": (1, 8, 8), "lenet5": (1, 28, 28),
+                "cnn1d": (2, 32), "rnn": (2, 16)}
 CLASSES = 5
 
 

@@ -12,17 +12,18 @@ import sys
 from typing import Optional, Sequence
 
 from netcoach.cli import (augment_cmd, check_cmd, compare_cmd, data_cmd, doctor_cmd, ensemble_cmd,
-                          export_cmd, features_cmd, finetune_cmd, lr_find_cmd, model_cmd, prune_cmd,
-                          recipes_cmd, repeat_cmd, report_cmd, search_cmd, train_cmd)
+                          evaluate_cmd, export_cmd, features_cmd, finetune_cmd, lr_find_cmd, model_cmd,
+                          predict_cmd, prune_cmd, recipes_cmd, repeat_cmd, report_cmd, search_cmd,
+                          train_cmd)
 from netcoach.cli.options import reject_unknown
 from netcoach.config import NetcoachError
 from netcoach.registry import RegistryError
 from netcoach.train.run import RunExistsError
 
 # In the order `netcoach --help` lists them: the main job first, then the recipe's tools.
-COMMANDS = [train_cmd, recipes_cmd, check_cmd, doctor_cmd, report_cmd, compare_cmd, search_cmd, repeat_cmd,
-            lr_find_cmd, data_cmd, augment_cmd, model_cmd, export_cmd, ensemble_cmd, finetune_cmd,
-            features_cmd, prune_cmd]
+COMMANDS = [train_cmd, predict_cmd, evaluate_cmd, recipes_cmd, check_cmd, doctor_cmd, report_cmd,
+            compare_cmd, search_cmd, repeat_cmd, lr_find_cmd, data_cmd, augment_cmd, model_cmd,
+            export_cmd, ensemble_cmd, finetune_cmd, features_cmd, prune_cmd]
 
 # Errors caused by the user's input: reported in one line, exit status 2.
 USER_ERRORS = (NetcoachError, RegistryError, RunExistsError, FileNotFoundError, ValueError)

@@ -56,6 +56,11 @@ def _print(s: dict) -> None:
     if s["mean"] is not None:
         fmt = lambda v: ", ".join(f"{x:.4f}" for x in v)  # noqa: E731
         console.print(f"train mean ({fmt(s['mean'])})  std ({fmt(s['std'])})", highlight=False)
+    dup = s.get("duplicates")
+    if dup is not None:
+        console.print(f"exact duplicates: {dup['val_in_train']} val and {dup['test_in_train']} test samples "
+                      f"also in train, {dup['test_in_val']} test in val, {dup['within_train']} repeated "
+                      "within train", highlight=False, soft_wrap=True)
     table = Table("class", "train", "val", "test")
     for i, name in enumerate(s["classes"]):
         table.add_row(name, *(str(s["counts"][split][i]) for split in ("train", "val", "test")))

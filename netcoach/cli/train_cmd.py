@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.console import Console
 from netcoach.cli.options import PREFIX, add_config_options, chosen_recipe, config_from_args
 from netcoach.distributed.launch import LaunchError, launch, recorded
 from netcoach.distributed.setup import check_config, init_runtime, launched, shutdown
+from netcoach.train.callbacks import Callback
 
 
 def register(subparsers) -> None:
@@ -52,6 +54,8 @@ def train_here(args: argparse.Namespace, config) -> int:
     process shows progress and the outcome."""
     import netcoach
 
+    from netcoach.diagnose import PreflightFailed
+
     runtime = init_runtime(config)
     console = Console(soft_wrap=True, highlight=False)
     recipe, picked = (None, False) if args.resume else chosen_recipe(args)
@@ -59,13 +63,21 @@ def train_here(args: argparse.Namespace, config) -> int:
         why = (f"the fast recipe for {recipe.dataset}; give --model.name to choose the model yourself"
                if picked else "--recipe")
         console.print(f"recipe: {recipe.name} ({why}): {recipe.summary}")
+    reporter = StartReporter(console, quiet=args.quiet) if runtime.is_main else None
+    ctrl_c = [] if launched() else [CtrlC(console)]  # a launched job's launcher owns Ctrl-C
     try:
         result = netcoach.train(config, progress=not args.quiet and runtime.is_main,
-                                resume=args.resume, runtime=runtime)
+                                resume=args.resume, runtime=runtime, reporter=reporter,
+                                callbacks=ctrl_c)
+    except PreflightFailed as err:
+        print(f"netcoach: error: {err}", file=sys.stderr)
+        return 1
     finally:
         shutdown()
     if runtime.is_main:
         print_outcome(console, result)
+    if result.summary.get("interrupted"):
+        return INTERRUPTED
     return 1 if result.summary.get("failure") else 0
 
 
@@ -86,6 +98,63 @@ def run_members(config, progress: bool) -> int:
     console.print(f"group: {result.group.group_dir}")
     print_ensemble(console, result.ensemble.summary, result.ensemble.path)
     return 1 if failed else 0
+
+
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+class CtrlC(Callback):
+    """Ctrl-C during training: the first asks the trainer to stop after the current step
+    (the API then writes the checkpoint, summary and report), the second exits at once.
+    The handler is installed only while ``fit`` runs; outside it Ctrl-C behaves as usual."""
+
+    def __init__(self, console: Console):
+        self.console, self.trainer, self.previous = console, None, None
+
+    def on_fit_start(self, trainer) -> None:
+        self.trainer = trainer
+        self.previous = signal.signal(signal.SIGINT, self.handle)
+
+    def on_fit_end(self, trainer, logs: dict) -> None:
+        signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
+
+    def handle(self, signum, frame) -> None:
+        if self.trainer.interrupted:
+            raise KeyboardInterrupt  # the second Ctrl-C: exit now (netcoach.cli exits 130)
+        self.trainer.interrupt()
+        self.console.print("[yellow]interrupt: stopping after the current step and saving "
+                           "(Ctrl-C again to exit at once)[/yellow]")
+
+
+class StartReporter:
+    """Prints what ``train`` does before epoch 1: the slow steps as they start, the compact
+    preflight block (one line per warn/fail with its fix), and where a resumed run continues."""
+
+    STYLE = {"warn": "yellow", "fail": "bold red"}
+
+    def __init__(self, console: Console, quiet: bool = False):
+        self.console, self.quiet = console, quiet
+
+    def __call__(self, event: str, value) -> None:
+        from rich.markup import escape
+
+        from netcoach.diagnose import summary_lines
+
+        if event == "stage" and not self.quiet:
+            self.console.print(f"[dim]{escape(value)} ...[/dim]")
+        elif event == "preflight":
+            flagged = [c for c in value if c["status"] != "pass"]
+            lines = summary_lines(value)
+            if self.quiet and not flagged:
+                return
+            self.console.print(escape(lines[0]))
+            for check, line in zip(flagged, lines[1:]):
+                self.console.print(f"[{self.STYLE.get(check['status'], '')}]{escape(line)}[/]")
+        elif event == "resume":
+            where = (f", batch {value['batches_done'] + 1} of {value['batches']}"
+                     if value.get("batches_done") else "")
+            self.console.print(f"resuming at epoch {value['epoch'] + 1}{where} (after optimizer step "
+                               f"{value['step']})")
 
 
 def print_outcome(console: Console, result) -> None:
@@ -113,6 +182,12 @@ def print_outcome(console: Console, result) -> None:
         console.print(f"doctor: [bold]{finding['label']}[/bold] — {finding['evidence']}")
         for remedy in finding.get("remedies", [])[:3]:
             console.print(f"  try: {remedy}")
+    stopped = summary.get("interrupted")
+    if stopped:
+        console.print(f"[yellow]interrupted in epoch {stopped['epoch'] + 1} after optimizer step "
+                      f"{stopped['step']} (checkpoint, summary and report written)[/yellow]")
+        if stopped.get("resume"):
+            console.print(f"resume with: {stopped['resume']}")
     if summary.get("failure"):
         console.print(f"[red]training stopped: {summary['failure']}[/red]")
     if result.run_dir is not None:

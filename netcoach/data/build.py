@@ -11,7 +11,7 @@ from netcoach.config import Config
 from netcoach.data.base import DataBundle
 from netcoach.data.loader import BatchTransform, DeviceLoader
 from netcoach.data.normalize import channel_stats
-from netcoach.data.sources import datasets
+from netcoach.data.sources import datasets, from_arrays, from_splits
 from netcoach.data.stream import StreamLoader, is_streaming
 from netcoach.utils.runtime import make_generator
 
@@ -28,6 +28,20 @@ def build_data(config: Config, device: torch.device, bundle: Optional[DataBundle
         mean, std = channel_stats(bundle.train.x, bundle.scale)  # training split only
         bundle = replace(bundle, mean=mean, std=std)
     return bundle.to(device)
+
+
+def user_bundle(data, config: Config, stratify: bool = True) -> Optional[DataBundle]:
+    """The user's ``data=`` as a bundle: None (the configured source), a ``DataBundle``,
+    an ``(x, y)`` pair (split by ``from_arrays``) or a dict of explicit ``train``/``val``/
+    ``test`` pairs (``from_splits``); the inputs' layout and range are recognised there."""
+    if data is None or isinstance(data, DataBundle):
+        return data
+    if isinstance(data, dict):
+        return from_splits(data, config.data, stratify=stratify)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return from_arrays(data[0], data[1], config.data, stratify=stratify)
+    raise TypeError(f"data must be a DataBundle, an (x, y) pair or a dict with train/val/test (x, y) "
+                    f"pairs, got {type(data).__name__}")
 
 
 def build_loaders(config: Config, bundle: DataBundle, transform: Optional[BatchTransform] = None,

@@ -27,6 +27,18 @@ def duplicates(a: Split, b: Split) -> int:
     return sum(h in seen for h in _hashes(b))
 
 
+def duplicate_counts(bundle: DataBundle) -> dict | None:
+    """Exact duplicates: val/test samples also in train, test in val, and repeated samples
+    within train (None when the inputs are not held as one tensor, e.g. streamed)."""
+    if not isinstance(bundle.train.x, torch.Tensor):
+        return None
+    train = _hashes(bundle.train)
+    return {"val_in_train": duplicates(bundle.train, bundle.val),
+            "test_in_train": duplicates(bundle.train, bundle.test),
+            "test_in_val": duplicates(bundle.val, bundle.test),
+            "within_train": len(train) - len(set(train))}
+
+
 def summarize(bundle: DataBundle) -> dict:
     """A JSON-ready description of ``bundle`` with a list of warnings."""
     k = bundle.num_classes
@@ -41,7 +53,7 @@ def summarize(bundle: DataBundle) -> dict:
                "channels": shape[0] if len(shape) == 3 else None,
                "image_size": shape[1:] if len(shape) == 3 else None,
                "dtype": str(bundle.train.x.dtype).replace("torch.", ""), "scale": bundle.scale,
-               "mean": mean, "std": std, "warnings": []}
+               "mean": mean, "std": std, "duplicates": duplicate_counts(bundle), "warnings": []}
     summary["warnings"] = warnings(bundle, counts)
     return summary
 

@@ -19,6 +19,41 @@ from netcoach.diagnose.checks import result
 from netcoach.diagnose.gradcheck import check_gradients
 from netcoach.diagnose.overfit import check_overfit_batch
 
+class PreflightFailed(RuntimeError):
+    """A preflight check FAILed and ``diagnose.strict`` asks to stop before training."""
+
+    def __init__(self, failed: list[dict]):
+        self.failed = failed
+        names = ", ".join(c["check"] for c in failed)
+        super().__init__(f"preflight FAILed ({names}) and diagnose.strict is true: training not "
+                         "started (set diagnose.strict false to train anyway)")
+
+
+def enforce_strict(checks: list[dict], cfg) -> None:
+    """Raise ``PreflightFailed`` when ``cfg.strict`` and any check FAILed."""
+    failed = [c for c in checks if c["status"] == "fail"]
+    if cfg.strict and failed:
+        raise PreflightFailed(failed)
+
+
+def format_check(check: dict) -> str:
+    """One compact line for a check that did not pass: ``WARN  name: reason`` (the reason
+    carries the fix)."""
+    return f"{check['status'].upper():4s}  {check['check']}: {check['reason']}"
+
+
+def summary_lines(checks: list[dict]) -> list[str]:
+    """The preflight block a person reads before epoch 1: one line per warn/fail, or one
+    line saying how many checks passed."""
+    flagged = [c for c in checks if c["status"] != "pass"]
+    if not flagged:
+        return [f"preflight: {len(checks)} checks passed"]
+    passed = len(checks) - len(flagged)
+    fails = sum(c["status"] == "fail" for c in flagged)
+    head = (f"preflight: {passed} passed, {len(flagged) - fails} warned, {fails} failed")
+    return [head] + ["  " + format_check(c) for c in flagged]
+
+
 GRADCHECK_SAMPLES = 2  # a tiny batch keeps the float64 finite differences cheap
 CHECKS = ("output_layer", "initial_loss", "overfit_batch", "gradient_check", "data", "init_units")
 

@@ -38,6 +38,14 @@ def image_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]
     return input_shape  # type: ignore[return-value]
 
 
+def signal_shape(name: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """``input_shape`` as (C, L), or a ValueError naming what the signal models take."""
+    if len(input_shape) != 2:
+        raise ValueError(f"model '{name}' needs signals or sequences (C, L) (channels, length), got "
+                         f"shape {input_shape}; use cnn for images, mlp or linear for flat inputs")
+    return input_shape  # type: ignore[return-value]
+
+
 def scaled(channels: int, mult: float) -> int:
     """``channels * mult`` rounded, at least 1 (``model.width_mult``)."""
     return max(1, int(round(channels * mult)))

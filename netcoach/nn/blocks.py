@@ -86,6 +86,26 @@ class Blocks:
                            self.cfg.dropout_mode, self.cfg.block_dropout)
         return self._finish(layer, cout, spatial=True, activate=activate)
 
+    @staticmethod
+    def signal_input(channels: int) -> list[nn.Module]:
+        """(N, C, L) signals -> (N, C, 1, L) maps, the form ``conv1d`` blocks work on."""
+        return [nn.Unflatten(1, (channels, 1))]
+
+    def conv1d(self, cin: int, cout: int, kernel: int = 5, stride: int = 1, padding: int = 2,
+               activate: bool = True) -> list[nn.Module]:
+        """A 1-D convolutional block with ``cout`` output channels, on (N, C, 1, L) maps.
+
+        The convolution is a 2-D one with a 1 x ``kernel`` kernel over a height-1 map (the
+        same sums as ``nn.Conv1d``), so every norm, dropout and DropConnect variant of the
+        2-D blocks applies unchanged and means the same along the signal: batch norm per
+        channel over (N, L), instance norm per sample and channel over L, spatial dropout
+        drops whole channels. ``signal_input`` makes the maps from (N, C, L) inputs.
+        """
+        width = cout * self.factor if activate else cout
+        layer = conv_layer(cin, width, (1, kernel), (1, stride), (0, padding), self._bias(activate),
+                           self.cfg.dropout_mode, self.cfg.block_dropout)
+        return self._finish(layer, cout, spatial=True, activate=activate)
+
     def head(self, fin: int, num_classes: int, bias: bool = True) -> nn.Sequential:
         """The classifier head: dropout (``model.dropout``, if any) then the linear layer
         producing logits, named ``dropout`` and ``fc`` so that its paths (``head.fc.weight``)

@@ -57,7 +57,9 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | P
     bar_w, top = 130, 46
     left = max(label_w, 44)
     grid = k * cell
-    width, height = left + grid + bar_w + 70, top + grid + 56
+    rotate = k <= 60 and columns_need_rotation(names, font, cell)
+    col_h = (label_w if rotate else 16) + 6
+    width, height = left + grid + bar_w + 70, top + grid + col_h + 40
     img = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(img)
     draw.text((left, 6), f"confusion matrix ({int(matrix.sum()):,} samples)", fill="black", font=bold)
@@ -68,8 +70,11 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | P
         y = top + i * cell
         if k <= 60:
             draw.text((left - 6, y + cell / 2), names[i], fill="black", font=font, anchor="rm")
-            draw.text((left + i * cell + cell / 2, top + grid + 4), names[i], fill="black", font=font,
-                      anchor="mt")
+            if rotate:
+                _vertical_text(img, names[i], left + i * cell + cell / 2, top + grid + 4, font)
+            else:
+                draw.text((left + i * cell + cell / 2, top + grid + 4), names[i], fill="black", font=font,
+                          anchor="mt")
         for j in range(k):
             x = left + j * cell
             draw.rectangle([x, y, x + cell - 1, y + cell - 1], fill=_colour(float(share[i, j])),
@@ -79,9 +84,26 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: str | P
                           fill="white" if share[i, j] > 0.5 else "black", anchor="mm")
     _accuracy_bars(draw, per_class_accuracy(matrix), left + grid + 14, top, cell, bar_w, font)
     overall = np.trace(matrix) / max(matrix.sum(), 1)
-    draw.text((left, top + grid + 26), f"overall accuracy {overall:.4f}   (bars: accuracy of each "
+    draw.text((left, top + grid + col_h + 10), f"overall accuracy {overall:.4f}   (bars: accuracy of each "
               "true class)", fill="black", font=font)
     return save_pil(img, path)
+
+
+def columns_need_rotation(names: Sequence[str], font, cell: int) -> bool:
+    """Whether horizontal column labels would run into each other ("airplaneautomobilebird"):
+    some label is wider than its column."""
+    return any(font.getlength(n) > cell - 4 for n in names)
+
+
+def _vertical_text(img, text: str, x_center: float, y_top: int, font) -> None:
+    """``text`` rotated 90 degrees (reading bottom-up), centred on ``x_center`` below ``y_top``."""
+    from PIL import Image, ImageDraw
+
+    size = getattr(font, "size", 12)
+    tile = Image.new("RGBA", (int(font.getlength(text)) + 4, size + 6), (255, 255, 255, 0))
+    ImageDraw.Draw(tile).text((2, 1), text, fill="black", font=font)
+    tile = tile.rotate(90, expand=True)
+    img.paste(tile, (int(x_center - tile.width / 2), y_top), tile)
 
 
 def _accuracy_bars(draw, accuracy: np.ndarray, x0: int, top: int, cell: int, width: int, font) -> None:

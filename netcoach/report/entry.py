@@ -69,6 +69,8 @@ def lr_find_section(rec: RunRecord, out: Path) -> str:
     sugg = rec.lr_find.get("suggestion")
     text = (f"<p>Suggested learning rate: <b>{h.esc(h.fmt(sugg))}</b> "
             f"(rule: {h.esc(rec.lr_find.get('rule') or 'n/a')}).</p>") if sugg is not None else ""
+    if rec.lr_find.get("warning"):
+        text += h.note(f"warning: {rec.lr_find['warning']}")
     return text + _figure(png, "LR finder", "LR-finder curve could not be drawn")
 
 

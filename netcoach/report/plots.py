@@ -165,6 +165,12 @@ def plot_lr(steps: Sequence[dict], metrics: Sequence[dict], path: str | Path) ->
     ax.set_ylabel("lr")
     ax.grid(alpha=0.3)
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    values = [v for v in (_finite(s["lr"] for s in rows) if rows else lrs) if math.isfinite(v)]
+    if values and max(values) == min(values) and values[0] > 0:
+        # a constant lr on an autoscaled axis reads as a curve on 0.96..1.04 x lr: show it
+        # against zero and say it is constant
+        ax.set_ylim(0, 2 * values[0])
+        ax.text(0.5, 0.62, f"constant lr {values[0]:.3g}", transform=ax.transAxes, ha="center")
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.17, top=0.88)
     return save_png(fig, path)
 

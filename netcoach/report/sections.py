@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from netcoach.report import html as h
+from netcoach.report.applies import applicable
 from netcoach.report.records import RunRecord
 from netcoach.tasks import task_of_config
 
@@ -43,10 +44,10 @@ def summary_section(rec: RunRecord) -> str:
     facts = {
         "status": status,
         "data": _data_text(data, cfg),
-        "model": _section_text(model),
+        "model": _section_text(applicable("model", model)),
         "parameters": s.get("parameters"),
-        "optimizer": _section_text(optim),
-        "schedule": _section_text(sched),
+        "optimizer": _section_text(applicable("optim", optim)),
+        "schedule": _section_text(applicable("schedule", sched)),
         "epochs run": s.get("epochs_run", len(rec.metrics)),
         "optimizer steps": s.get("steps"),
         "best epoch": s.get("best_epoch"),
@@ -149,12 +150,24 @@ def _details(details: Any, limit: int = 400) -> str:
     """A check's details as ``key: value; ...`` with numbers rounded, cut at ``limit`` chars."""
     if not details:
         return ""
-    if isinstance(details, dict):
-        text = "; ".join(f"{k}: {h.fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v, default=str)}"
-                         for k, v in details.items())
-    else:
-        text = json.dumps(details, default=str)
+    text = _readable(details)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _readable(value: Any) -> str:
+    """Nested details as ``key: value; key: {k: v, ...}`` with every number rounded."""
+    if isinstance(value, dict):
+        inner = ", " if any(isinstance(v, dict) for v in value.values()) else "; "
+        return inner.join(f"{k}: {_nested(v)}" for k, v in value.items())
+    return _nested(value)
+
+
+def _nested(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_nested(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_nested(v) for v in value) + "]"
+    return h.fmt(value)
 
 
 def model_section(rec: RunRecord) -> str:
@@ -192,8 +205,10 @@ def _plain(value: Any) -> Any:
 def config_section(rec: RunRecord) -> str:
     if rec.config_text is None:
         return h.note("config.toml missing")
+    lines = rec.config_text.count("\n") + 1
     return ("<p>Re-run with <code>netcoach train --config config.toml</code>.</p>"
-            f"<pre>{h.esc(rec.config_text)}</pre>")
+            f"<details><summary>config.toml ({lines} lines)</summary>"
+            f"<pre>{h.esc(rec.config_text)}</pre></details>")
 
 
 def environment_section(rec: RunRecord) -> str:

@@ -16,7 +16,10 @@ from netcoach.train.checkpoint import load_training_state
 from netcoach.train.run import RunFolder
 from netcoach.train.state import restore
 
-RESUMABLE_CHANGES = ("train.epochs", "report.", "diagnose.", "log.csv", "log.tensorboard")
+# What may differ on resume: the length of the run, and settings that change only speed or
+# what is written, never the arithmetic of a training step.
+RESUMABLE_CHANGES = ("train.epochs", "train.threads", "data.eval_batch_size", "report.", "diagnose.",
+                     "log.")
 
 
 def as_override_text(value: Any) -> str:

@@ -7,6 +7,7 @@ each file::
       config.toml              resolved config (re-running it reproduces the run)
       env.json                 versions, device, seed, code revision
       data.json                dataset, classes, input shape, normalization (train split only)
+      preprocessing.json       the fitted CSV transform (column kinds, fills, categories, classes)
       model.json               where the model came from (the config's registry, or user code)
       model_summary.json       per-layer shapes, parameters, multiply-accumulates
       augment_preview.png      what the model sees after augmentation
@@ -53,6 +54,7 @@ METRICS, METRICS_CSV, STEPS, MONITORS = "metrics.jsonl", "metrics.csv", "steps.j
 PREDICTIONS, SUMMARY, REPORT, PLOTS = "predictions.safetensors", "summary.json", "report.html", "plots"
 CHECKPOINTS, TENSORBOARD, EXPORT = "checkpoints", "tb", "export"
 LOCK = ".lock"
+PREPROCESSING = "preprocessing.json"
 EPOCH_LOGS = (METRICS, STEPS, MONITORS)  # per-epoch rows, cut back on resume
 MARKERS = (CONFIG, METRICS, SUMMARY)     # any of them makes a folder a run folder
 
@@ -179,6 +181,9 @@ class RunFolder:
     def write_data(self, record: dict) -> None:
         self._json(DATA, record)
 
+    def write_preprocessing(self, record: dict) -> None:
+        self._json(PREPROCESSING, record)
+
     def write_model(self, record: dict) -> None:
         self._json(MODEL, record)
 
@@ -264,6 +269,10 @@ class RunFolder:
     def data_record(self) -> dict:
         """``data.json``: what prediction needs to treat new inputs as training did."""
         return self._read_json(DATA)
+
+    def preprocessing(self) -> Optional[dict]:
+        """``preprocessing.json``: how raw rows became inputs (CSV runs only; None otherwise)."""
+        return self._read_json(PREPROCESSING, required=False)
 
     def model_record(self) -> dict:
         """``model.json``; a run written before it existed was built from its config."""

@@ -34,7 +34,8 @@ class Trainer:
     State a callback may read: ``model``, ``optimizer``, ``schedule``, ``loaders``,
     ``epoch`` (completed epochs), ``step`` (optimizer steps), ``history`` (one logs
     dict per epoch), ``step_records`` (the finished epoch's per-step lr and loss),
-    ``failure`` (the NaN guard's message); and set: ``stop_training``.
+    ``failure`` (the NaN guard's message), ``interrupted``; and set: ``stop_training``
+    (or call ``interrupt()`` to stop after the current step, mid-epoch, resumably).
 
     Args:
         grad_accum: micro-batches per optimizer step; each micro-batch loss is weighted
@@ -82,12 +83,19 @@ class Trainer:
         self.history: list[dict] = []
         self.step_records: list[dict] = []
         self.stop_training = False
+        self.interrupted = False  # ``interrupt()`` was called
         self.failure: Optional[str] = None
         self._step_lr = self.current_lr()
         self.lr_scale = 1.0  # product of the NaN guard's LR reductions
         self._partial: Optional[dict] = None  # sums of an unfinished epoch (mid-epoch resume)
         self._epoch_start = time.perf_counter()
         self._watch = LossWatch(self.device)  # the NaN guard's per-step loss check
+
+    def interrupt(self) -> None:
+        """Stop after the current optimizer step, leaving the run resumable (mid-epoch too).
+        Safe to call from a signal handler: it only sets two flags."""
+        self.interrupted = True
+        self.stop_training = True
 
     def set_callbacks(self, callbacks: Iterable[Callback]) -> None:
         """Replace the callbacks (the API adds the run's built-in ones once the run folder exists)."""
@@ -130,7 +138,10 @@ class Trainer:
         cbs = self.callbacks
         cbs.call("on_epoch_start", self)
         logs = {"epoch": self.epoch + 1, "lr": (self._partial or {}).get("lr0", self.current_lr())}
-        logs.update(self.train_epoch())
+        train_logs = self.train_epoch()
+        if train_logs is None:  # interrupted: no evaluation or epoch hooks, it continues on resume
+            return logs
+        logs.update(train_logs)
         logs.update(self.evaluate(self.loaders["val"], prefix="val"))
         cbs.call("on_eval_end", self, logs)
         self.schedule.after_epoch(logs)
@@ -170,6 +181,10 @@ class Trainer:
             if per_batch:
                 self.callbacks.call("on_batch_end", self, {"loss": loss.detach(), "size": len(x),
                                                            "stepped": stepping})
+            if self.interrupted and stepping and not self.runtime.distributed:
+                # leave after this optimizer step, the epoch's sums kept in ``partial_state``
+                # for the checkpoint: a resume finishes this very epoch
+                return None
         self.check_pending()
         return self._close_epoch(acc)
 
