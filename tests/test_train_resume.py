@@ -98,8 +98,6 @@ def comparable(run_dir: Path) -> dict:
             "csv": [line.split(",")[:3] for line in (run_dir / "metrics.csv").read_text().splitlines()],
             "test": summary["test"], "averages": summary["averages"],
             "monitors": (run_dir / "monitors.jsonl").read_text(),  # every sampled statistic
-            "config": [line for line in (run_dir / "config.toml").read_text().splitlines()
-                       if not line.startswith(("name = ", "dir = "))],  # [run] names the folder
             "data": (run_dir / "data.json").read_text(), "model": (run_dir / "model.json").read_text()}
 
 
@@ -141,6 +139,13 @@ def test_mid_epoch_resume_keeps_the_monitor_samples_exact(tmp_path, reference, o
     assert run_child(overrides(tmp_path, "mid"), kill_batch=kill_batch) == -9
     netcoach.train(resume=tmp_path / "mid")
     assert_same_run(reference, tmp_path / "mid", f"killed at batch {kill_batch}")
+    assert config_lines(reference) == config_lines(tmp_path / "mid")
+
+
+def config_lines(run_dir: Path) -> list[str]:
+    """config.toml without the [run] lines that name the folder."""
+    return [line for line in (run_dir / "config.toml").read_text().splitlines()
+            if not line.startswith(("name = ", "dir = "))]
 
 
 def test_sigkill_before_the_first_checkpoint_restarts_exactly(tmp_path, reference, one_thread):
