@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ from torch import nn
 from netcoach import diagnose
 from netcoach.augment import build_augment
 from netcoach.augment.preview import preview_png
-from netcoach.config import Config, ConfigError, load_toml
+from netcoach.config import Config, ConfigError, NetcoachError, load_toml
+from netcoach.config.loader import validate
 from netcoach.data import DataBundle, build_data, build_loaders
 from netcoach.data.build import user_bundle
 from netcoach.distill import distill_summary, distill_task
@@ -33,6 +35,7 @@ from netcoach.ensemble.snapshots import snapshot_plan, snapshot_savers, snapshot
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.network import as_network
+from netcoach.models.registry import count_parameters
 from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
@@ -49,7 +52,7 @@ from netcoach.train.load import load_run
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
-from netcoach.train.run import PREVIEW
+from netcoach.train.run import DATA, ENV, MODEL, MODEL_SUMMARY, PREPROCESSING, PREVIEW
 from netcoach.transfer.setup import prepare as prepare_transfer
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
@@ -109,7 +112,7 @@ def data_record(bundle: DataBundle, task) -> dict:
 def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=None,
                   callbacks: Iterable[Callback] = (), runtime: Optional[Runtime] = None) -> Trainer:
     """Everything a run needs, built and validated (no files written)."""
-    tc = config.train
+    tc = validate(config).train  # also a Config built in Python, not loaded through the loader
     runtime = runtime or Runtime.local(tc.device)
     seed_everything(tc.seed, tc.deterministic)
     set_threads(tc.threads)
@@ -120,6 +123,8 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     bundle = _bundle(config, runtime.device, data, stratify=task.stratify)
     validate_bundle(task, bundle)
     task.fit(bundle.train.y, task.num_outputs(bundle))  # class prior, target statistics: train split only
+    if model is None:
+        check_model_fits(config, bundle.input_shape, task.num_outputs(bundle), runtime.device)
     torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
     if config.model.bias_init == "prior":
@@ -151,6 +156,63 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
 
 
 Reporter = Callable[[str, Any], None]  # (event, value): see ``train``'s ``reporter``
+
+
+# weights, gradients and two optimizer moments (Adam), in fp32
+BYTES_PER_PARAMETER = 4 * 4
+
+
+def check_model_fits(config: Config, input_shape, num_outputs: int, device: torch.device) -> None:
+    """Refuse a configured model whose parameters alone would not fit in memory, before
+    allocating it: it is built on torch's meta device, which allocates nothing."""
+    try:
+        with torch.device("meta"):
+            n = count_parameters(build_model(config.model, tuple(input_shape), num_outputs), False)
+    except Exception:  # noqa: BLE001 - the real build below raises the real error
+        return
+    if device.type == "cuda":
+        memory = torch.cuda.get_device_properties(device).total_memory
+    else:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if n * BYTES_PER_PARAMETER > memory:
+        mc = config.model
+        raise ConfigError(f"model: {mc.name} with model.width {mc.width}, model.depth {mc.depth} has "
+                          f"{n:.3g} parameters ({n * BYTES_PER_PARAMETER / 1e9:.0f} GB for weights, "
+                          f"gradients and optimizer moments) but {device} has {memory / 1e9:.0f} GB; "
+                          f"lower model.width or model.depth")
+
+
+def check_outputs(model: nn.Module, bundle: DataBundle, num_outputs: int) -> None:
+    """A user's model must give one score per output the task needs (a label past its
+    outputs would fail later, deep in torch). One sample, eval mode, no gradients: it
+    changes no state and draws no random numbers."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(bundle.train.x[:1].to(next(model.parameters()).device).float())
+    except Exception:  # noqa: BLE001 - the first training step reports the model's own error
+        return
+    finally:
+        model.train(was_training)
+    if out.dim() != 2 or out.shape[1] != num_outputs:
+        raise NetcoachError(f"model: your model gives outputs of shape {tuple(out.shape)} for one "
+                            f"sample, but this data needs (1, {num_outputs}) ({bundle.num_classes} "
+                            f"classes: labels 0..{bundle.num_classes - 1}); make its last layer "
+                            f"output {num_outputs}")
+
+
+def check_monitors(config: Config, trainer: Trainer, monitors) -> None:
+    """Each monitored metric must be one the epoch logs will hold (a typo otherwise fails
+    after the first epoch, with the run folder written)."""
+    known = {"lr", "epoch_time", "samples_per_s"} | {
+        f"{split}_{m}{avg}" for split in ("train", "val") for m in ("loss", *trainer.task.metric_names)
+        for avg in ("", "_ema", "_polyak", "_swa")}
+    for option, name in monitors:
+        if name is not None and name not in known:
+            raise ConfigError(f"{option}: {name!r} is not a metric of this run; valid: "
+                              f"{', '.join(sorted(k for k in known if k.startswith('val_')))} "
+                              f"(or their train_ versions)")
 
 
 def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None, data=None,
@@ -197,6 +259,14 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
     stopper = early_stopping(config, trainer.task.default_monitor)
+    if model is not None:  # the preflight's output_layer check reports it too, but after the folder
+        check_outputs(trainer.model, trainer.data, trainer.task.num_outputs(trainer.data))
+    callbacks = list(callbacks)
+    if not callbacks:  # a user's callback may log metrics of its own
+        plateau = plateau_monitor(config)
+        check_monitors(config, trainer, [("train.monitor", monitor.monitor),
+                                         ("early_stop.monitor", stopper and stopper.monitor),
+                                         ("schedule.monitor", plateau and plateau.monitor)])
     snapshot_plan(config, trainer)  # a schedule without enough cycles leaves no folder either
     main = trainer.runtime.is_main
     checks = []
@@ -206,38 +276,42 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
         say("preflight", checks)
         diagnose.enforce_strict(checks, config.diagnose)
     run = open_run(config, trainer, resume, save, custom_model=model)
-    best = best_checkpoint(config, monitor, run)
-    first, tail = default_callbacks(config, trainer, best, stopper, run)
-    trainer.set_callbacks(first + list(callbacks) + tail
-                          + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
-    resumed_from = restore_run(trainer, run) if resume is not None else None
-    if resumed_from is not None:
-        partial = trainer.partial_state()  # the sums of an unfinished epoch, one size per step
-        say("resume", {**resumed_from, "batches_done": len(partial.get("sizes", [])),
-                       "batches": len(trainer.loaders["train"])})
-    history = trainer.fit()
-    cut = trainer.interrupted and trainer.epoch < trainer.epochs  # not when the last epoch had ended
-    if cut and run is not None and run.writes:
-        save_interrupted(trainer, run)
-    summary = summarize(trainer, best, stopper, run, started, resumed_from)
-    summary.update(snapshot_summary(trainer))
-    summary.update(distill_summary(trainer, config))
-    if cut:
-        summary["interrupted"] = {"epoch": trainer.epoch, "step": trainer.step,
-                                  "resume": f"netcoach train --resume {run.path}" if run else None}
-    summary["preflight"] = checks
-    summary["notes"] = summary.get("notes", []) + transfer_notes(trainer)
-    if getattr(trainer, "transfer", None) is not None:
-        summary["transfer"] = trainer.transfer.record()
-    summary["doctor"] = diagnose.doctor(history, summary, config)
-    if run is not None:
-        run.write_data(data_record(trainer.data, trainer.task))  # with what calibration chose
-        run.write_summary(summary)
-        if config.report.enabled and run.writes:
-            from netcoach.report import write_report  # imported where used: `import netcoach` stays cheap
+    try:  # the run folder's lock is given back also when training fails (disk full, ...)
+        best = best_checkpoint(config, monitor, run)
+        first, tail = default_callbacks(config, trainer, best, stopper, run)
+        trainer.set_callbacks(first + list(callbacks) + tail
+                              + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
+        resumed_from = restore_run(trainer, run) if resume is not None else None
+        if resumed_from is not None:
+            partial = trainer.partial_state()  # the sums of an unfinished epoch, one size per step
+            say("resume", {**resumed_from, "batches_done": len(partial.get("sizes", [])),
+                           "batches": len(trainer.loaders["train"])})
+        history = trainer.fit()
+        cut = trainer.interrupted and trainer.epoch < trainer.epochs  # not when the last epoch had ended
+        if cut and run is not None and run.writes:
+            save_interrupted(trainer, run)
+        summary = summarize(trainer, best, stopper, run, started, resumed_from)
+        summary.update(snapshot_summary(trainer))
+        summary.update(distill_summary(trainer, config))
+        if cut:
+            summary["interrupted"] = {"epoch": trainer.epoch, "step": trainer.step,
+                                      "resume": f"netcoach train --resume {run.path}" if run else None}
+        summary["preflight"] = checks
+        summary["notes"] = summary.get("notes", []) + transfer_notes(trainer)
+        if getattr(trainer, "transfer", None) is not None:
+            summary["transfer"] = trainer.transfer.record()
+        summary["doctor"] = diagnose.doctor(history, summary, config)
+        if run is not None:
+            run.write_data(data_record(trainer.data, trainer.task))  # with what calibration chose
+            run.write_summary(summary)
+            if config.report.enabled and run.writes:
+                from netcoach.report import write_report  # imported where used: `import netcoach` stays cheap
 
-            write_report(run.path)
-        finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
+                write_report(run.path)
+            finish_tracking(trainer.callbacks, summary)  # after the report, which MLflow receives
+    finally:
+        if run is not None:
+            run.release()
     dist_reduce.barrier()  # no process leaves before the main one has written the run's records
     return RunResult(config, trainer.model, history, summary, trainer.data,
                      run.path if run else None, trainer)
@@ -277,24 +351,42 @@ def open_run(config: Config, trainer: Trainer, resume, save: bool,
     if config.log.mlflow and (save or resume is not None):
         mlflow_client_class()
     if resume is not None:
-        run = RunFolder(resume, trainer.runtime)
+        run = RunFolder(resume, trainer.runtime).lock()
         run.write_config(config)  # train.epochs may have grown: the record says what ran
+        write_records(run, config, trainer, custom_model, missing_only=True)
         return run
     if not save:
         return None
     run = RunFolder.create(config.run.dir, config.run.name, default_run_name(config), trainer.runtime)
     if trainer.runtime.distributed:  # every process names the main one's folder
-        run = RunFolder(dist_reduce.broadcast_text(str(run.path)), trainer.runtime)
+        path = dist_reduce.broadcast_text(str(run.path))
+        if not run.writes:  # the main process keeps its folder object, which holds the lock
+            run = RunFolder(path, trainer.runtime)
     run.write_config(config)
-    run.write_env(trainer.device, config.train.seed)
-    run.write_data(data_record(trainer.data, trainer.task))
-    if "preprocessing" in trainer.data.info:  # the fitted CSV transform, for prediction
-        run.write_preprocessing(trainer.data.info["preprocessing"])
-    run.write_model(model_record(config, custom_model))
-    run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
-    if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes:
-        run.write_bytes(PREVIEW, preview_png(trainer.data, config.augment, config.train.seed))
+    write_records(run, config, trainer, custom_model)
     return run
+
+
+def write_records(run: RunFolder, config: Config, trainer: Trainer, custom_model: Optional[nn.Module],
+                  missing_only: bool = False) -> None:
+    """env.json, data.json, model.json, model_summary.json and the augmentation preview.
+    ``missing_only`` (a resume): only those a run killed while its folder was being made
+    never wrote; they follow from the config and the data, so they come out the same."""
+    def wanted(name: str) -> bool:
+        return not (missing_only and run.file(name).exists())
+
+    if wanted(ENV):
+        run.write_env(trainer.device, config.train.seed)
+    if wanted(DATA):
+        run.write_data(data_record(trainer.data, trainer.task))
+    if "preprocessing" in trainer.data.info and wanted(PREPROCESSING):  # the fitted CSV transform
+        run.write_preprocessing(trainer.data.info["preprocessing"])
+    if wanted(MODEL):
+        run.write_model(model_record(config, custom_model))
+    if wanted(MODEL_SUMMARY):
+        run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
+    if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes and wanted(PREVIEW):
+        run.write_bytes(PREVIEW, preview_png(trainer.data, config.augment, config.train.seed))
 
 
 def default_run_name(config: Config) -> str:

@@ -212,7 +212,7 @@ def test_output_stats_by_hand():
 
 
 def test_unknown_check_name_is_a_clear_error():
-    with pytest.raises(ValueError, match="valid: output_layer"):
+    with pytest.raises(ValueError, match="initial_los.*valid.*output_layer"):
         _run(checks=["initial_los"])
 
 

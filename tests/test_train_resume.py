@@ -97,8 +97,8 @@ def comparable(run_dir: Path) -> dict:
     return {"metrics": metrics, "steps": (run_dir / "steps.jsonl").read_text(),
             "csv": [line.split(",")[:3] for line in (run_dir / "metrics.csv").read_text().splitlines()],
             "test": summary["test"], "averages": summary["averages"],
-            "monitor_epochs": [json.loads(line)["epoch"]  # one record per epoch, none repeated
-                               for line in (run_dir / "monitors.jsonl").read_text().splitlines()]}
+            "monitors": (run_dir / "monitors.jsonl").read_text(),  # every sampled statistic
+            "data": (run_dir / "data.json").read_text(), "model": (run_dir / "model.json").read_text()}
 
 
 def assert_same_run(a: Path, b: Path, context: str) -> None:
@@ -129,6 +129,23 @@ def test_sigkill_at_random_batch_then_resume_is_exact(tmp_path, reference, one_t
     assert not (killed / "summary.json").exists()
     netcoach.train(resume=killed)
     assert_same_run(reference, killed, context)
+
+
+@pytest.mark.parametrize("kill_batch", [12, 27])
+def test_mid_epoch_resume_keeps_the_monitor_samples_exact(tmp_path, reference, one_thread, kill_batch):
+    # The monitor samples batches 7 and 8 of each epoch; checkpoints come every 5 steps.
+    # Batch 12: resumed from step 10, after epoch 1's sampled pair. Batch 27: resumed from
+    # step 25, between the two steps of epoch 2's pair (its weight snapshot is open).
+    assert run_child(overrides(tmp_path, "mid"), kill_batch=kill_batch) == -9
+    netcoach.train(resume=tmp_path / "mid")
+    assert_same_run(reference, tmp_path / "mid", f"killed at batch {kill_batch}")
+    assert config_lines(reference) == config_lines(tmp_path / "mid")
+
+
+def config_lines(run_dir: Path) -> list[str]:
+    """config.toml without the [run] lines that name the folder."""
+    return [line for line in (run_dir / "config.toml").read_text().splitlines()
+            if not line.startswith(("name = ", "dir = "))]
 
 
 def test_sigkill_before_the_first_checkpoint_restarts_exactly(tmp_path, reference, one_thread):

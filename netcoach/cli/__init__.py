@@ -16,9 +16,8 @@ from netcoach.cli import (augment_cmd, check_cmd, compare_cmd, data_cmd, doctor_
                           predict_cmd, prune_cmd, recipes_cmd, repeat_cmd, report_cmd, search_cmd,
                           train_cmd)
 from netcoach.cli.options import reject_unknown
-from netcoach.config import ConfigError
+from netcoach.config import NetcoachError
 from netcoach.registry import RegistryError
-from netcoach.train.checkpoint import CheckpointError
 from netcoach.train.run import RunExistsError
 
 # In the order `netcoach --help` lists them: the main job first, then the recipe's tools.
@@ -27,8 +26,7 @@ COMMANDS = [train_cmd, predict_cmd, evaluate_cmd, recipes_cmd, check_cmd, doctor
             export_cmd, ensemble_cmd, finetune_cmd, features_cmd, prune_cmd]
 
 # Errors caused by the user's input: reported in one line, exit status 2.
-USER_ERRORS = (ConfigError, RegistryError, RunExistsError, CheckpointError, FileNotFoundError,
-               ValueError)
+USER_ERRORS = (NetcoachError, RegistryError, RunExistsError, FileNotFoundError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
             groups[section] = parser.add_argument_group(f"[{section}] options")
         default = getattr(getattr(defaults, section), key)
         choices = f.metadata.get("choices")
-        extra = f"; one of: {', '.join(choices)}" if choices else ""
+        extra = f"; one of: {', '.join(map(str, choices))}" if choices else ""
         groups[section].add_argument(
             f"--{dotted}", dest=PREFIX + dotted, default=argparse.SUPPRESS,
             metavar=_describe(tp).upper().replace(" ", "_"),

@@ -19,9 +19,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from netcoach.report import write_report
+    from netcoach.train.run import RunFolder
 
     console = Console()
     for folder in args.runs:
+        run = RunFolder(folder)
+        if run.path.is_dir():  # a missing folder gets write_report's "not a run folder"
+            run.lock()  # a report of a run still training would read half-written records
         path = write_report(folder)
+        run.release()
         console.print(f"report: {path}", highlight=False)
     return 0

@@ -1,5 +1,6 @@
 """Configuration: the typed tree (``schema``) and its loading/validation (``loader``)."""
 
+from netcoach.config.errors import NetcoachError
 from netcoach.config.loader import (
     ConfigError,
     apply_overrides,
@@ -24,7 +25,7 @@ from netcoach.config.schema import (
 )
 
 __all__ = [
-    "AugmentConfig", "Config", "ConfigError", "DataConfig", "DiagnoseConfig", "ModelConfig",
+    "AugmentConfig", "Config", "ConfigError", "DataConfig", "DiagnoseConfig", "ModelConfig", "NetcoachError",
     "OptimConfig", "ReportConfig", "RunConfig", "ScheduleConfig", "TrainConfig", "TransferConfig",
     "apply_overrides", "from_dict", "load_toml", "option_keys", "to_dict", "to_toml",
 ]

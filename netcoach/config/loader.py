@@ -2,8 +2,10 @@
 
 The dataclasses in ``schema`` are the single source of truth: every value that
 enters (from TOML or from ``--section.key value`` on the command line) is checked
-against the field's type here, and every error names the offending key and lists
-the valid ones.
+against the field's type and the bounds and choices its schema field declares
+(``min``/``max`` inclusive, ``above``/``below`` exclusive, ``choices``; on a list
+they apply to every item), and every error names the offending key and lists the
+valid ones. ``validate`` runs the same checks over a whole ``Config`` built in Python.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 import tomllib
 import typing
 from pathlib import Path
@@ -38,18 +41,41 @@ def _describe(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _coerce(value: Any, tp, key: str, choices=None) -> Any:
-    """Check ``value`` against ``tp`` (int widens to float); return the typed value."""
+BOUNDS = (("min", ">=", operator.ge), ("max", "<=", operator.le),
+          ("above", ">", operator.gt), ("below", "<", operator.lt))
+
+
+def describe_bounds(meta: Mapping[str, Any]) -> str:
+    """``">= 1 and <= 16384"`` for a field's declared bounds ("" when it has none)."""
+    def text(bound):
+        return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+    return " and ".join(f"{sign} {text(meta[name])}" for name, sign, _ in BOUNDS if name in meta)
+
+
+def _check_bounds(value: Any, key: str, meta: Mapping[str, Any]) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    for name, _, ok in BOUNDS:
+        if name in meta and not ok(value, meta[name]):
+            raise ConfigError(f"{key}: must be {describe_bounds(meta)}, got {value!r}")
+
+
+def _coerce(value: Any, tp, key: str, choices=None, meta: Mapping[str, Any] | None = None) -> Any:
+    """Check ``value`` against ``tp`` (int widens to float), the field's bounds and
+    ``choices``; return the typed value."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is typing.Union:  # Optional[T]
         if value is None:
             return None
         inner = [a for a in args if a is not type(None)][0]
-        return _coerce(value, inner, key, choices)
+        return _coerce(value, inner, key, choices, meta)
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
-        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+        return [_coerce(v, args[0], f"{key}[{i}]", choices, meta) for i, v in enumerate(value)]
     ok = (
         (tp is bool and isinstance(value, bool))
         or (tp is int and isinstance(value, int) and not isinstance(value, bool))
@@ -60,9 +86,22 @@ def _coerce(value: Any, tp, key: str, choices=None) -> Any:
         raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
     if tp is float:
         value = float(value)
+    _check_bounds(value, key, meta or {})
+    if tp is str and meta and meta.get("plain_name") and value != _plain(value):
+        raise ConfigError(f"{key}: {value!r} must be a plain folder name (no '/', '\\', '..' or "
+                          f"leading '.'), so the run stays inside run.dir")
     if choices and value not in choices:
-        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {', '.join(map(str, choices))}")
+        valid = ", ".join(map(str, choices))
+        if key.endswith("]"):  # an item of a list: any subset of the names is allowed
+            raise ConfigError(f"{key}: unknown {value!r}; valid: {valid}")
+        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {valid}")
     return value
+
+
+def _plain(name: str) -> str:
+    """``name`` when it is one plain path component, else "" (never equal to a real name)."""
+    ok = name and "/" not in name and "\\" not in name and not name.startswith(".") and "\0" not in name
+    return name if ok else ""
 
 
 def parse_cli_value(text: str, tp, key: str, choices=None) -> Any:
@@ -139,18 +178,37 @@ def from_dict(data: Mapping[str, Any], base: Config | None = None) -> Config:
             if key not in fields:
                 raise _unknown("key", f"{section}.{key}", [f"{section}.{k}" for k in fields])
             changes[key] = _coerce(value, types[key], f"{section}.{key}",
-                                   fields[key].metadata.get("choices"))
-        updates[section] = dataclasses.replace(getattr(base, section), **changes)
+                                   fields[key].metadata.get("choices"), fields[key].metadata)
+        try:
+            updates[section] = dataclasses.replace(getattr(base, section), **changes)
+        except (TypeError, ValueError) as exc:  # a section's own cross-field check
+            raise exc if isinstance(exc, ConfigError) else ConfigError(f"[{section}]: {exc}") from None
     return dataclasses.replace(base, **updates)
+
+
+def validate(config: Config) -> Config:
+    """Check every value of ``config`` (also one built in Python, not loaded) against its
+    field's type, bounds and choices; returns it unchanged or raises ConfigError."""
+    for dotted, (tp, f) in option_keys().items():
+        section, key = dotted.split(".", 1)
+        _coerce(getattr(getattr(config, section), key), tp, dotted, f.metadata.get("choices"), f.metadata)
+    return config
 
 
 def load_toml(path: str | Path, base: Config | None = None) -> Config:
     """Read a TOML config file; unknown keys and wrong types raise ConfigError."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a TOML config file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file, so not a TOML config "
+                          f"(byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     try:

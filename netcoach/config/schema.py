@@ -5,7 +5,11 @@ its ``--section.key`` flags and their help from these classes (the text after
 each field is its help), TOML files are validated against them, and the resolved
 tree is written into every run folder, so re-running it reproduces the run.
 
-Adding an option = adding a field with a default and a ``help`` entry.
+Adding an option = adding a field with a default and a ``help`` entry, and its
+valid values as metadata: ``min``/``max`` (inclusive), ``above``/``below``
+(exclusive), ``choices`` (on a list: for every item), ``plain_name`` (one path
+component). ``config/loader.py`` checks every value against them, so a bad value
+fails before any file is written.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ from typing import Optional
 
 from netcoach.config.augment_rules import check_augment
 from netcoach.config.errors import ConfigError
+from netcoach.config.errors import ConfigError
+
+
+PREFLIGHT_CHECKS = ("output_layer", "initial_loss", "overfit_batch", "gradient_check", "data",
+                    "init_units")
 
 
 def opt(default, help: str, **kw):
@@ -30,11 +39,11 @@ class DataConfig:
     name: str = opt("digits", "dataset source (registry name)")
     path: Optional[str] = opt(None, "where the dataset lives (file, folder or archive)")
     val_fraction: float = opt(0.2, "fraction of the training data held out for validation "
-                                   "(stratified) when the source has no validation split")
-    test_fraction: float = opt(0.2, "fraction held out for testing when the source has no test split")
-    split_seed: int = opt(0, "seed of the train/val/test split (independent of train.seed)")
-    batch_size: int = opt(64, "mini-batch size for training")
-    eval_batch_size: int = opt(1024, "batch size for evaluation (no gradients, so larger is fine)")
+                                   "(stratified) when the source has no validation split", above=0.0, below=1.0)
+    test_fraction: float = opt(0.2, "fraction held out for testing when the source has no test split", above=0.0, below=1.0)
+    split_seed: int = opt(0, "seed of the train/val/test split (independent of train.seed)", min=0, max=2**32 - 1)
+    batch_size: int = opt(64, "mini-batch size for training", min=1)
+    eval_batch_size: int = opt(1024, "batch size for evaluation (no gradients, so larger is fine)", min=1)
     normalize: bool = opt(True, "standardize inputs per channel with statistics of the training split")
     cache_dir: Optional[str] = opt(None, "where downloads and decode caches go (default: $NETCOACH_CACHE, "
                                          "else the user's cache folder, e.g. ~/.cache/netcoach)")
@@ -43,8 +52,8 @@ class DataConfig:
     skip_bad: bool = opt(False, "skip unreadable images in a folder (counted in the data summary) "
                                 "instead of stopping with an error")
     image_size: list[int] = opt([], "resize folder images to this size (H,W or one number for square); "
-                                    "empty: keep the size, or use the most common one when images differ")
-    channels: int = opt(0, "folder images: 1 (grayscale) or 3 (RGB); 0 picks from the images")
+                                    "empty: keep the size, or use the most common one when images differ", min=1, max=8192)
+    channels: int = opt(0, "folder images: 1 (grayscale) or 3 (RGB); 0 picks from the images", choices=(0, 1, 3))
     train_path: Optional[str] = opt(None, "folder source: separate training folder/archive (overrides path)")
     val_path: Optional[str] = opt(None, "folder source: separate validation folder/archive "
                                         "(else carved from training with val_fraction)")
@@ -55,7 +64,15 @@ class DataConfig:
     cache: bool = opt(True, "keep decoded folder images in the decode cache for faster later loads")
     streaming: bool = opt(False, "folder source: decode the training images on the fly with torch's "
                                  "DataLoader workers instead of holding them in memory")
-    num_workers: int = opt(2, "DataLoader worker processes of the streaming path")
+    num_workers: int = opt(2, "DataLoader worker processes of the streaming path", min=0, max=256)
+
+    def __post_init__(self):
+        # Both fractions are of the whole set; rounded so 0.9 + 0.2 reads 1.1, not 1.1000000000000001.
+        total = round(self.val_fraction + self.test_fraction, 10)
+        if total >= 1.0:
+            raise ConfigError(f"data.val_fraction + data.test_fraction = {self.val_fraction:g} + "
+                              f"{self.test_fraction:g} = {total:g} >= 1: nothing is left for training; "
+                              f"lower one of them")
     target: list[str] = opt([], "csv source: the target column(s) (class labels for classification; "
                                 "numbers for regression)")
     features: list[str] = opt([], "csv source: the input columns (empty: every column but the target)")
@@ -70,40 +87,40 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = opt("cnn", "model architecture (registry name)")
-    width: int = opt(128, "hidden units per layer (mlp), base channels (cnn, cnn1d) or hidden size (rnn)")
+    width: int = opt(128, "hidden units per layer (mlp), base channels (cnn, cnn1d) or hidden size (rnn)", min=1, max=65536)
     depth: Optional[int] = opt(None, "hidden layers (mlp; default 2), conv blocks (cnn; default 3, "
                                      "which reaches >= 98% on MNIST where 2 does not; cnn1d: default 3) "
-                                     "or recurrent layers (rnn; default 1)")
+                                     "or recurrent layers (rnn; default 1)", min=1, max=1000)
     activation: str = opt("relu", "activation function of the hidden layers")
-    dropout: float = opt(0.0, "dropout probability before the classifier layer")
+    dropout: float = opt(0.0, "dropout probability before the classifier layer", min=0.0, below=1.0)
     # every model builds its layers from these choices
     norm: str = opt("default", "normalization in every block: default (the model's own), batch, "
                                "layer, instance, group or none",
                     choices=("default", "batch", "layer", "instance", "group", "none"))
     norm_position: str = opt("before", "place the normalization before or after the activation",
                              choices=("before", "after"))
-    norm_groups: int = opt(8, "groups of group norm (rounded down to a divisor of each layer's width)")
+    norm_groups: int = opt(8, "groups of group norm (rounded down to a divisor of each layer's width)", min=1)
     block_dropout: float = opt(0.0, "dropout probability after every hidden block (or of its weights "
-                                    "for dropconnect)")
+                                    "for dropconnect)", min=0.0, below=1.0)
     dropout_mode: str = opt("inverted", "dropout variant of model.dropout and model.block_dropout",
                             choices=("inverted", "direct", "spatial", "alpha", "dropconnect"))
-    input_dropout: float = opt(0.0, "dropout probability applied to the input features")
+    input_dropout: float = opt(0.0, "dropout probability applied to the input features", min=0.0, below=1.0)
     init: str = opt("default", "weight init of Linear/Conv layers: default, xavier_uniform, "
                                "xavier_normal, he_uniform, he_normal, lecun_normal, normal "
                                "(glorot_*/kaiming_* are aliases)")
     init_std: float = opt(0.01, "standard deviation of init normal (the course uses 0.001 for a "
-                                "linear classifier)")
+                                "linear classifier)", above=0.0)
     bias_init: str = opt("default", "bias init: default (as built), zeros, constant (bias_value), or "
                                     "prior (the output layer's bias starts at the training split's class "
                                     "prior: log p for softmax, logit p for binary and multilabel)",
                          choices=("default", "zeros", "constant", "prior"))
     bias_value: float = opt(0.0, "the constant of bias_init constant")
     leaky_slope: float = opt(0.01, "negative slope of activation leaky_relu")
-    maxout_pieces: int = opt(2, "pieces k of activation maxout (the layer before it is k times wider)")
+    maxout_pieces: int = opt(2, "pieces k of activation maxout (the layer before it is k times wider)", min=1, max=64)
     vgg_layout: str = opt("vgg11", "vgg stages: vgg11, vgg13, vgg16, vgg19 or channels and M "
                                    "(max-pool) separated by commas, e.g. 64,M,128,M")
-    resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34")
-    width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9")
+    resnet_depth: int = opt(20, "resnet depth: 20, 32, 44, 56, 110 (CIFAR ResNets) or 18, 34", choices=(18, 20, 32, 34, 44, 56, 110))
+    width_mult: float = opt(1.0, "multiply the channel counts of lenet5, vgg, resnet, resnet9", above=0.0, max=64.0)
     rnn_cell: str = opt("gru", "rnn: the recurrent cell (model.width is its hidden size, model.depth "
                                "its layers)", choices=("gru", "lstm"))
     bidirectional: bool = opt(False, "rnn: read the sequence in both directions")
@@ -116,19 +133,19 @@ class ModelConfig:
 class OptimConfig:
     name: str = opt("adam", "optimizer (registry name): gd, sgd, momentum, nesterov, adagrad, rmsprop, "
                             "adam, adamw, adadelta, radam")
-    lr: float = opt(1e-3, "learning rate")
-    momentum: float = opt(0.9, "momentum coefficient alpha (momentum, nesterov)")
-    betas: list[float] = opt([0.9, 0.999], "Adam-type moment decay rates (beta1, beta2)")
-    eps: float = opt(1e-8, "numerical-stability term in adaptive optimizers")
-    weight_decay: float = opt(0.0, "weight decay (decoupled for adamw, L2-in-gradient otherwise)")
-    rho: float = opt(0.9, "decay of the running average of squared gradients (rmsprop beta, adadelta gamma)")
+    lr: float = opt(1e-3, "learning rate", above=0.0)
+    momentum: float = opt(0.9, "momentum coefficient alpha (momentum, nesterov)", min=0.0, max=1.0)
+    betas: list[float] = opt([0.9, 0.999], "Adam-type moment decay rates (beta1, beta2)", min=0.0, below=1.0)
+    eps: float = opt(1e-8, "numerical-stability term in adaptive optimizers", min=0.0)
+    weight_decay: float = opt(0.0, "weight decay (decoupled for adamw, L2-in-gradient otherwise)", min=0.0)
+    rho: float = opt(0.9, "decay of the running average of squared gradients (rmsprop beta, adadelta gamma)", min=0.0, max=1.0)
     bias_correction: bool = opt(True, "adam: divide the moments by (1 - beta^t); false gives the "
                                       "course's first Adam formula")
     adadelta_accumulator: str = opt("ema", "adadelta: running average of squared gradients (ema, as "
                                            "Zeiler and torch) or their running sum (sum, as the course's slide)",
                                     choices=("ema", "sum"))
     initial_accumulator: float = opt(0.0, "adagrad: starting value v0 of the squared-gradient sum "
-                                          "(torch's default 0; Keras uses 0.1)")
+                                          "(torch's default 0; Keras uses 0.1)", min=0.0)
     decay_bias_norm: bool = opt(False, "also apply weight decay, L1/L2 and max-norm to biases and "
                                        "normalization parameters (excluded by default)")
 
@@ -137,23 +154,23 @@ class OptimConfig:
 class ScheduleConfig:
     name: str = opt("constant", "learning-rate schedule (registry name): constant, step, multistep, "
                                 "exponential, plateau, cyclic, cosine_restarts, onecycle")
-    step_size: int = opt(10, "epochs between decays (step schedule)")
-    gamma: float = opt(0.1, "decay factor (step, multistep, exponential per epoch, plateau)")
-    milestones: list[int] = opt([50, 75], "epochs at which multistep multiplies the lr by gamma")
+    step_size: int = opt(10, "epochs between decays (step schedule)", min=1)
+    gamma: float = opt(0.1, "decay factor (step, multistep, exponential per epoch, plateau)", above=0.0)
+    milestones: list[int] = opt([50, 75], "epochs at which multistep multiplies the lr by gamma", min=1)
     monitor: str = opt("val_loss", "plateau: the metric of the epoch logs it watches")
     mode: str = opt("auto", "plateau: whether the monitored metric is better when smaller (min) or larger "
                             "(max); auto: from its name (loss, error -> min; acc, f1 -> max)",
                     choices=("auto", "min", "max"))
-    patience: int = opt(5, "plateau: epochs without improvement before the lr is multiplied by gamma")
-    threshold: float = opt(1e-4, "plateau: relative change that counts as an improvement")
-    min_lr: float = opt(0.0, "lowest lr (plateau floor, cosine_restarts minimum, cyclic lower bound when > 0)")
+    patience: int = opt(5, "plateau: epochs without improvement before the lr is multiplied by gamma", min=0)
+    threshold: float = opt(1e-4, "plateau: relative change that counts as an improvement", min=0.0)
+    min_lr: float = opt(0.0, "lowest lr (plateau floor, cosine_restarts minimum, cyclic lower bound when > 0)", min=0.0)
     max_lr: Optional[float] = opt(None, "peak lr of cyclic and onecycle (default: 10 x optim.lr for "
-                                        "cyclic, optim.lr for onecycle)")
-    half_cycle_epochs: float = opt(2.0, "cyclic: epochs from the lower to the upper bound")
-    t0_epochs: int = opt(10, "cosine_restarts: epochs of the first cycle")
-    t_mult: int = opt(1, "cosine_restarts: each cycle is t_mult times longer than the previous one")
-    pct_start: float = opt(0.3, "onecycle: fraction of the steps spent increasing the lr")
-    warmup_steps: int = opt(0, "linear warmup over this many optimizer steps, on top of any schedule")
+                                        "cyclic, optim.lr for onecycle)", above=0.0)
+    half_cycle_epochs: float = opt(2.0, "cyclic: epochs from the lower to the upper bound", above=0.0)
+    t0_epochs: int = opt(10, "cosine_restarts: epochs of the first cycle", min=1)
+    t_mult: int = opt(1, "cosine_restarts: each cycle is t_mult times longer than the previous one", min=1)
+    pct_start: float = opt(0.3, "onecycle: fraction of the steps spent increasing the lr", above=0.0, below=1.0)
+    warmup_steps: int = opt(0, "linear warmup over this many optimizer steps, on top of any schedule", min=0)
     grow_batch: bool = opt(False, "instead of decaying the lr, grow the training batch by the same "
                                   "factors (Smith et al. 2017; per-epoch schedules only)")
 
@@ -220,8 +237,8 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = opt(30, "number of passes over the training data")
-    seed: int = opt(0, "seed of every random choice of the run (init, shuffling, augmentation)")
+    epochs: int = opt(30, "number of passes over the training data", min=1, max=1_000_000)
+    seed: int = opt(0, "seed of every random choice of the run (init, shuffling, augmentation)", min=0, max=2**32 - 1)
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
     monitor: str = opt("", "metric that selects the best checkpoint (empty: the task's default: val_acc "
                            "for classification, val_loss for binary, multilabel and regression)")
@@ -231,7 +248,7 @@ class TrainConfig:
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
     threads: int = opt(0, "CPU threads for torch (0: torch's default); 1 avoids a large slowdown "
                           "when other processes already use every core")
-    grad_accum: int = opt(1, "micro-batches per optimizer step (effective batch = data.batch_size x grad_accum)")
+    grad_accum: int = opt(1, "micro-batches per optimizer step (effective batch = data.batch_size x grad_accum)", min=1)
     precision: str = opt("fp32", "fp32; bf16 (autocast, CPU and CUDA); fp16 (autocast + grad scaler, CUDA only)",
                          choices=("fp32", "bf16", "fp16"))
     channels_last: bool = opt(False, "channels-last memory format for 4-D inputs and the model (faster convs on GPUs)")
@@ -240,8 +257,8 @@ class TrainConfig:
                          "rollback (reload it and lower the LR), or off", choices=("stop", "rollback", "off"))
     check_grads: bool = opt(False, "check every gradient for NaN/Inf before each optimizer step "
                             "(names the parameter; costs a host sync per step)")
-    rollback_lr_factor: float = opt(0.5, "LR multiplier applied on each nan_guard rollback")
-    max_rollbacks: int = opt(3, "rollbacks allowed before the run stops")
+    rollback_lr_factor: float = opt(0.5, "LR multiplier applied on each nan_guard rollback", above=0.0, below=1.0)
+    max_rollbacks: int = opt(3, "rollbacks allowed before the run stops", min=0)
 
 
 @dataclass(frozen=True)
@@ -251,36 +268,42 @@ class DiagnoseConfig:
     checks: list[str] = opt(["output_layer", "initial_loss", "overfit_batch", "gradient_check",
                              "data", "init_units"],
                             "preflight checks to run (subset of: output_layer, initial_loss, "
-                            "overfit_batch, gradient_check, data, init_units)")
-    batch_size: int = opt(256, "samples used by the initial-loss and units-at-init checks")
-    overfit_size: int = opt(16, "size of the single batch the overfit check must memorise")
-    overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)")
-    overfit_lr: float = opt(1e-2, "Adam learning rate of the overfit-one-batch check")
+                            "overfit_batch, gradient_check, data, init_units)", choices=PREFLIGHT_CHECKS)
+    batch_size: int = opt(256, "samples used by the initial-loss and units-at-init checks", min=1)
+    overfit_size: int = opt(16, "size of the single batch the overfit check must memorise", min=1)
+    overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)", min=1)
+    overfit_lr: float = opt(1e-2, "Adam learning rate of the overfit-one-batch check", above=0.0)
     budget_s: float = opt(1.0, "seconds the preflight of a training run may take: the overfit check "
                                "stops when they are spent (a warning, not a failure); 0: no limit. "
                                "`netcoach check` runs without a limit")
-    gradcheck_eps: float = opt(1e-5, "finite-difference step of the gradient check (float64)")
-    gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)")
+    gradcheck_eps: float = opt(1e-5, "finite-difference step of the gradient check (float64)", above=0.0)
+    gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)", min=1)
     monitor: bool = opt(True, "record per-layer update ratios, gradient norms and activation "
                               "statistics during training (monitors.jsonl)")
-    monitor_samples: int = opt(1, "step pairs sampled per epoch by the monitor (cost grows with it)")
+    monitor_samples: int = opt(1, "step pairs sampled per epoch by the monitor (cost grows with it)", min=0)
     update_ratio_band: list[float] = opt([1e-4, 3e-2], "update/weight ratio band outside which the "
-                                                       "monitor warns (rules of thumb: ~1e-3 to 1e-2)")
+                                                       "monitor warns (rules of thumb: ~1e-3 to 1e-2)", above=0.0)
     dead_max: float = opt(0.5, "fraction of dead ReLU units (or saturated sigmoid/tanh outputs) "
-                               "above which a layer is flagged")
+                               "above which a layer is flagged", min=0.0, max=1.0)
+
+    def __post_init__(self):
+        band = list(self.update_ratio_band)
+        if len(band) != 2 or not band[0] < band[1]:
+            raise ConfigError(f"diagnose.update_ratio_band: expected two numbers low,high with "
+                              f"low < high, got {band}")
 
 
 @dataclass(frozen=True)
 class ReportConfig:
     enabled: bool = opt(True, "write report.html at the end of training")
     mistakes: int = opt(16, "most confidently misclassified test samples shown in the report "
-                            "(at most the 32 the run stores)")
-    max_filters: int = opt(64, "first-layer convolution filters shown in the report")
+                            "(at most the 32 the run stores)", min=0, max=32)
+    max_filters: int = opt(64, "first-layer convolution filters shown in the report", min=0)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    name: Optional[str] = opt(None, "run folder name (default: <data>-<model>-<timestamp>)")
+    name: Optional[str] = opt(None, "run folder name (default: <data>-<model>-<timestamp>)", plain_name=True)
     dir: str = opt("runs", "parent folder of the run folders")
 
 
@@ -290,17 +313,17 @@ class EarlyStopConfig:
     monitor: str = opt("", "metric to watch (empty: train.monitor)")
     mode: str = opt("auto", "min or max; auto: train.mode's direction when watching train.monitor, "
                             "else from the metric's name", choices=("auto", "min", "max"))
-    patience: int = opt(10, "epochs without improvement before stopping")
-    min_delta: float = opt(0.0, "smallest change that counts as an improvement")
-    min_epochs: int = opt(0, "never stop before this many epochs")
+    patience: int = opt(10, "epochs without improvement before stopping", min=0)
+    min_delta: float = opt(0.0, "smallest change that counts as an improvement", min=0.0)
+    min_epochs: int = opt(0, "never stop before this many epochs", min=0)
     restore_best: bool = opt(True, "restore the best epoch's weights at the end (whether or not it stopped early)")
 
 
 @dataclass(frozen=True)
 class CheckpointConfig:
-    every_epochs: int = opt(0, "also keep checkpoints/epoch-N.safetensors every N epochs (0: never)")
+    every_epochs: int = opt(0, "also keep checkpoints/epoch-N.safetensors every N epochs (0: never)", min=0)
     every_steps: int = opt(0, "also write the resumable last checkpoint every N optimizer steps "
-                           "(mid-epoch; 0: only at epoch ends)")
+                           "(mid-epoch; 0: only at epoch ends)", min=0)
     min_interval_s: float = opt(30.0, "write the resumable last checkpoint (and best weights) at most "
                                       "every this many seconds, and always when training ends; "
                                       "resume stays exact, only the work redone after a kill grows "
@@ -312,10 +335,10 @@ class CheckpointConfig:
 @dataclass(frozen=True)
 class AverageConfig:
     ema: bool = opt(False, "keep an exponential moving average of the weights (evaluated as *_ema)")
-    ema_decay: float = opt(0.999, "EMA decay per optimizer step")
+    ema_decay: float = opt(0.999, "EMA decay per optimizer step", above=0.0, below=1.0)
     polyak: bool = opt(False, "keep the uniform (Polyak-Ruppert) average of all iterates (evaluated as *_polyak)")
     swa: bool = opt(False, "stochastic weight averaging: average the weights once per epoch (evaluated as *_swa)")
-    swa_start: int = opt(0, "first epoch (1-based) averaged by SWA (0: the last quarter of train.epochs)")
+    swa_start: int = opt(0, "first epoch (1-based) averaged by SWA (0: the last quarter of train.epochs)", min=0)
 
 
 @dataclass(frozen=True)
@@ -332,15 +355,15 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class RegularizeConfig:
-    l2: float = opt(0.0, "L2 penalty lambda: C = C0 + lambda/(2n) sum w^2 (n = training samples)")
-    l1: float = opt(0.0, "L1 penalty lambda: C = C0 + lambda/n sum |w|")
-    weight_decay: float = opt(0.0, "decoupled weight decay: w <- (1 - lr*lambda) w before each step")
+    l2: float = opt(0.0, "L2 penalty lambda: C = C0 + lambda/(2n) sum w^2 (n = training samples)", min=0.0)
+    l1: float = opt(0.0, "L1 penalty lambda: C = C0 + lambda/n sum |w|", min=0.0)
+    weight_decay: float = opt(0.0, "decoupled weight decay: w <- (1 - lr*lambda) w before each step", min=0.0)
     max_norm: Optional[float] = opt(None, "max-norm: each neuron's incoming weight vector is projected "
-                                          "back to norm <= c after every step")
-    clip_norm: Optional[float] = opt(None, "clip gradients to global norm <= theta")
-    clip_value: Optional[float] = opt(None, "clip each gradient entry to [-v, v]")
-    noise_eta: float = opt(0.0, "gradient noise: Gaussian with variance eta/(1+t)^gamma (0: off)")
-    noise_gamma: float = opt(0.55, "gradient noise annealing exponent gamma")
+                                          "back to norm <= c after every step", above=0.0)
+    clip_norm: Optional[float] = opt(None, "clip gradients to global norm <= theta", above=0.0)
+    clip_value: Optional[float] = opt(None, "clip each gradient entry to [-v, v]", above=0.0)
+    noise_eta: float = opt(0.0, "gradient noise: Gaussian with variance eta/(1+t)^gamma (0: off)", min=0.0)
+    noise_gamma: float = opt(0.55, "gradient noise annealing exponent gamma", min=0.0)
 
 
 @dataclass(frozen=True)
@@ -350,7 +373,7 @@ class LossConfig:
                                "regression also takes mae or huber",
                     choices=("default", "mse", "mae", "huber"))
     label_smoothing: float = opt(0.0, "label smoothing epsilon: targets become (1 - eps) y + eps / K "
-                                      "(hard and soft targets)")
+                                      "(hard and soft targets)", min=0.0, below=1.0)
     class_weights: str = opt("", "weight each sample's loss by its class (classification, binary): "
                                  "auto (inverse class frequency on the training split, N / (K n_c)) "
                                  "or one weight per class separated by commas; empty: off")

@@ -1,7 +1,20 @@
 """Decoding image files into one uint8 array, with clear errors for bad files.
 
-Pillow decodes every format it knows. Images are converted to grayscale (L) or
-RGB, and resized (bilinear) to one size when they differ or a size is configured.
+Pillow decodes every format it knows. This module is the one decoder policy of
+every image path (in memory, cached, streaming):
+
+- channels: an image is gray when its mode is (1, L, LA, I, I;16*, or a palette of
+  grays), else colour; a folder is RGB when any image is colour (``data.channels``
+  0), and gray images in it are repeated to 3 channels. Alpha is dropped.
+- 16-bit images (mode I;16*, or I with values in 0..65535) are scaled to uint8 by
+  dropping the low byte (``value >> 8``), so 65535 becomes 255 and the run's
+  ``scale`` stays 255 (Pillow's own ``convert("L")`` would clip them at 255).
+  32-bit float images (mode F) and I images outside 0..65535 are refused: no rule
+  maps them to 0..255 without guessing.
+- size: ``data.image_size``, else the most common size; others are resized (bilinear).
+
+``folder_shape`` gives the same decision from the image headers alone, so the
+streaming path (which never decodes the whole folder) agrees with the in-memory one.
 """
 
 from __future__ import annotations
@@ -19,7 +32,8 @@ import numpy as np
 from netcoach.data.errors import DataError
 from netcoach.data.imagefiles import ImageList, iter_bytes
 
-GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F", "P;L"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "P;L"}
+WIDE_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}  # 16-bit (or 32-bit int) grayscale
 
 
 def image_size(cfg) -> Optional[tuple[int, int]]:
@@ -49,21 +63,65 @@ def bad_file_message(where: str, exc: Exception) -> str:
             f"or set data.skip_bad = true to skip unreadable files")
 
 
-def decode_one(data: bytes, where: str, channels: int = 0) -> np.ndarray:
-    """One image's bytes -> (H, W, C) uint8; ``channels`` 0 keeps gray as 1, else 1 or 3."""
+def image_channels(img: Image.Image) -> int:
+    """1 for a grayscale image, 3 for a colour one (from the mode; needs no decoding)."""
+    return 1 if img.mode in GRAY_MODES or (img.mode == "P" and _palette_is_gray(img)) else 3
+
+
+def _open(data: bytes, where: str, load: bool) -> "Image.Image":
     from PIL import Image, UnidentifiedImageError  # imported where used: `import netcoach` stays cheap
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-            img.load()  # decode now: a truncated file fails here, not later
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
+            if load:
+                img.load()  # decode now: a truncated file fails here, not later
+            return img
+    except UnidentifiedImageError:
+        raise DataError(f"{where}: cannot decode image (not an image file Pillow can read: unknown "
+                        f"format or not an image); fix or remove the file, or set data.skip_bad = "
+                        f"true to skip unreadable files") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
         raise DataError(bad_file_message(where, exc)) from None
-    gray = img.mode in GRAY_MODES or (img.mode == "P" and _palette_is_gray(img))
-    want = channels or (1 if gray else 3)
-    arr = np.asarray(img.convert("L" if want == 1 else "RGB"))
+
+
+def _to_uint8(img: Image.Image, want: int, where: str) -> np.ndarray:
+    """The image as (H, W) or (H, W, 3) uint8 by the module's rules (16-bit: ``>> 8``)."""
+    if img.mode == "F":
+        raise DataError(f"{where}: a 32-bit float image (mode F); netcoach reads 8- and 16-bit "
+                        f"images and will not guess how floats map to 0..255: save it as 8- or "
+                        f"16-bit PNG")
+    if img.mode in WIDE_MODES:
+        wide = np.asarray(img).astype(np.int64)
+        if wide.size and (wide.min() < 0 or wide.max() > 65535):
+            raise DataError(f"{where}: a 32-bit integer image with values {wide.min()}..{wide.max()} "
+                            f"outside 0..65535; netcoach reads 8- and 16-bit images")
+        gray = (wide >> 8).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2) if want == 3 else gray
+    return np.asarray(img.convert("L" if want == 1 else "RGB"))
+
+
+def decode_one(data: bytes, where: str, channels: int = 0) -> np.ndarray:
+    """One image's bytes -> (H, W, C) uint8; ``channels`` 0 keeps gray as 1, else 1 or 3."""
+    img = _open(data, where, load=True)
+    arr = _to_uint8(img, channels or image_channels(img), where)
     return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def folder_shape(images: ImageList, read, channels: int = 0,
+                 size: Optional[tuple[int, int]] = None) -> tuple[int, tuple[int, int]]:
+    """(channels, (H, W)) that ``decode_all`` gives ``images``, from the headers only.
+
+    Args:
+        read: index -> the entry's bytes (Pillow parses only the header of them).
+    """
+    found, sizes = [], Counter()
+    for i, name in enumerate(images.names):
+        img = _open(read(i), f"{images.source}/{name}", load=False)
+        found.append(image_channels(img))
+        sizes[(img.height, img.width)] += 1
+    return channels or max(found), tuple(size) if size else sizes.most_common(1)[0][0]
 
 
 def _palette_is_gray(img: Image.Image) -> bool:

@@ -18,7 +18,8 @@ from netcoach.data.cache import DecodeCache, cache_key
 from netcoach.data.decode import Decoded, decode_all, image_size
 from netcoach.data.download import cache_root
 from netcoach.data.errors import DataError
-from netcoach.data.imagefiles import archive_fingerprint, is_archive, list_images
+from netcoach.data.imagefiles import (archive_fingerprint, is_archive, list_images, require_classes,
+                                      split_error)
 from netcoach.data.sources import datasets, from_arrays, from_train_test
 from netcoach.data.splits import stratified_indices
 from netcoach.data.stream import load_streaming_folder
@@ -69,6 +70,14 @@ def load_folder(cfg: DataConfig, stratify: bool = True) -> DataBundle:
     if cfg.streaming:
         return load_streaming_folder(cfg, stratify)
     train = load_images(train_path, cfg)
+    require_classes(train.classes, train_path)
+    try:
+        return _split(train, train_path, cfg, stratify)
+    except ValueError as exc:
+        raise split_error(exc, train.y, train.classes, train_path) from None
+
+
+def _split(train: Decoded, train_path, cfg: DataConfig, stratify: bool) -> DataBundle:
     info = {"source": str(train_path), "skipped": list(train.skipped), "resized": train.resized}
     extra = {}
     for split in ("val", "test"):

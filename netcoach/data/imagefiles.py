@@ -6,17 +6,22 @@ The layout (what torchvision calls ImageFolder)::
 
 ``root`` may be a folder or a ``.tar``/``.tar.gz``/``.tgz``/``.zip`` holding it
 (optionally under one top folder, e.g. ``train/<class>/...``). Class indices follow
-the sorted class names. Hidden files (``.DS_Store``, ``._x``) are ignored.
+the sorted class names. Hidden files (``.DS_Store``, ``._x``) are ignored. An archive
+entry with an absolute path, a ``..`` component, or that is a link or a device is
+refused (never read, never made a class): it would name data outside the archive.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Optional
+
+import numpy as np
 
 from netcoach.data.errors import DataError
 
@@ -122,17 +127,64 @@ def _group(source: Path, entries: list[tuple[str, int]], fingerprint: list, empt
     return ImageList(source, names, [index[p[depth]] for p in parts], classes, fingerprint)
 
 
+def require_classes(classes: list[str], source) -> None:
+    """A training folder needs two classes at least: with one, every label is the same
+    and a classifier learns nothing (its test accuracy of 1.0 would mean nothing)."""
+    if len(classes) < 2:
+        raise DataError(f"{source}: only one class folder ({', '.join(map(repr, classes))}); "
+                        f"classification needs at least 2 class sub-folders")
+
+
+def split_error(exc: ValueError, labels, classes: list[str], source) -> Exception:
+    """scikit-learn's stratified-split error, with the class folders' names and counts
+    instead of class indices; other errors are returned unchanged."""
+    text = str(exc)
+    if "least populated class" not in text and "number of classes" not in text:
+        return exc
+    counts = np.bincount(np.asarray(labels), minlength=len(classes))
+    fewest = sorted(range(len(classes)), key=lambda i: counts[i])[:3]
+    named = ", ".join(f"class folder {classes[i]!r} has {counts[i]} image{'' if counts[i] == 1 else 's'}"
+                      for i in fewest)
+    return DataError(f"{source}: too few images to split into train/val/test with every class in "
+                     f"each split ({named}); add images to the smallest classes, remove them, or "
+                     f"give data.val_path/data.test_path")
+
+
+def _check_entry(archive: Path, name: str, kind: str = "file") -> None:
+    """Refuse an entry that points outside the archive or is not a regular file."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise DataError(f"{archive}: entry {name!r} points outside the archive (absolute path or "
+                        f"'..'); netcoach refuses to read such an archive")
+    if kind != "file":
+        raise DataError(f"{archive}: entry {name!r} is a {kind}, not a regular file; netcoach reads "
+                        f"only regular files from archives")
+
+
+def _tar_kind(m: tarfile.TarInfo) -> str:
+    if m.isfile():
+        return "file"
+    return "link" if m.issym() or m.islnk() else "special file (device or fifo)"
+
+
+def _zip_kind(info: zipfile.ZipInfo) -> str:
+    return "link" if stat.S_ISLNK(info.external_attr >> 16) else "file"
+
+
 def _archive_entries(path: Path, blobs: Optional[dict]) -> list[tuple[str, int, int]]:
     """Sorted (name, size, mtime) of the files; a tar's file bytes go into ``blobs`` on the
     same pass (a .tar.gz cannot seek, so reading it twice would cost a second decompression)."""
     try:
         if path.name.lower().endswith(".zip"):
             with zipfile.ZipFile(path) as zf:
+                for i in zf.infolist():  # hidden entries too: '..' would count as hidden
+                    _check_entry(path, i.filename, "file" if i.is_dir() else _zip_kind(i))
                 return sorted((i.filename, i.file_size, 0) for i in zf.infolist()
                               if not i.is_dir() and _visible(i.filename))
         entries = []
         with tarfile.open(path) as tar:
             for m in tar:
+                _check_entry(path, m.name, "file" if m.isdir() or not _visible(m.name) else _tar_kind(m))
                 if m.isfile() and _visible(m.name):
                     entries.append((m.name, m.size, int(m.mtime)))
                     if blobs is not None:

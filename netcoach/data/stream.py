@@ -23,9 +23,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from netcoach.config import DataConfig
 from netcoach.data.base import DataBundle, Split
-from netcoach.data.decode import decode_all, decode_one, image_size
+from netcoach.data.decode import decode_all, decode_one, folder_shape, image_size
 from netcoach.data.errors import DataError
-from netcoach.data.imagefiles import ImageList, file_reader, list_images
+from netcoach.data.imagefiles import ImageList, file_reader, list_images, require_classes, split_error
 from netcoach.data.loader import DeviceLoader
 from netcoach.data.splits import three_way
 
@@ -80,11 +80,14 @@ def load_streaming_folder(cfg: DataConfig, stratify: bool = True) -> DataBundle:
         raise ValueError("data.streaming reads one folder (data.path) and splits it; "
                          "data.val_path / data.test_path are for the in-memory path")
     images = list_images(cfg.train_path or cfg.path)
+    require_classes(images.classes, images.source)
     labels = np.asarray(images.labels)
-    tr, va, te = three_way(labels, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, stratify)
-    probe = decode_one(file_reader(images)(int(tr[0])), images.names[int(tr[0])], cfg.channels)
-    size = image_size(cfg) or probe.shape[:2]
-    channels = cfg.channels or probe.shape[2]
+    try:
+        tr, va, te = three_way(labels, cfg.val_fraction, cfg.test_fraction, cfg.split_seed, stratify)
+    except ValueError as exc:
+        raise split_error(exc, labels, images.classes, images.source) from None
+    # the in-memory path's decision (every image counts), read from the headers
+    channels, size = folder_shape(images, file_reader(images), cfg.channels, image_size(cfg))
 
     def in_memory(idx: np.ndarray) -> Split:
         sub = ImageList(images.source, [images.names[i] for i in idx], [images.labels[i] for i in idx],

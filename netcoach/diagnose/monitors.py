@@ -6,6 +6,10 @@ the layer weights and switches on forward hooks; at the end of the second it tak
 ‖Δw‖/‖w‖ and the gradient norms and switches the hooks off. Everything stays on the
 device until the epoch ends, when one ``tolist()`` reads it (one sync per epoch).
 
+Its state survives a mid-epoch resume (``state_key``): the batch counter, the pairs
+measured so far, the activation statistics and an open pair's weight snapshot, so a
+resumed run writes the same ``monitors.jsonl`` as an uninterrupted one.
+
 The course's rule of thumb: weights should change by about 1e-3 of their size per
 step (‖Δw‖/‖w‖ ≈ 1e-3); much less means the learning rate is too low, much more too high.
 """
@@ -39,11 +43,37 @@ class Monitor(Callback):
     (and ``monitors.jsonl`` of ``run``). ``overhead_s`` holds the seconds spent in the
     monitor per epoch, hooks included, for measuring its cost."""
 
+    state_key = "monitor"
+
     def __init__(self, cfg: DiagnoseConfig, run=None):
         self.cfg, self.run = cfg, run
         self.records: list[dict] = []
         self.overhead_s: list[float] = []
         self._probe = None
+        self.in_epoch = False
+        self._resumed: dict | None = None  # a mid-epoch state, put back at the next epoch start
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict:
+        if not self.in_epoch:
+            return {"in_epoch": False}
+        return {"in_epoch": True, "batch": self.batch, "pairs": list(self.pairs),
+                "acts": {k: list(v) for k, v in self.acts.items()},
+                "snapshot": list(self.snapshot) if self.snapshot is not None else []}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resumed = state if state.get("in_epoch") else None
+
+    def _resume_epoch(self) -> None:
+        state, self._resumed = self._resumed, None
+        device = self.layers[0].weight.device if self.layers else None
+        self.batch = int(state["batch"])
+        self.pairs = [t.to(device) for t in state["pairs"]]
+        self.acts = {k: [t.to(device) for t in v] for k, v in state["acts"].items()}
+        if state["snapshot"]:  # the checkpoint fell between the two steps of a pair
+            self.snapshot = [t.to(device) for t in state["snapshot"]]
+            self._probe = probe(self.layers, self.acts, self.hook_clock)
+            self._probe.__enter__()
 
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self, trainer) -> None:
@@ -57,6 +87,9 @@ class Monitor(Callback):
         self.starts = sample_starts(len(trainer.loaders["train"]), samples)
         self.pairs: list[torch.Tensor] = []  # per sampled step pair: (4, layers) norms
         self.acts: dict[str, list[torch.Tensor]] = {}
+        self.in_epoch = True
+        if self._resumed is not None:
+            self._resume_epoch()
         self.spent += time.perf_counter() - t0
 
     def on_batch_end(self, trainer, batch: dict) -> None:
@@ -78,7 +111,7 @@ class Monitor(Callback):
     def on_epoch_end(self, trainer, logs: dict) -> None:
         t0 = time.perf_counter()
         self._stop_probe()
-        self.snapshot = None
+        self.snapshot, self.in_epoch = None, False
         record = {"epoch": int(logs["epoch"]), "layers": self._layer_records(), "warnings": []}
         record["warnings"] = self._warnings(record["layers"])
         self.records.append(record)

@@ -217,6 +217,10 @@ def write_report(run_dir: str | Path) -> Optional[Path]:
     rec = load_run_record(run_dir)
     out = rec.path / PLOTS_DIR
     out.mkdir(exist_ok=True)
+    # temp files of a report killed mid-write; the caller holds the run folder's lock, so
+    # no other writer owns them
+    for torn in [*out.glob(".*.tmp"), *rec.path.glob(f".{REPORT_FILE}.*.tmp")]:
+        torn.unlink(missing_ok=True)
     parts = build_sections(rec, out)
     data = (rec.data or {}).get("name") or ((rec.config or {}).get("data") or {}).get("name", "?")
     model = ((rec.config or {}).get("model") or {}).get("name", "?")

@@ -86,10 +86,13 @@ class WeightAverage(Callback):
         return self.averaged.module
 
     def state_dict(self) -> dict:
-        return {"averaged": self.averaged.state_dict()}
+        # last_logs: the summary reports the average's last validation metrics, also when a
+        # resume has no epoch left to evaluate it again
+        return {"averaged": self.averaged.state_dict(), "last_logs": dict(self.last_logs)}
 
     def load_state_dict(self, state: dict) -> None:
         self.averaged.load_state_dict(state["averaged"])
+        self.last_logs = dict(state.get("last_logs", {}))
 
 
 def build_averagers(config, model: nn.Module, run=None) -> list[WeightAverage]:

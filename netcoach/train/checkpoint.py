@@ -16,10 +16,11 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from netcoach.config.errors import NetcoachError
 from netcoach.utils.io import atomic_write_bytes
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(NetcoachError, RuntimeError):
     """A checkpoint file is missing, corrupt, or does not fit the model."""
 
 

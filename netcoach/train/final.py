@@ -110,8 +110,14 @@ def summarize(trainer, best, stopper, run, started: float, resumed_from: Optiona
     """Restore the chosen weights, evaluate them on the test split (predictions kept in
     the run folder), evaluate the weight averages, and return ``summary.json``'s content."""
     notes = restore_best(trainer, best, stopper)
-    calibrate(trainer)
-    test = evaluate_final(trainer, run.path if run is not None and run.writes else None)
+    diverged_early = trainer.failure and best.best_epoch is None
+    if not diverged_early and all(torch.isfinite(p).all() for p in trainer.model.parameters()):
+        calibrate(trainer)
+        test = evaluate_final(trainer, run.path if run is not None and run.writes else None)
+    else:  # no epoch ended before the run diverged: the weights' "test accuracy" means nothing
+        test = {}
+        notes.append("no test metrics: the run diverged before its first epoch ended, so no "
+                     "weights were worth testing")
     by_epoch = {h["epoch"]: h for h in trainer.history}
     summary = {
         "best_epoch": best.best_epoch,

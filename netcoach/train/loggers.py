@@ -32,6 +32,10 @@ class StepsLogger(Callback):
     def on_epoch_end(self, trainer, logs: dict) -> None:
         self.run.append_steps(trainer.step_records)
 
+    def on_fit_end(self, trainer, logs: dict) -> None:
+        if trainer.failure:  # the epoch that diverged never ended: keep its steps for the report
+            self.run.append_steps(trainer.step_records)
+
 
 class CSVLogger(Callback):
     """Rewrites ``metrics.csv`` from the history every epoch (atomically; columns are the

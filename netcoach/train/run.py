@@ -20,6 +20,7 @@ each file::
       summary.json             final metrics, best epoch, wall time, preflight, doctor
       report.html, plots/      the report
       export/<format>/         exported models with their model cards (``netcoach export``)
+      .lock                    the PID of the process writing the folder (see ``RunFolder.lock``)
 
 A folder opened with a ``Runtime`` of a non-main process reads like any other but
 writes nothing, so a multi-process run keeps one record.
@@ -27,6 +28,7 @@ writes nothing, so a multi-process run keeps one record.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -39,10 +41,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from netcoach.config import Config, load_toml, to_toml
+from netcoach.config import Config, NetcoachError, load_toml, to_toml
 from netcoach.train.checkpoint import save_state, save_training_state, save_weights
 from netcoach.utils.io import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                               fsync_file, read_jsonl)
+                               fsync_file, full_disk_is_clear, read_jsonl)
 from netcoach.utils.runtime import Runtime
 from netcoach.version import __version__
 
@@ -51,6 +53,7 @@ MODEL_SUMMARY, PREVIEW, LR_FIND = "model_summary.json", "augment_preview.png", "
 METRICS, METRICS_CSV, STEPS, MONITORS = "metrics.jsonl", "metrics.csv", "steps.jsonl", "monitors.jsonl"
 PREDICTIONS, SUMMARY, REPORT, PLOTS = "predictions.safetensors", "summary.json", "report.html", "plots"
 CHECKPOINTS, TENSORBOARD, EXPORT = "checkpoints", "tb", "export"
+LOCK = ".lock"
 PREPROCESSING = "preprocessing.json"
 EPOCH_LOGS = (METRICS, STEPS, MONITORS)  # per-epoch rows, cut back on resume
 MARKERS = (CONFIG, METRICS, SUMMARY)     # any of them makes a folder a run folder
@@ -60,12 +63,59 @@ class RunExistsError(FileExistsError):
     """The named run folder already exists (runs are never overwritten silently)."""
 
 
+class RunInUseError(NetcoachError):
+    """Another live process holds the run folder's lock (it is training, resuming or reporting)."""
+
+
 class RunFolder:
     """One run's folder. Reading works anywhere; writing only in the main process."""
 
     def __init__(self, path: str | Path, runtime: Optional[Runtime] = None):
         self.path = Path(path)
         self.writes = runtime is None or runtime.is_main
+        self._lock_fd: Optional[int] = None
+
+    # ------------------------------------------------------------------ locking
+    def lock(self) -> "RunFolder":
+        """Take the folder's exclusive lock for this process, or raise ``RunInUseError``.
+
+        ``fcntl.flock`` on ``.lock`` (the holder's PID written in it, for the message):
+        the kernel releases an flock when its process dies, so the lock of a killed run
+        is taken over without guessing from a PID whether its owner still lives. Held
+        until ``release`` or the end of the process. A non-main process writes nothing
+        and takes no lock.
+        """
+        if not self.writes or self._lock_fd is not None:
+            return self
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "(starting)"
+            os.close(fd)
+            raise RunInUseError(f"{self.path} is in use by process {holder}; wait for it to finish "
+                                f"or stop it, then run again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        self._lock_fd = fd
+        self._remove_torn()
+        return self
+
+    def _remove_torn(self) -> None:
+        """Temp files of atomic writes a killed process never finished (``.<name>.*.tmp``):
+        the lock holder is the only writer, so no live process owns them."""
+        for folder in (self.path, self.path / PLOTS, self.checkpoints, self.checkpoints / "state"):
+            for torn in folder.glob(".*.tmp"):
+                torn.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Give the lock back (the PID stays in ``.lock``; only the flock means "in use")."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
+
+    def __del__(self):
+        self.release()
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -95,12 +145,12 @@ class RunFolder:
             except FileExistsError:
                 raise RunExistsError(f"run folder {path} already exists; choose another --run.name "
                                      f"or remove it") from None
-            return cls(path, runtime)
+            return cls(path, runtime).lock()
         for i in range(1, 10_000):
             path = parent / (default_name if i == 1 else f"{default_name}-{i}")
             try:
                 path.mkdir()
-                return cls(path, runtime)
+                return cls(path, runtime).lock()
             except FileExistsError:
                 continue
         raise RunExistsError(f"no free run folder name under {parent} for {default_name}")
@@ -118,7 +168,7 @@ class RunFolder:
             if len(rows) == 1:
                 append_jsonl(self.path / name, rows[0], sync=False)
                 return
-            with open(self.path / name, "a", encoding="utf-8") as fh:
+            with full_disk_is_clear(self.path / name), open(self.path / name, "a", encoding="utf-8") as fh:
                 fh.write("".join(json.dumps(r) + "\n" for r in rows))
 
     def write_config(self, config: Config) -> None:

@@ -116,6 +116,10 @@ class Trainer:
                 if self.guard is None or not self.guard.recover(self, err):
                     self.failure = self.failure or str(err)
                     self.stop_training = True
+                    if self._partial is not None:  # the diverging epoch's steps, up to the failure
+                        losses = self._partial["losses"]
+                        values = torch.stack(losses).double().tolist() if losses else []
+                        self.step_records = self._step_records(self._partial["lrs"], values)
             if self.runtime.distributed:
                 self._follow_main()
         cbs.call("on_fit_end", self, logs)
@@ -209,9 +213,7 @@ class Trainer:
             loss_values, sizes, sums = dist_reduce.reduce_epoch(loss_values, sizes, sums)
             seen = sum(sizes)
         loss_sum = math.fsum(v * n for v, n in zip(loss_values, sizes))
-        first_step = self.step - len(loss_values) + 1
-        self.step_records = [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
-                             for i, (lr, v) in enumerate(zip(acc["lrs"], loss_values))]
+        self.step_records = self._step_records(acc["lrs"], loss_values)
         logs = {"train_loss": loss_sum / max(seen, 1)}
         logs.update(_means(sums, seen, "train"))
         if acc["gathered"]:
@@ -220,6 +222,12 @@ class Trainer:
             logs.update({f"train_{k}": v for k, v in found.items()})
         logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
         return logs
+
+    def _step_records(self, lrs: list, loss_values: list[float]) -> list[dict]:
+        """One ``{"step", "epoch", "lr", "loss"}`` per optimizer step of the current epoch."""
+        first_step = self.step - len(loss_values) + 1
+        return [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
+                for i, (lr, v) in enumerate(zip(lrs, loss_values))]
 
     def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float, float]:
         """(first micro-batch of its group, last one (take a step), loss weight, record weight).

@@ -2,35 +2,70 @@
 
 Every file of a run folder is written to a temporary file in the same folder,
 flushed to disk, and renamed over the target (``os.replace`` is atomic on POSIX
-and Windows), so a reader sees either the old file or the new one.
+and Windows), so a reader sees either the old file or the new one. A full disk
+(ENOSPC, or a quota: EDQUOT) raises ``DiskFullError`` naming the file: the previous
+version of the file is still in place, so the run's last checkpoint still loads.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from netcoach.config.errors import NetcoachError
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(NetcoachError, OSError):
+    """No space left where a file was being written; the file's previous version is intact."""
+
+
+def disk_full(target: Path, exc: OSError) -> DiskFullError:
+    try:
+        free = f"{shutil.disk_usage(target.parent).free / 1e6:.1f} MB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(exc.errno, f"{target}: no space left on the device ({os.strerror(exc.errno)}; "
+                                    f"{free}); its previous version is intact: free some space, then "
+                                    f"continue with --resume")
+
+
+@contextmanager
+def full_disk_is_clear(target: Path) -> Iterator[None]:
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as exc:
+        if exc.errno in FULL:
+            raise disk_full(target, exc) from None
+        raise
 
 
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:  # data on disk before the rename makes it visible
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with full_disk_is_clear(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:  # data on disk before the rename makes it visible
+                os.fsync(fh.fileno())
+            os.replace(tmp_path, target)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> None:
@@ -51,7 +86,7 @@ def append_jsonl(target: str | Path, obj: Any, sync: bool = True) -> None:
     (``sync``: also to the disk; without it the line survives a killed process, and
     ``fsync_file`` makes it durable later)."""
     line = json.dumps(obj, default=_json_default) + "\n"
-    with open(target, "a", encoding="utf-8") as fh:
+    with full_disk_is_clear(Path(target)), open(target, "a", encoding="utf-8") as fh:
         fh.write(line)
         fh.flush()
         if sync:
