@@ -262,7 +262,8 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
     if model is not None:  # the preflight's output_layer check reports it too, but after the folder
         check_outputs(trainer.model, trainer.data, trainer.task.num_outputs(trainer.data))
     callbacks = list(callbacks)
-    if not callbacks:  # a user's callback may log metrics of its own
+    # a user's callback may log metrics of its own; netcoach's (the CLI's Ctrl-C handler) do not
+    if all(type(cb).__module__.startswith("netcoach.") for cb in callbacks):
         plateau = plateau_monitor(config)
         check_monitors(config, trainer, [("train.monitor", monitor.monitor),
                                          ("early_stop.monitor", stopper and stopper.monitor),

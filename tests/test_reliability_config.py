@@ -59,9 +59,6 @@ def test_bad_value_is_refused_before_the_run_folder_exists(tmp_path, capsys, fla
     assert not (tmp_path / "x").exists() and not (tmp_path / "abs").exists()
 
 
-@pytest.mark.xfail(reason="since the doctor merge the CLI passes callbacks to train(), which skips the "
-                          "pre-folder monitor-name check; main's own check runs after the folder exists",
-                   strict=True)
 def test_unknown_monitor_with_explicit_mode_is_refused_before_the_first_epoch(tmp_path, capsys):
     assert_refused(tmp_path, capsys, ("--train.monitor", "foo", "--train.mode", "max"),
                    "train.monitor: 'foo' is not", "val_acc")
