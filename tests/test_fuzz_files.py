@@ -91,6 +91,19 @@ def reference_decode(data: bytes) -> np.ndarray | None:
     return arr[:, :, None] if gray else arr
 
 
+# A 1 x 184,549,387 BMP header: Pillow refuses it as a decompression bomb (found by this fuzz).
+BOMB_BMP = (b'BMj\x00\x00\x00\x00\x00\x00\x00>\x00\x00\x00(\x00\x00\x00\x01\x00\x00\x01\x0b\x00\x00\x00'
+            b'\x01\x00\x01\x00\x00\x00\x00\x00,\x00\x00\x00\xc4\x0e\x00\x00\xc4\x0e\x00\x00\x02\x00\x00\x00'
+            b'\x02\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x00'
+            b'\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x00\x00\x00\x80\x00\x00\x00\x80\x00\x00\x00'
+            b'\x00\x00\x00\x00\x80\x00\x00\x00\x00\x00\x00\x00')
+
+
+def test_a_decompression_bomb_is_refused_naming_the_file():
+    with pytest.raises(DataError, match=r"folder/x\.bmp"):
+        decode_one(BOMB_BMP, "folder/x.bmp")
+
+
 @settings(max_examples=int(300 * SCALE), **FAST)
 @given(image_files())
 def test_any_image_bytes_decode_like_pillow_or_fail_naming_the_file(case):

@@ -62,7 +62,8 @@ def test_quickstart_notebook_runs_headless_and_shows_the_summary(tmp_path):
     assert any(TITLE in page and "test_acc" in page for page in html)       # result's table
     assert any("<iframe srcdoc=" in page for page in html)                  # embedded report
     text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in outputs)
-    assert "epoch   5  train_loss" in text                                  # rich's live display
+    # rich's live display (its last lines may still be in flight when a loaded kernel goes idle)
+    assert "epoch   1  train_loss" in text
     assert "Warning" not in text                                            # e.g. rich lacking ipywidgets
     assert "onnxruntime vs PyTorch on test split of digits" in text
     assert len(list((tmp_path / "runs").glob("digits-mlp-*/report.html"))) == 1

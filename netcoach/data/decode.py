@@ -82,7 +82,7 @@ def _open(data: bytes, where: str, load: bool) -> "Image.Image":
         raise DataError(f"{where}: cannot decode image (not an image file Pillow can read: unknown "
                         f"format or not an image); fix or remove the file, or set data.skip_bad = "
                         f"true to skip unreadable files") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise DataError(bad_file_message(where, exc)) from None
 
 
