@@ -164,6 +164,9 @@ class ToyMSE(Task):
     def num_outputs(self, bundle):
         return 1
 
+    def prediction_table(self, predictions, class_names):
+        return {"value": predictions.reshape(-1).tolist()}
+
 
 @pytest.fixture
 def toy_task(monkeypatch):

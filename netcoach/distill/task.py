@@ -96,6 +96,9 @@ class DistillTask(Task):
     def num_outputs(self, bundle) -> int:
         return self.inner.num_outputs(bundle)
 
+    def prediction_table(self, predictions, class_names):
+        return self.inner.prediction_table(predictions, class_names)
+
     def describe(self) -> dict:
         return {**self.inner.describe(), "distill": {"teacher": str(self.teacher.path),
                                                      "temperature": self.temperature, "alpha": self.alpha}}

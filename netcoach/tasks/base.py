@@ -22,6 +22,7 @@ uses the same values.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Optional, Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ from netcoach.registry import Registry
 tasks: Registry = Registry("task")
 
 
-class Task:
+class Task(ABC):
     """The interface every task implements (class attributes describe it).
 
     Attributes:
@@ -75,34 +76,39 @@ class Task:
     output_kind: str = "values"
     calibrates: bool = False
 
+    @abstractmethod
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def metric_sums(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-metric sums over the batch, as device tensors (never read on the host here)."""
-        raise NotImplementedError
+        ...
 
     def epoch_metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         """Metrics of a whole split from all its outputs and targets (on the host)."""
         return {}
 
+    @abstractmethod
     def postprocess(self, outputs: torch.Tensor) -> torch.Tensor:
         """Raw model outputs -> predictions as a user reads them."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def outputs_from_predictions(self, predictions: torch.Tensor) -> torch.Tensor:
         """Outputs whose ``postprocess`` gives ``predictions`` back (to score averaged
         predictions, e.g. TTA, with the same loss and metrics)."""
-        raise NotImplementedError
+        ...
 
     def output_targets(self, targets: torch.Tensor) -> torch.Tensor:
         """The targets in the units of the model's outputs (what preflight compares the
         outputs' range with); the targets themselves unless the task rescales them."""
         return targets
 
+    @abstractmethod
     def validate_labels(self, y: torch.Tensor, num_outputs: int) -> None:
         """Raise ValueError naming what was found and the task that fits it."""
-        raise NotImplementedError
+        ...
 
     def fit(self, y_train: torch.Tensor, num_outputs: int) -> None:
         """Learn what the task needs from the training split's targets (no other split);
@@ -123,19 +129,22 @@ class Task:
     def load_state(self, state: dict) -> None:
         """Take back what ``state`` returned (prediction with a finished run)."""
 
+    @abstractmethod
     def expected_initial_loss(self, num_outputs: int, prior: Optional[Sequence[float]] = None) -> float:
-        raise NotImplementedError
+        ...
 
     def chance_name(self, num_outputs: int) -> str:
         return self.chance_text
 
+    @abstractmethod
     def num_outputs(self, bundle) -> int:
         """How many outputs the model's last layer needs for ``bundle``."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def prediction_table(self, predictions: torch.Tensor, class_names: Sequence[str]) -> dict[str, list]:
         """Postprocessed predictions as named columns for a CSV (column -> values)."""
-        raise NotImplementedError
+        ...
 
     def describe(self) -> dict:
         """The task as a JSON-able record (what readers of a run folder need)."""
