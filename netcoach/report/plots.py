@@ -341,8 +341,7 @@ def plot_overlay(curves: dict[str, dict[str, tuple[list, list]]], keys: Sequence
         set_title(ax, key)
         ax.grid(alpha=0.3)
         if curves:
-            ax.legend(fontsize=LEGEND_PT, loc="best" if len(curves) > 6 else
-                      ("upper right" if "loss" in key else "lower right"))
+            ax.legend(fontsize=LEGEND_PT, loc="best")  # a few runs: the search for free space is cheap
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.14, top=0.9, wspace=0.28)
     return save_png(fig, path)
 
