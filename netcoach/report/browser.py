@@ -86,8 +86,10 @@ class Browser:
             os.dup2(high[0], 3)  # via fds >= 10, so neither dup2 overwrites the other pipe
             os.dup2(high[1], 4)
 
+        # close_fds=False keeps the dup2'ed fds 3 and 4 open across exec; every other fd of
+        # this process is non-inheritable (PEP 446), so nothing else leaks into Chromium
         self._proc = subprocess.Popen([self.exe, *FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
-                                      pass_fds=(3, 4), preexec_fn=wire_pipes,
+                                      close_fds=False, preexec_fn=wire_pipes,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=self._stderr)
         os.close(to_chrome)

@@ -88,7 +88,7 @@ def matplotlib_boxes(fig) -> list[TextBox]:
                 ticks = axis.get_major_ticks() if major else axis.get_minor_ticks()
                 all_ticks |= {id(label) for t in ticks for label in (t.label1, t.label2)}
                 # matplotlib draws the first len(locs) ticks, and only those inside the view
-                drawn_ticks |= {id(label) for t, loc in zip(ticks, locs) if _inside(loc, limits)
+                drawn_ticks |= {id(label) for t, loc in zip(ticks, locs) if _inside(axis, loc, limits)
                                 for label in (t.label1, t.label2)}
     boxes = []
     for text in fig.findobj(Text):
@@ -101,10 +101,18 @@ def matplotlib_boxes(fig) -> list[TextBox]:
     return boxes
 
 
-def _inside(value: float, limits: tuple[float, float]) -> bool:
-    low, high = min(limits), max(limits)
+def _inside(axis, value: float, limits: tuple[float, float]) -> bool:
+    """Whether a tick at ``value`` lies in the view, compared in the axis's scaled space
+    (log10 on a log axis, where a linear tolerance would admit every small value)."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v, a, b = axis.get_transform().transform(np.array([value, *limits], dtype=float))
+    if not np.isfinite(v):
+        return False
+    low, high = min(a, b), max(a, b)
     slack = (high - low) * 1e-9
-    return low - slack <= value <= high + slack
+    return low - slack <= v <= high + slack
 
 
 def overlapping(boxes: Sequence[TextBox], tolerance: float = 0.5) -> list[tuple[TextBox, TextBox]]:
