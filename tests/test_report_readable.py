@@ -174,3 +174,15 @@ def test_missing_pieces_lists_every_section_that_says_absent(tmp_path):
     for ident in ("lr-finder", "monitors", "augment", "model", "preflight"):
         assert f'href="#{ident}"' in notes, ident
     assert "every piece" not in notes and "Sections with nothing to show" in notes
+
+
+def test_augment_preview_cli_prints_the_tiny_image_warnings(tmp_path, capsys):
+    from netcoach.cli import main
+
+    assert main(["augment", "preview", "--augment.transforms", "crop,cutout", "--out", str(tmp_path / "p.png"),
+                 "--samples", "2", "--views", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: augment.crop_padding 4 on 8x8 images" in out and "--augment.cutout_size 4" in out
+    assert main(["augment", "preview", "--augment.transforms", "crop,cutout", "--augment.crop_padding", "1",
+                 "--augment.cutout_size", "3", "--out", str(tmp_path / "q.png")]) == 0
+    assert "warning" not in capsys.readouterr().out
