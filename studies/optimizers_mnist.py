@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import netcoach
-from netcoach.optim import lr_find
+from netcoach.train.lr_find import lr_find
 from netcoach.data.base import DataBundle, Split
 from studies.shared_data import SHARED, mnist
 
