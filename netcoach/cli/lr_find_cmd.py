@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.console import Console
 
 from netcoach.cli.options import PREFIX, add_config_options, config_from_args
-from netcoach.optim.lr_finder import RULES, default_lrs, lr_find
+from netcoach.optim.lr_finder import RULES, default_lrs
+from netcoach.train.lr_find import lr_find
 from netcoach.train.resume import with_overrides
 from netcoach.utils.io import atomic_write_json
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if record["warning"]:
         console.print(f"[yellow]warning: {record['warning']}[/yellow]", highlight=False)
     console.print(f"record: {out / 'lr_find.json'}", highlight=False)
-    if folder is not None and (folder.file("report.html").exists() or config.report.enabled):
+    if folder is not None and (folder.report_path.exists() or config.report.enabled):
         from netcoach.report import write_report
 
         folder.lock()  # the report reads the whole folder: not while a run writes it

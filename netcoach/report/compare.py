@@ -27,6 +27,7 @@ from netcoach.report.records import RunRecord, is_run_folder, load_run_record
 from netcoach.report.stats import spread
 from netcoach.tasks import task_of_config
 from netcoach.train.monitor import direction
+from netcoach.train.run import REPORT
 from netcoach.utils.io import atomic_write_text
 
 # Config keys that say where a run was written, not how it was trained.
@@ -238,10 +239,10 @@ def _run_links(comp: Comparison, out: Path) -> str:
     pair of folders can be moved together), and its folder."""
     items = []
     for r in comp.runs:
-        report = r.path / "report.html"
+        report = r.path / REPORT
         link = (f'<a href="{h.esc(Path(os.path.relpath(report.resolve(), out.resolve())).as_posix())}">'
                 f"{h.esc(r.name)}: report</a>" if report.exists()
-                else f"{h.esc(r.name)}: no report.html (build it with netcoach report {h.esc(r.path)})")
+                else f"{h.esc(r.name)}: no {REPORT} (build it with netcoach report {h.esc(r.path)})")
         items.append(f"<li>{link} <span class=\"note\">{h.esc(r.path.resolve())}</span></li>")
     return f"<ul>{''.join(items)}</ul>"
 
