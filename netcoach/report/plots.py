@@ -244,10 +244,11 @@ def plot_lr_find(record: dict, path) -> Path:
     log_axis(ax, "x")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
-    set_title(ax, "LR finder" + (": lowest loss at the end of the sweep" if record.get("warning") else ""))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=LEGEND_PT, loc="lower left", framealpha=0.9)
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.9)
+    # above the axes, where it hides no part of the curve (the report's heading names the plot)
+    ax.legend(fontsize=LEGEND_PT, loc="lower left", bbox_to_anchor=(0.0, 1.02, 1.0, 0.1), mode="expand",
+              ncol=2, borderaxespad=0, frameon=False)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.8)
     return save_png(fig, Path(path))
 
 
