@@ -126,6 +126,8 @@ class IntegerMoves:
         params = [step.sample(x, generator) for step in self.steps]
         erase_params = [step.sample(x, generator) for step in self.erasers]
         n, _, h, w = x.shape
+        if self.is_flip_shift():
+            return flip_shift(x, *self.flip_shift_maps(params, h, w), self.pads(h, w)), y
         coords = identity_coords(n, h, w, x.device)
         for step, p in zip(reversed(self.steps), reversed(params)):  # output side first
             coords = step.source(coords, p, h, w)
@@ -134,6 +136,70 @@ class IntegerMoves:
             mask = step.keep(p, h, w, x.dtype)
             keep = mask if keep is None else keep * mask
         return remap(x, coords, keep), y
+
+
+    def is_flip_shift(self) -> bool:
+        """Flips and at most one zero-filling crop or translation, no erasers: every axis is
+        then ``source = sign * out + offset`` per sample, copied by ``flip_shift``."""
+        shifts = [s for s in self.steps if isinstance(s, _Shift)]
+        return (not self.erasers and len(shifts) <= 1 and all(s.fill == "zero" for s in shifts)
+                and all(isinstance(s, (_Shift, HorizontalFlip, VerticalFlip)) for s in self.steps))
+
+    def flip_shift_maps(self, params: list, h: int, w: int):
+        """Per-sample (sign, offset) of rows and of columns: the steps composed from the
+        output side, as ``source`` composes the coordinate tables (a flip maps t to
+        size - 1 - t, a shift t to t - d; inactive samples keep t)."""
+        n = params[0]["active"].shape[0]
+        one = torch.ones(n, dtype=torch.long, device=params[0]["active"].device)
+        ay, by, ax, bx = one, torch.zeros_like(one), one, torch.zeros_like(one)
+        for step, p in zip(reversed(self.steps), reversed(params)):
+            on = p["active"].long()
+            if isinstance(step, HorizontalFlip):
+                ax, bx = ax * (1 - 2 * on), bx + on * (w - 1 - 2 * bx)
+            elif isinstance(step, VerticalFlip):
+                ay, by = ay * (1 - 2 * on), by + on * (h - 1 - 2 * by)
+            else:
+                by, bx = by - p["dy"] * on, bx - p["dx"] * on
+        return ay, by, ax, bx
+
+    def pads(self, h: int, w: int) -> tuple[int, int]:
+        """The largest shift along rows and columns (0 without a shift)."""
+        for s in self.steps:
+            if isinstance(s, RandomCrop):
+                return s.padding, s.padding
+            if isinstance(s, Translate):
+                return round(s.max * h), round(s.max * w)
+        return 0, 0
+
+
+def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int]) -> torch.Tensor:
+    """out[n, :, i, j] = x[n, :, ay*i + by, ax*j + bx] per sample (signs ±1), zero where
+    that falls outside the image (never more than ``pads`` (rows, columns) pixels out).
+
+    Written for memory speed in any dtype (uint8 above all): the batch is zero-padded
+    once, the samples whose columns run backwards get a mirrored copy of their padded
+    rows, and then every output row is one contiguous run of W values of some padded
+    row, so a single ``index_select`` over a strided view of all W-long windows copies
+    the result row by row; per-element gathers cost several times more (bench/augment.py).
+    """
+    n, c, h, w = x.shape
+    py, px = pads
+    hp, wp = h + 2 * py, w + 2 * px
+    backwards = (ax < 0).nonzero().view(-1)
+    padded = x.new_zeros((n + len(backwards), c, hp, wp))
+    padded[:n, :, py:py + h, px:px + w] = x
+    if len(backwards):
+        padded[n:, :, py:py + h, px:px + w] = x.index_select(0, backwards).flip(-1)
+    slot = torch.arange(n, device=x.device)  # where sample n's padded rows are
+    slot[backwards] = n + torch.arange(len(backwards), device=x.device)
+    # first column of each output row in its padded row (mirrored: wp - 1 - its column)
+    col0 = torch.where(ax > 0, bx + px, w - 1 + px - bx)
+    rows = ay.view(n, 1) * torch.arange(h, device=x.device).view(1, h) + (by + py).view(n, 1)
+    start = ((slot.view(n, 1, 1) * c + torch.arange(c, device=x.device).view(1, c, 1)) * hp
+             + rows.view(n, 1, h)) * wp + col0.view(n, 1, 1)
+    flat = padded.view(-1)
+    windows = flat.as_strided((flat.numel() - w + 1, w), (1, 1))
+    return windows.index_select(0, start.view(-1)).view(n, c, h, w)
 
 
 def _flipped(table: torch.Tensor, size: int, active: torch.Tensor) -> torch.Tensor:
