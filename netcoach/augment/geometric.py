@@ -194,9 +194,8 @@ def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int]) -> torch.
     slot[backwards] = n + torch.arange(len(backwards), device=x.device)
     # first column of each output row in its padded row (mirrored: wp - 1 - its column)
     col0 = torch.where(ax > 0, bx + px, w - 1 + px - bx)
-    rows = ay.view(n, 1) * torch.arange(h, device=x.device).view(1, h) + (by + py).view(n, 1)
-    start = ((slot.view(n, 1, 1) * c + torch.arange(c, device=x.device).view(1, c, 1)) * hp
-             + rows.view(n, 1, h)) * wp + col0.view(n, 1, 1)
+    rows = ay.view(n, 1) * torch.arange(h, device=x.device).view(1, h) + (by + py + slot * (c * hp)).view(n, 1)
+    start = (rows * wp + col0.view(n, 1)).view(n, 1, h) + (torch.arange(c, device=x.device) * (hp * wp)).view(1, c, 1)
     flat = padded.view(-1)
     windows = flat.as_strided((flat.numel() - w + 1, w), (1, 1))
     return windows.index_select(0, start.view(-1)).view(n, c, h, w)
