@@ -87,7 +87,7 @@ def test_the_resume_line_names_the_epoch_and_the_next_batch():
 def test_a_large_decode_shows_a_bar_and_a_summary_line_a_small_one_nothing():
     out = terminal()
     reporter = StartReporter(out)
-    for done in (512, 1024, 1536, StartReporter.DECODE_BAR_MIN):
+    for done in (0, 512, 1024, 1536, StartReporter.DECODE_BAR_MIN):
         reporter("decode", {"done": done, "total": StartReporter.DECODE_BAR_MIN})
     text = out.file.getvalue()
     assert "decoding images" in text and f"{StartReporter.DECODE_BAR_MIN}/{StartReporter.DECODE_BAR_MIN}" in text

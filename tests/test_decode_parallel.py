@@ -171,7 +171,7 @@ def test_progress_is_reported_per_chunk_up_to_the_total(tmp_path, monkeypatch):
     with decode.reporting(lambda done, total: seen.append((done, total))):
         decode.decode_all(images)
     decode.decode_all(images)  # outside the block: nothing more is reported
-    assert seen == [(4, 21), (8, 21), (12, 21), (16, 21), (20, 21), (21, 21)]
+    assert seen == [(0, 21), (4, 21), (8, 21), (12, 21), (16, 21), (20, 21), (21, 21)]
 
 
 def test_listing_order_and_content_match_os_walk(tmp_path):

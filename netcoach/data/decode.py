@@ -350,6 +350,8 @@ def decode_all(images: ImageList, channels: int = 0, size: Optional[tuple[int, i
     odd: dict[int, Optional[np.ndarray]] = {}
     resized = 0
     report = _progress.get()
+    if report is not None:
+        report(0, n)  # decoding starts (a bar can show before the first chunk is done)
     for done, part in _run(job):
         odd.update(part.odd)
         resized += part.resized
