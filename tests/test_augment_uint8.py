@@ -64,14 +64,27 @@ def test_flip_and_one_zero_shift_take_the_fast_copy_and_others_do_not():
     assert isinstance(fused, IntegerMoves) and fused.erasers and not fused.is_flip_shift()
 
 
-def test_flip_shift_reads_the_hand_computed_pixels():
+@pytest.mark.parametrize("mirror_all", [False, True])  # True: the accelerator's sync-free way
+def test_flip_shift_reads_the_hand_computed_pixels(mirror_all):
     x = torch.arange(2 * 1 * 3 * 4, dtype=torch.uint8).view(2, 1, 3, 4)
     one = torch.ones(2, dtype=torch.long)
     # sample 0: columns mirrored (source col 3 - j), rows moved down by 1 (source row i - 1)
     # sample 1: identity rows, columns read j + 2 (content moves left by 2)
-    out = flip_shift(x, one, torch.tensor([-1, 0]), torch.tensor([-1, 1]), torch.tensor([3, 2]), (1, 2))
+    out = flip_shift(x, one, torch.tensor([-1, 0]), torch.tensor([-1, 1]), torch.tensor([3, 2]), (1, 2),
+                     mirror_all=mirror_all)
     assert out[0, 0].tolist() == [[0, 0, 0, 0], [3, 2, 1, 0], [7, 6, 5, 4]]
     assert out[1, 0].tolist() == [[14, 15, 0, 0], [18, 19, 0, 0], [22, 23, 0, 0]]
+
+
+def test_mirroring_every_sample_gives_the_same_batch_as_mirroring_only_the_flipped():
+    x, _ = batch(n=29)
+    g = torch.Generator().manual_seed(2)
+    ay = torch.where(torch.rand(29, generator=g) < 0.5, 1, -1)
+    ax = torch.where(torch.rand(29, generator=g) < 0.5, 1, -1)
+    by = torch.randint(-2, 3, (29,), generator=g) + (ay < 0) * 10  # vflip: offset h - 1 +- shift
+    bx = torch.randint(-3, 4, (29,), generator=g) + (ax < 0) * 8
+    some, every = (flip_shift(x, ay, by, ax, bx, (2, 3), mirror_all=m) for m in (False, True))
+    assert torch.equal(some, every)
 
 
 def test_the_training_loader_moves_pixels_before_the_float_conversion(monkeypatch):

@@ -172,7 +172,8 @@ class IntegerMoves:
         return 0, 0
 
 
-def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int]) -> torch.Tensor:
+def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int],
+               mirror_all: "bool | None" = None) -> torch.Tensor:
     """out[n, :, i, j] = x[n, :, ay*i + by, ax*j + bx] per sample (signs ±1), zero where
     that falls outside the image (never more than ``pads`` (rows, columns) pixels out).
 
@@ -181,17 +182,25 @@ def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int]) -> torch.
     rows, and then every output row is one contiguous run of W values of some padded
     row, so a single ``index_select`` over a strided view of all W-long windows copies
     the result row by row; per-element gathers cost several times more (bench/augment.py).
+    ``mirror_all`` (default: off the CPU) mirrors every sample instead of counting the
+    ones that need it, which would make the host wait for an accelerator every batch.
     """
     n, c, h, w = x.shape
     py, px = pads
     hp, wp = h + 2 * py, w + 2 * px
-    backwards = (ax < 0).nonzero().view(-1)
-    padded = x.new_zeros((n + len(backwards), c, hp, wp))
+    backwards = ax < 0
+    every = torch.arange(n, device=x.device)
+    if mirror_all is None:
+        mirror_all = x.device.type != "cpu"
+    if mirror_all:
+        mirrored, rank = every, every
+    else:  # only the samples that need it
+        mirrored, rank = backwards.nonzero().view(-1), backwards.long().cumsum(0) - 1
+    padded = x.new_zeros((n + len(mirrored), c, hp, wp))
     padded[:n, :, py:py + h, px:px + w] = x
-    if len(backwards):
-        padded[n:, :, py:py + h, px:px + w] = x.index_select(0, backwards).flip(-1)
-    slot = torch.arange(n, device=x.device)  # where sample n's padded rows are
-    slot[backwards] = n + torch.arange(len(backwards), device=x.device)
+    if len(mirrored):
+        padded[n:, :, py:py + h, px:px + w] = x.index_select(0, mirrored).flip(-1)
+    slot = torch.where(backwards, n + rank, every)  # where sample n's (maybe mirrored) padded rows are
     # first column of each output row in its padded row (mirrored: wp - 1 - its column)
     col0 = torch.where(ax > 0, bx + px, w - 1 + px - bx)
     rows = ay.view(n, 1) * torch.arange(h, device=x.device).view(1, h) + (by + py + slot * (c * hp)).view(n, 1)
