@@ -11,8 +11,8 @@
 One thread, so neither side gains from parallelism. Time is the thread's CPU time
 (``time.thread_time``): on a shared, oversubscribed machine wall-clock time mostly
 measures how long the process waited for a core. The functions take turns in each of
-ROUNDS rounds (a busy spell hits both); the ratio printed is the median of the
-per-round ratios, and the rates are medians too.
+ROUNDS rounds (a busy spell hits both; the order rotates); the ratio printed is the
+median of the per-round ratios, and the rates are medians too.
 
 Run: PYTHONPATH=$PWD python bench/augment.py
 """
@@ -63,15 +63,18 @@ def hand_flip_crop_cutout(x: torch.Tensor, y: torch.Tensor, g: torch.Generator):
 
 
 def rounds(fns: dict, x, y, n_rounds: int = ROUNDS) -> dict:
-    """CPU seconds per call of each function, one list per function, taking turns."""
+    """CPU seconds per call of each function, one list per function, taking turns; the
+    order rotates every round, so no function always runs right after the same other
+    (a per-sample loop leaves the caches and the allocator in another state)."""
     g = torch.Generator().manual_seed(0)
     times = {name: [] for name in fns}
+    names = list(fns)
     for fn in fns.values():
         fn(x, y, g)  # warm-up
-    for _ in range(n_rounds):
-        for name, fn in fns.items():
+    for r in range(n_rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
             start = time.thread_time()
-            fn(x, y, g)
+            fns[name](x, y, g)
             times[name].append(time.thread_time() - start)
     return times
 
