@@ -105,3 +105,13 @@ def test_the_training_loader_moves_pixels_before_the_float_conversion(monkeypatc
     plain = batches(lambda b, t, g: pipeline(b, t, g))  # any other callable gets floats
     assert moved[3:] == [torch.float32] * 3
     assert len(got) == 3 and all(torch.equal(a, b) for a, b in zip(got, plain))
+
+
+def test_the_reused_padded_buffer_keeps_zero_borders_across_batches_of_other_sizes():
+    cfg = AugmentConfig(transforms=["hflip", "translate"], translate_max=0.3)
+    pipeline = build_augment(cfg)  # one pipeline, so one ZeroBorders buffer for every batch
+    for n, seed in ((37, 1), (37, 2), (12, 3), (80, 4)):  # smaller, then larger than the buffer
+        x, y = batch(n=n, seed=seed)
+        want = one_by_one(cfg, x.float() / 255.0, y, seed=seed)
+        got, _ = pipeline.from_stored(x, y, torch.Generator().manual_seed(seed), lambda b: b.float().div_(255.0))
+        assert torch.equal(got, want), n

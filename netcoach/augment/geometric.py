@@ -121,13 +121,14 @@ class IntegerMoves:
     def __init__(self, steps: list[IntegerMove]):
         self.steps = steps
         self.erasers: list = []  # zero-filling transforms with ``keep(params, h, w, dtype)``
+        self.borders = ZeroBorders()  # flip_shift's padded slots, kept from batch to batch
 
     def __call__(self, x, y, generator):
         params = [step.sample(x, generator) for step in self.steps]
         erase_params = [step.sample(x, generator) for step in self.erasers]
         n, _, h, w = x.shape
         if self.is_flip_shift():
-            return flip_shift(x, *self.flip_shift_maps(params, h, w), self.pads(h, w)), y
+            return flip_shift(x, *self.flip_shift_maps(params, h, w), self.pads(h, w), borders=self.borders), y
         coords = identity_coords(n, h, w, x.device)
         for step, p in zip(reversed(self.steps), reversed(params)):  # output side first
             coords = step.source(coords, p, h, w)
@@ -172,8 +173,25 @@ class IntegerMoves:
         return 0, 0
 
 
+class ZeroBorders:
+    """A reusable buffer of zero-padded image slots for ``flip_shift``: only slot interiors
+    are ever written, so the borders stay zero and the buffer is neither cleared nor
+    allocated again for the next batch of the same shape (a fresh zeroed buffer per batch
+    cost about a sixth of the copy)."""
+
+    def __init__(self):
+        self.buffer: "torch.Tensor | None" = None
+
+    def slots(self, k: int, like: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+        """``k`` slots of ``shape`` (C, Hp, Wp) with zero borders, in ``like``'s dtype and device."""
+        b = self.buffer
+        if b is None or len(b) < k or b.shape[1:] != shape or b.dtype != like.dtype or b.device != like.device:
+            self.buffer = b = like.new_zeros((max(k, 2 * like.shape[0]), *shape))
+        return b[:k]
+
+
 def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int],
-               mirror_all: "bool | None" = None) -> torch.Tensor:
+               mirror_all: "bool | None" = None, borders: "ZeroBorders | None" = None) -> torch.Tensor:
     """out[n, :, i, j] = x[n, :, ay*i + by, ax*j + bx] per sample (signs ±1), zero where
     that falls outside the image (never more than ``pads`` (rows, columns) pixels out).
 
@@ -184,6 +202,7 @@ def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int],
     the result row by row; per-element gathers cost several times more (bench/augment.py).
     ``mirror_all`` (default: off the CPU) mirrors every sample instead of counting the
     ones that need it, which would make the host wait for an accelerator every batch.
+    ``borders``: a ``ZeroBorders`` kept between calls (default: a fresh buffer).
     """
     n, c, h, w = x.shape
     py, px = pads
@@ -196,7 +215,7 @@ def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int],
         mirrored, rank = every, every
     else:  # only the samples that need it
         mirrored, rank = backwards.nonzero().view(-1), backwards.long().cumsum(0) - 1
-    padded = x.new_zeros((n + len(mirrored), c, hp, wp))
+    padded = (borders or ZeroBorders()).slots(n + len(mirrored), x, (c, hp, wp))
     padded[:n, :, py:py + h, px:px + w] = x
     if len(mirrored):
         padded[n:, :, py:py + h, px:px + w] = x.index_select(0, mirrored).flip(-1)
