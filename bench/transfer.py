@@ -41,6 +41,7 @@ from netcoach.data.base import DataBundle, Split
 from netcoach.data.normalize import channel_stats
 from netcoach.data.sources import datasets
 from netcoach.train.checkpoint import load_weights
+from netcoach.train.run import RunFolder
 from netcoach.transfer.features import sklearn_threads
 from netcoach.transfer.prune import permanent_state, prune_run, pruning_skeleton
 from netcoach.transfer.recipe import finetune_config
@@ -106,14 +107,18 @@ TARGET_EPOCHS = 30
 
 def cached_source(pre: DataBundle, cache: Path, smoke: bool) -> Path:
     """The source run folder in ``cache``, trained once: its name holds a hash of the
-    settings and the split, so changing either trains a new one."""
+    settings and the split, so changing either trains a new one; an interrupted one is
+    resumed from its last checkpoint."""
     settings = {**SOURCE, "train.epochs": "1" if smoke else SOURCE["train.epochs"], "split": SOURCE_SPLIT,
                 "n": len(pre.train)}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     folder = cache / f"cifar-source-{key}"
     if (folder / "summary.json").is_file():
         return folder
-    if folder.exists():  # an interrupted earlier attempt: start over
+    if RunFolder(folder).has_checkpoint("last"):  # an interrupted earlier attempt: continue it
+        netcoach.train(data=pre, progress=False, resume=folder)
+        return folder
+    if folder.exists():  # interrupted before its first checkpoint: start over
         shutil.rmtree(folder)
     run({**SOURCE, "train.epochs": settings["train.epochs"]}, cache, folder.name, pre)
     return folder
