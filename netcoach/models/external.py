@@ -88,13 +88,14 @@ def _check_unused_options(cfg: ModelConfig) -> None:
                               f"({getattr(defaults, f.name)!r}) or use one of netcoach's own model families")
 
 
-def require(prefix: str):
-    """The library behind ``prefix``, or a ConfigError naming the extra that installs it."""
+def require(prefix: str, name: str = ""):
+    """The library behind ``prefix``, or a ConfigError naming the extra that installs it
+    (``name``: the model.name asked for, for the message)."""
     module, extra = LIBRARIES[prefix]
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ConfigError(f"model.name {prefix}:...: needs {module}, which is not installed ({exc}); "
+        raise ConfigError(f"model.name {name or prefix + ':...'}: needs {module}, which is not installed ({exc}); "
                           f"install the optional extra: pip install 'netcoach[{extra}]' (or pip install "
                           f"{module} matching your torch)") from None
 
@@ -136,7 +137,7 @@ def _check_channels(name: str, input_shape: tuple[int, ...], needed: int = 3) ->
 
 @families.register("tv")
 def torchvision_model(cfg: ModelConfig, arch: str, input_shape: tuple[int, ...], num_classes: int) -> ExternalNetwork:
-    tv = require("tv")
+    tv = require("tv", cfg.name)
     available = sorted(tv.models.list_models(module=tv.models))
     if arch not in available:
         raise _unknown("tv", arch, available)
@@ -147,7 +148,7 @@ def torchvision_model(cfg: ModelConfig, arch: str, input_shape: tuple[int, ...],
 
 @families.register("timm")
 def timm_model(cfg: ModelConfig, arch: str, input_shape: tuple[int, ...], num_classes: int) -> ExternalNetwork:
-    timm = require("timm")
+    timm = require("timm", cfg.name)
     available = timm.list_models()
     if arch not in available:
         raise _unknown("timm", arch, available)
