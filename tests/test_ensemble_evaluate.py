@@ -74,3 +74,10 @@ def test_evaluate_an_ensemble_with_a_missing_member_is_one_line(ensemble, tmp_pa
     assert main(["evaluate", str(copy / "ens")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "s1" in err
+
+
+def test_asking_an_ensemble_for_other_weights_than_it_was_built_from_is_refused(ensemble, capsys):
+    result, _ = ensemble
+    assert main(["evaluate", str(result.path), "--which", "last"]) == 2
+    err = capsys.readouterr().err
+    assert "--which last: the ensemble" in err and "best weights" in err and "--which last` for those" in err
