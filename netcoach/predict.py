@@ -48,7 +48,6 @@ from netcoach.data.npz import read_npz
 from netcoach.data.sources import LAYOUTS
 from netcoach.data.tabular import TabularPreprocessing, read_csv
 from netcoach.ensemble import EnsembleModel, is_ensemble, load_ensemble
-from netcoach.ensemble.folder import read_record
 from netcoach.tasks import Task, task_of_run
 from netcoach.train.final import test_metrics
 from netcoach.train.run import RunFolder
@@ -300,11 +299,7 @@ def load_predictor(run_dir: str | Path, which: str = "best", device: str = "cpu"
     """The run or ensemble folder at ``run_dir`` with its ``which`` weights (an ensemble's must be
     the ones it was built from: its summary scored those)."""
     if is_ensemble(run_dir):
-        built = read_record(run_dir).get("which", "best")
-        if which != built:
-            raise ValueError(f"--which {which}: the ensemble {run_dir} averages its members' {built} weights; "
-                             f"build one with `netcoach ensemble ... --which {which}` for those")
-        ensemble = load_ensemble(run_dir, device=device)
+        ensemble = load_ensemble(run_dir, device=device, which=which)
         first = RunFolder(ensemble.paths[0])
         return Predictor(first.config(), RunInputs.of(first.path), ensemble.task, ensemble.record,
                          ensemble, device)
