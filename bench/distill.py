@@ -7,7 +7,8 @@ The data is ``--per-class`` images of each class from the shared CIFAR-10 traini
 (stratified, split seed 0). Every run uses that same split.
 
 - teacher: ``cnn`` width 256 (64-128-256 channels, about 372k parameters), flips and crops,
-  one-cycle Adam; trained once and kept in ``--cache`` (reused while its config is the same);
+  one-cycle Adam; trained once and kept in ``--cache`` (reused while its config is the same,
+  like the from-scratch students, which ``--scratch-only`` can train beside it);
 - student: ``cnn`` width 64 (16-32-64 channels, about 24k parameters, < 1/10 of the
   teacher's), no augmentation, so the teacher's logits are computed once per training image
   and cached for the whole run (the summary says so); from scratch and distilled (T 4, alpha
@@ -77,22 +78,26 @@ def train(over: dict, **extra):
     return netcoach.train(netcoach.load_config(overrides={**over, **extra}), progress=False)
 
 
-def cached_teacher(over: dict, cache: Path, epochs: int) -> Path:
-    """The teacher run in ``cache/teachers/<hash of its overrides>``, trained when absent."""
-    extra = {"model.width": "256", "augment.transforms": "hflip,crop", "train.epochs": str(epochs),
-             "train.seed": "0"}
+def cached_run(over: dict, cache: Path, name: str, **extra) -> Path:
+    """A finished run of ``over`` + ``extra`` in ``cache/runs/<name>-<hash of its overrides>``,
+    trained when absent (the teacher, and the from-scratch students, which need no teacher:
+    ``--scratch-only`` trains them while the teacher trains in another process)."""
     key = {k: v for k, v in {**over, **extra}.items() if k != "run.dir"}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    folder = cache / "teachers" / f"teacher-{digest}"
+    folder = cache / "runs" / f"{name}-{digest}"
     if (folder / "summary.json").is_file():
-        print(f"teacher: cached {folder}")
+        print(f"{name}: cached {folder}")
         return folder
     if folder.exists():
         shutil.rmtree(folder)  # an interrupted training: start over
     started = time.perf_counter()
     run = train({**over, "run.dir": str(folder.parent)}, **extra, **{"run.name": folder.name}).run_dir
-    print(f"teacher: trained {run} in {time.perf_counter() - started:.0f} s")
+    print(f"{name}: trained {run} in {time.perf_counter() - started:.0f} s")
     return run
+
+
+TEACHER = {"model.width": "256", "augment.transforms": "hflip,crop", "train.seed": "0"}
+STUDENT = {"model.width": "64"}
 
 
 def acc(metrics: dict) -> float:
@@ -109,6 +114,8 @@ def main() -> int:
     parser.add_argument("--alpha", default="0.7")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--teacher-only", action="store_true", help="train (or find) the teacher and stop")
+    parser.add_argument("--scratch-only", action="store_true",
+                        help="train (or find) the from-scratch students and stop (no teacher needed)")
     args = parser.parse_args()
     if not ARCHIVE.is_file():
         print(f"CIFAR-10 not found at {ARCHIVE}; this benchmark needs the shared datasets")
@@ -118,22 +125,25 @@ def main() -> int:
     data = subset_folder(args.cache, args.per_class)
     with tempfile.TemporaryDirectory() as tmp:
         over = base(data, args.cache, Path(tmp), args.epochs)
-        teacher = cached_teacher(over, args.cache, args.teacher_epochs)
+        if args.scratch_only:
+            for seed in range(args.seeds):
+                cached_run(over, args.cache, f"scratch-{seed}", **STUDENT, **{"train.seed": str(seed)})
+            return 0
+        teacher = cached_run(over, args.cache, "teacher", **TEACHER, **{"train.epochs": str(args.teacher_epochs)})
         t_summary = RunFolder(teacher).summary()
         print(f"teacher: cnn width 256, {t_summary['parameters']:,} parameters, "
               f"test_acc {acc(t_summary['test']):.2f}% ({args.per_class * 10} images, 20% held out for test)")
         if args.teacher_only:
             return 0
-        student = {"model.width": "64"}
         distill = {"distill.teacher": str(teacher), "distill.temperature": args.temperature,
                    "distill.alpha": args.alpha}
         print(f"students: cnn width 64, no augmentation, {args.epochs} epochs, T {args.temperature}, "
               f"alpha {args.alpha}, seeds 0..{args.seeds - 1}")
         scratch, distilled = [], []
         for s in range(args.seeds):
-            a = train(over, **student, **{"train.seed": str(s), "run.name": f"scratch-{s}"})
-            b = train(over, **student, **distill, **{"train.seed": str(s), "run.name": f"distilled-{s}",
-                                                     "distill.baseline": str(a.run_dir)})
+            a = cached_run(over, args.cache, f"scratch-{s}", **STUDENT, **{"train.seed": str(s)})
+            b = train(over, **STUDENT, **distill, **{"train.seed": str(s), "run.name": f"distilled-{s}",
+                                                     "distill.baseline": str(a)})
             d = b.summary["distill"]
             scratch.append(acc(d["baseline"]["test"]))
             distilled.append(acc(b.summary["test"]))
