@@ -18,7 +18,7 @@ The data is ``--per-class`` images of each class from the shared CIFAR-10 traini
 Printed: teacher and student parameters and test accuracies, each seed, and the gain of
 the distilled students' mean over the from-scratch mean last (goal: >= 0.5 points).
 
-Run: ``PYTHONPATH=. nice -n 10 python bench/distill.py [--per-class 2000] [--epochs 10]``
+Run: ``PYTHONPATH=. nice -n 10 python bench/distill.py [--per-class 2000] [--epochs 6]``
 """
 
 from __future__ import annotations

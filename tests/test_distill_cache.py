@@ -104,6 +104,16 @@ def test_with_augmentation_on_every_batch_goes_to_the_live_teacher(teacher, tmp_
     assert calls == [loader.global_size(j) for j in range(len(loader))] * 2  # every batch, both epochs
 
 
+def test_the_summary_and_report_say_the_teacher_logits_were_computed_once(teacher, tmp_path):
+    over = _over(tmp_path, "once", **{"distill.teacher": str(teacher), "train.epochs": "1",
+                                      "report.enabled": "true"})
+    result = netcoach.train(netcoach.load_config(overrides=over), progress=False)
+    n = len(result.trainer.loaders["train"].split)
+    expected = f"computed once for the {n} training samples (no augmentation)"
+    assert result.summary["distill"]["teacher_logits"] == expected
+    assert f"Teacher logits: {expected}." in (result.run_dir / "report.html").read_text()
+
+
 def test_a_batch_built_outside_the_loader_gets_the_live_teacher(teacher, tmp_path):
     trainer = _trainer(teacher, tmp_path)
     task, loader = trainer.task, trainer.loaders["train"]
