@@ -121,3 +121,16 @@ def test_a_batch_built_outside_the_loader_gets_the_live_teacher(teacher, tmp_pat
     calls = _count_teacher_calls(task)
     task.teacher_logits(x)
     assert calls == [8]  # the live teacher on these 8 samples, no pass over the split
+
+
+def test_a_streamed_training_split_goes_to_the_live_teacher(tmp_path):
+    from tests.test_data_folder import make_folder
+
+    root = make_folder(tmp_path / "imgs", per_class=10)
+    common = {"data.name": "folder", "data.path": str(root), "data.cache_dir": str(tmp_path / "c"),
+              "data.num_workers": "0", "data.batch_size": "8", "train.epochs": "1"}
+    teacher = netcoach.train(netcoach.load_config(overrides=_over(tmp_path, "t", **common)), progress=False)
+    over = _over(tmp_path, "s", **common, **{"data.streaming": "true", "distill.teacher": str(teacher.run_dir)})
+    result = netcoach.train(netcoach.load_config(overrides=over), progress=False)
+    assert not result.trainer.task.cached
+    assert result.summary["distill"]["teacher_logits"] == "computed for every training batch (streamed data)"

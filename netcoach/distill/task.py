@@ -65,8 +65,10 @@ class DistillTask(Task):
 
     def cache_for(self, loader) -> bool:
         """Cache the teacher's logits of ``loader``'s split when its batches are the stored samples
-        unchanged (no augmentation; an in-memory ``DeviceLoader``); returns whether it will."""
-        self._loader = loader if loader.transform is None and hasattr(loader, "batch_indices") else None
+        unchanged: no augmentation, and the split held in memory as one tensor (a streamed split
+        is decoded per batch); returns whether it will."""
+        in_memory = isinstance(loader.split.x, torch.Tensor)
+        self._loader = loader if in_memory and loader.transform is None else None
         self._cache = None
         return self.cached
 
