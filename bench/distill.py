@@ -34,8 +34,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import netcoach  # noqa: E402
@@ -80,8 +78,10 @@ def train(over: dict, **extra):
 
 def cached_run(over: dict, cache: Path, name: str, **extra) -> Path:
     """A finished run of ``over`` + ``extra`` in ``cache/runs/<name>-<hash of its overrides>``,
-    trained when absent (the teacher, and the from-scratch students, which need no teacher:
-    ``--scratch-only`` trains them while the teacher trains in another process)."""
+    trained when absent. Every run is cached, so the work can be shared by processes: the
+    from-scratch students need no teacher (``--scratch-only`` trains them while the teacher
+    trains), and ``--seed`` runs one seed's students. The key is the overrides, not the code:
+    clear the cache after changing netcoach."""
     key = {k: v for k, v in {**over, **extra}.items() if k != "run.dir"}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     folder = cache / "runs" / f"{name}-{digest}"
@@ -110,6 +110,8 @@ def main() -> int:
     parser.add_argument("--teacher-epochs", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=6, help="student epochs")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed", type=int, help="only this seed (several processes can share the seeds; "
+                                                  "a last run without --seed prints all from the cache)")
     parser.add_argument("--temperature", default="4")
     parser.add_argument("--alpha", default="0.7")
     parser.add_argument("--cache", type=Path, default=CACHE)
@@ -125,8 +127,9 @@ def main() -> int:
     data = subset_folder(args.cache, args.per_class)
     with tempfile.TemporaryDirectory() as tmp:
         over = base(data, args.cache, Path(tmp), args.epochs)
+        seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
         if args.scratch_only:
-            for seed in range(args.seeds):
+            for seed in seeds:
                 cached_run(over, args.cache, f"scratch-{seed}", **STUDENT, **{"train.seed": str(seed)})
             return 0
         teacher = cached_run(over, args.cache, "teacher", **TEACHER, **{"train.epochs": str(args.teacher_epochs)})
@@ -138,24 +141,24 @@ def main() -> int:
         distill = {"distill.teacher": str(teacher), "distill.temperature": args.temperature,
                    "distill.alpha": args.alpha}
         print(f"students: cnn width 64, no augmentation, {args.epochs} epochs, T {args.temperature}, "
-              f"alpha {args.alpha}, seeds 0..{args.seeds - 1}")
+              f"alpha {args.alpha}, seeds {', '.join(map(str, seeds))}")
         scratch, distilled = [], []
-        for s in range(args.seeds):
+        for s in seeds:
             a = cached_run(over, args.cache, f"scratch-{s}", **STUDENT, **{"train.seed": str(s)})
-            b = train(over, **STUDENT, **distill, **{"train.seed": str(s), "run.name": f"distilled-{s}",
-                                                     "distill.baseline": str(a)})
-            d = b.summary["distill"]
+            b = RunFolder(cached_run(over, args.cache, f"distilled-{s}", **STUDENT, **distill,
+                                     **{"train.seed": str(s), "distill.baseline": str(a)})).summary()
+            d = b["distill"]  # teacher, baseline and distilled student side by side, as the report shows
             scratch.append(acc(d["baseline"]["test"]))
-            distilled.append(acc(b.summary["test"]))
+            distilled.append(acc(b["test"]))
             print(f"  seed {s}: teacher {acc(d['teacher']['test']):.2f}% ({d['teacher']['parameters']:,} "
                   f"parameters)  from scratch {scratch[-1]:.2f}% ({d['baseline']['parameters']:,})  "
-                  f"distilled {distilled[-1]:.2f}% ({b.summary['parameters']:,} = 1/"
-                  f"{d['teacher']['parameters'] / b.summary['parameters']:.1f} of the teacher; "
-                  f"teacher logits {d.get('teacher_logits', '?')})")
+                  f"distilled {distilled[-1]:.2f}% ({b['parameters']:,} = 1/"
+                  f"{d['teacher']['parameters'] / b['parameters']:.1f} of the teacher; "
+                  f"teacher logits {d['teacher_logits']})")
         gain = statistics.mean(distilled) - statistics.mean(scratch)
-        print(f"  mean of {args.seeds}: from scratch {statistics.mean(scratch):.2f}%  distilled "
+        print(f"  mean of {len(seeds)}: from scratch {statistics.mean(scratch):.2f}%  distilled "
               f"{statistics.mean(distilled):.2f}%")
-        print(f"total {time.perf_counter() - started:.0f} s on {torch.get_num_threads()} threads")
+        print(f"total {time.perf_counter() - started:.0f} s (runs found in the cache took none)")
         print(f"gain of distillation: {gain:+.2f} points (goal >= 0.5)")
     return 0
 
