@@ -133,9 +133,10 @@ def main() -> int:
                 cached_run(over, args.cache, f"scratch-{seed}", **STUDENT, **{"train.seed": str(seed)})
             return 0
         teacher = cached_run(over, args.cache, "teacher", **TEACHER, **{"train.epochs": str(args.teacher_epochs)})
-        t_summary = RunFolder(teacher).summary()
-        print(f"teacher: cnn width 256, {t_summary['parameters']:,} parameters, "
-              f"test_acc {acc(t_summary['test']):.2f}% ({args.per_class * 10} images, 20% held out for test)")
+        t_summary, t_config = RunFolder(teacher).summary(), RunFolder(teacher).config()
+        print(f"teacher: cnn width 256, {t_summary['parameters']:,} parameters, {t_config.train.epochs} epochs "
+              f"as its config.toml records, test_acc {acc(t_summary['test']):.2f}% ({args.per_class * 10} images, "
+              f"20% held out for test)")
         if args.teacher_only:
             return 0
         distill = {"distill.teacher": str(teacher), "distill.temperature": args.temperature,
