@@ -137,10 +137,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     transfer = prepare_transfer(model, config)  # model.init_from weights, [transfer] lr parts
     # parameter groups: no decay on biases/norms; every parameter placed, also those frozen later
     optimizer = build_optimizer(model, config.optim, lr_scales=transfer.lr_scales)
-    task = distill_task(task, config, bundle, model, runtime.device)  # distill.teacher: the teacher joins the loss
     loaders = build_loaders(config, bundle,
                             transform=build_augment(config.augment, num_classes=bundle.num_classes),
                             rank=runtime.rank, world_size=runtime.world_size)
+    # distill.teacher: the teacher joins the loss (its logits cached per training sample without augmentation)
+    task = distill_task(task, config, bundle, model, runtime.device, loaders["train"])
     if config.optim.name in FULL_BATCH:  # gradient descent: the whole training split is one batch
         loaders["train"].batch_size = len(bundle.train)
     steps_per_epoch = -(-len(loaders["train"]) // max(tc.grad_accum, 1))  # optimizer steps

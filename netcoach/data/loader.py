@@ -76,6 +76,7 @@ class DeviceLoader:
         self.position = 0  # batches already yielded in the current epoch
         self._epoch_state: Optional[torch.Tensor] = None  # generator state before this epoch's permutation
         self._skip = 0
+        self._last: Optional[tuple] = None  # (batch yielded, epoch order, first, end) of the last batch
         self.check_shards()
 
     def __len__(self) -> int:
@@ -150,8 +151,20 @@ class DeviceLoader:
                 x, y = self.split.x[idx], self.split.y[idx]
             x, y = self.augment(x, y)
             self.position += 1
-            yield self.normalize(x), y
+            x = self.normalize(x)
+            self._last = (x, order, first, end)
+            yield x, y
         self.position = 0
+        self._last = None
+
+    def batch_indices(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The positions in ``split`` of the samples of ``x`` when ``x`` is the very batch this
+        loader yielded last (None for any other tensor): what a per-sample cache keys on.
+        Identity, not equal values, so a batch built elsewhere never picks up another's entries."""
+        if self._last is None or self._last[0] is not x:
+            return None
+        _, order, first, end = self._last
+        return order[first:end] if order is not None else torch.arange(first, end, device=x.device)
 
     # ---------------------------------------------------------------- resume support
 
