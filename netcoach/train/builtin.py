@@ -1,10 +1,12 @@
 """Built-in callbacks every run gets: the best weights and the resumable checkpoints.
 
 Durability must not cost speed: both write to disk at most every
-``checkpoint.min_interval_s`` seconds (and always when training ends), and with a
-``BackgroundWriter`` the files are serialised and fsynced on another thread from a
-snapshot taken at the step boundary. Resume stays exact either way (the resumable
-state holds the best weights too); only the work redone after a kill grows.
+``checkpoint.min_interval_s`` seconds, counted from the start of training (and always
+when training ends), and with a ``BackgroundWriter`` the files are serialised and
+fsynced on another thread from a snapshot taken at the step boundary. Resume stays
+exact either way (the resumable state holds the best weights too); only the work
+redone after a kill grows, and it is never more than the interval: a run shorter
+than the interval writes its checkpoints once, at its end.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from typing import Callable, Optional, Union
 
 from netcoach.train.callbacks import Callback, monitored_value
-from netcoach.train.checkpoint import BackgroundWriter, cpu_state, flatten, remove_torn, unflatten
+from netcoach.train.checkpoint import BackgroundWriter, cpu_state, flat_part, flatten, remove_torn
 from netcoach.train.loggers import MetricsLogger
 from netcoach.train.monitor import Monitor
 from netcoach.train.run import RunFolder
@@ -22,10 +24,12 @@ __all__ = ["BestCheckpoint", "Checkpointer", "DiskSchedule", "MetricsLogger", "S
 
 
 class DiskSchedule:
-    """When a checkpoint file is written: the first time, then at most every
-    ``min_interval_s`` seconds (0: every time), on the calling thread or through ``writer``
-    (a ``BackgroundWriter``). The first write is never delayed, so a run stopped by the
-    NaN guard after its first epoch always has a good checkpoint to resume from."""
+    """When a checkpoint file is written: at most every ``min_interval_s`` seconds from
+    ``start`` (the start of training) on (0: every time), on the calling thread or
+    through ``writer`` (a ``BackgroundWriter``). Before ``start`` the first write is due
+    at once. A kill redoes at most the interval's work (a run killed before its first
+    checkpoint restarts from scratch, exactly); the callbacks write the end of training
+    whatever the interval."""
 
     def __init__(self, min_interval_s: float = 0.0, writer: Optional[BackgroundWriter] = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -33,6 +37,10 @@ class DiskSchedule:
             raise ValueError(f"checkpoint.min_interval_s must be >= 0, got {min_interval_s}")
         self.min_interval_s, self.writer, self.clock = min_interval_s, writer, clock
         self.last: Optional[float] = None
+
+    def start(self) -> None:
+        """Training starts: the interval to the first write counts from now."""
+        self.last = self.clock()
 
     def due(self) -> bool:
         return (self.min_interval_s == 0 or self.last is None
@@ -82,6 +90,9 @@ class BestCheckpoint(Callback):
     best_value = property(lambda self: self.tracker.best)
     best_epoch = property(lambda self: self.tracker.best_epoch)
 
+    def on_fit_start(self, trainer) -> None:
+        self.disk.start()
+
     def on_eval_end(self, trainer, logs: dict) -> None:
         value = monitored_value(logs, self.monitor, "train.monitor")
         if not self.tracker.update(value, logs["epoch"]):
@@ -129,6 +140,7 @@ class Checkpointer(Callback):
         self.disk = disk or DiskSchedule()
 
     def on_fit_start(self, trainer) -> None:
+        self.disk.start()
         if self.run.writes:
             remove_torn(self.run.checkpoints)  # nothing writes yet: any temp file is torn
 
@@ -138,10 +150,11 @@ class Checkpointer(Callback):
 
         trainer.check_pending()  # never write weights a pending NaN check would reject
         tensors: dict = {}
-        state = unflatten(flatten(capture(trainer), tensors), tensors)  # owns every tensor
+        flat = flatten(capture(trainer), tensors)  # copies: the snapshot owns every tensor
         run, meta = self.run, {"epoch": trainer.epoch, "step": trainer.step}
-        self.disk.write(lambda: (run.sync_epoch_logs(), run.save_weights("last", state["model"], meta),
-                                 run.save_training_state("last", state)))
+        weights = flat_part(flat, tensors, "model")
+        self.disk.write(lambda: (run.sync_epoch_logs(), run.save_weights("last", weights, meta),
+                                 run.save_flat_training_state("last", flat, tensors)))
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
         # The last epoch is saved here, not in on_fit_end: by then early stopping may have
