@@ -1,8 +1,11 @@
 """The training loop: one readable class, explicit hooks, an explicit stop flag.
 
 Metrics accumulate as device tensors and are read once per epoch, so the hot loop
-never waits for the device (no per-step host synchronisation). A task with whole-split
-metrics (AUC, F1, R²) gets the epoch's outputs, gathered on the device and moved once. The NaN guard's
+never waits for the device (no per-step host synchronisation); ``epoch_sums.EpochSums``
+holds them and the unfinished epoch a resume continues. A task with whole-split metrics
+(AUC, F1, R²) gets the epoch's outputs, gathered on the device and moved once. Where a
+micro-batch sits in its gradient-accumulation group is ``accumulation.accum_position``;
+autocast and the gradient scaler come from ``precision.precision_tools``. The NaN guard's
 check of the loss is immediate on the CPU (reading a CPU scalar costs nothing) and
 asynchronous on CUDA (``guard.LossWatch``: pinned copies polled with events).
 """
