@@ -1,12 +1,11 @@
 """Built-in callbacks every run gets: the best weights and the resumable checkpoints.
 
 Durability must not cost speed: both write to disk at most every
-``checkpoint.min_interval_s`` seconds, counted from the start of training (and always
-when training ends), and with a ``BackgroundWriter`` the files are serialised and
-fsynced on another thread from a snapshot taken at the step boundary. Resume stays
-exact either way (the resumable state holds the best weights too); only the work
-redone after a kill grows, and it is never more than the interval: a run shorter
-than the interval writes its checkpoints once, at its end.
+``checkpoint.min_interval_s`` seconds (and always when training ends), and with a
+``BackgroundWriter`` the files are serialised and fsynced on another thread from a
+snapshot taken at the step boundary (flattened once, each tensor copied once). Resume
+stays exact either way (the resumable state holds the best weights too); only the work
+redone after a kill grows.
 """
 
 from __future__ import annotations
@@ -24,12 +23,10 @@ __all__ = ["BestCheckpoint", "Checkpointer", "DiskSchedule", "MetricsLogger", "S
 
 
 class DiskSchedule:
-    """When a checkpoint file is written: at most every ``min_interval_s`` seconds from
-    ``start`` (the start of training) on (0: every time), on the calling thread or
-    through ``writer`` (a ``BackgroundWriter``). Before ``start`` the first write is due
-    at once. A kill redoes at most the interval's work (a run killed before its first
-    checkpoint restarts from scratch, exactly); the callbacks write the end of training
-    whatever the interval."""
+    """When a checkpoint file is written: the first time, then at most every
+    ``min_interval_s`` seconds (0: every time), on the calling thread or through ``writer``
+    (a ``BackgroundWriter``). The first write is never delayed, so a run stopped by the
+    NaN guard after its first epoch always has a good checkpoint to resume from."""
 
     def __init__(self, min_interval_s: float = 0.0, writer: Optional[BackgroundWriter] = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -37,10 +34,6 @@ class DiskSchedule:
             raise ValueError(f"checkpoint.min_interval_s must be >= 0, got {min_interval_s}")
         self.min_interval_s, self.writer, self.clock = min_interval_s, writer, clock
         self.last: Optional[float] = None
-
-    def start(self) -> None:
-        """Training starts: the interval to the first write counts from now."""
-        self.last = self.clock()
 
     def due(self) -> bool:
         return (self.min_interval_s == 0 or self.last is None
@@ -90,9 +83,6 @@ class BestCheckpoint(Callback):
     best_value = property(lambda self: self.tracker.best)
     best_epoch = property(lambda self: self.tracker.best_epoch)
 
-    def on_fit_start(self, trainer) -> None:
-        self.disk.start()
-
     def on_eval_end(self, trainer, logs: dict) -> None:
         value = monitored_value(logs, self.monitor, "train.monitor")
         if not self.tracker.update(value, logs["epoch"]):
@@ -140,7 +130,6 @@ class Checkpointer(Callback):
         self.disk = disk or DiskSchedule()
 
     def on_fit_start(self, trainer) -> None:
-        self.disk.start()
         if self.run.writes:
             remove_torn(self.run.checkpoints)  # nothing writes yet: any temp file is torn
 
