@@ -69,24 +69,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(target: str | Path, data: bytes) -> None:
-    """``atomic_path``'s temp file, write, fsync and rename, on one descriptor: half the
-    system calls of writing through the path (checkpoints are written this way)."""
-    target = Path(target)
-    with full_disk_is_clear(target):
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with open(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())  # data on disk before the rename makes it visible
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_text(target: str | Path, text: str) -> None:
