@@ -11,7 +11,11 @@ the rounds' ratios. Time is the children's CPU time (user + system, from
 ``resource.getrusage``) by default, which other jobs on the machine do not inflate;
 ``--clock wall`` uses the wall clock. Both processes get one torch thread.
 
-Run: ``PYTHONPATH=. python bench/run_overhead.py [--rounds 3] [--data ../shared/datasets/mnist]``
+``--timeline`` also runs ``netcoach train`` once more in a child that records the CPU
+seconds of each phase (imports, data loading, the rest of building the trainer, preflight,
+training, test evaluation, doctor, report), to show where the fixed cost goes.
+
+Run: ``PYTHONPATH=. python bench/run_overhead.py [--rounds 3] [--data ../shared/datasets/mnist] [--timeline]``
 """
 
 from __future__ import annotations
@@ -57,6 +61,42 @@ with torch.no_grad():
 """
 
 
+TIMELINE = r"""
+import functools, sys, time
+t0 = time.process_time()
+import torch
+t_torch = time.process_time()
+import netcoach
+from netcoach import api, diagnose
+from netcoach.cli import main
+import netcoach.report as report
+t_import = time.process_time()
+spent = {}
+def wrap(owner, name, label):
+    real = getattr(owner, name)
+    @functools.wraps(real)
+    def timed(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.process_time() - start
+    setattr(owner, name, timed)
+for owner, name, label in [(api, "_bundle", "data loading"), (api, "build_trainer", "build_trainer"),
+                           (diagnose, "preflight", "preflight"), (api, "open_run", "run folder"),
+                           (api.Trainer, "fit", "training"), (api, "summarize", "test evaluation"),
+                           (diagnose, "doctor", "doctor"), (report, "write_report", "report")]:
+    wrap(owner, name, label)
+start = time.process_time()
+main(sys.argv[1:])
+total = time.process_time() - t0
+spent["build_trainer"] -= spent.get("data loading", 0.0)
+phases = {"import torch": t_torch - t0, "import netcoach": t_import - t_torch, **spent}
+phases["rest"] = total - sum(phases.values())
+print("  ".join(f"{k} {v:.2f}" for k, v in phases.items()) + f"  = {total:.2f} s")
+"""
+
+
 def timed(cmd: list[str], clock: str, env: dict) -> float:
     """Seconds one child process took (its CPU time, or the wall clock)."""
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
@@ -86,6 +126,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clock", choices=("process", "wall"), default="process")
     parser.add_argument("--data", default=None, help="MNIST folder (default: ../shared/datasets/mnist)")
+    parser.add_argument("--timeline", action="store_true", help="also print CPU seconds per phase of one run")
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     py = sys.executable
@@ -104,6 +145,9 @@ def main() -> None:
                  "--model.name", "mlp", "--train.epochs", "1", "--train.threads", "1", "--run.dir", tmp]
         run = paired("netcoach train (1 epoch MLP, MNIST)", train, [py, "-c", PLAIN, str(found[0])],
                      args.rounds, args.clock, env)
+        if args.timeline:
+            proc = subprocess.run([py, "-c", TIMELINE, *train[3:]], env=env, capture_output=True, text=True)
+            print(f"timeline (CPU s): {proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else proc.stderr[-500:]}")
     print(f"ratios: import netcoach / import torch {imports:.3f};  "
           f"netcoach train / plain script {run:.3f}")
 

@@ -152,8 +152,8 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
         tc.nan_guard, tc.check_grads, tc.rollback_lr_factor, tc.max_rollbacks)
     trainer = Trainer(model, loaders, task, optimizer, schedule, tc.epochs, callbacks, rules=rules,
                       grad_accum=tc.grad_accum, precision=tc.precision, channels_last=tc.channels_last,
-                      compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime)
-    trainer.transfer = transfer  # read by default_callbacks (the Freezer) and train (summary notes)
+                      compile=tc.compile, guard=guard, data=bundle, config=config, runtime=runtime,
+                      transfer=transfer)
     return trainer
 
 
@@ -304,7 +304,7 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
                                       "resume": f"netcoach train --resume {run.path}" if run else None}
         summary["preflight"] = checks
         summary["notes"] = summary.get("notes", []) + transfer_notes(trainer)
-        if getattr(trainer, "transfer", None) is not None:
+        if trainer.transfer is not None:
             summary["transfer"] = trainer.transfer.record()
         summary["doctor"] = diagnose.doctor(history, summary, config)
         if run is not None:
@@ -334,8 +334,7 @@ def save_interrupted(trainer: Trainer, run: RunFolder) -> None:
 
 def transfer_notes(trainer: Trainer) -> list[str]:
     """The ``model.init_from`` line (what loaded, what did not) for the summary's notes."""
-    setup = getattr(trainer, "transfer", None)
-    return setup.notes() if setup is not None else []
+    return trainer.transfer.notes() if trainer.transfer is not None else []
 
 
 def show_progress(progress: Optional[bool]) -> bool:
@@ -444,7 +443,7 @@ def default_callbacks(config: Config, trainer: Trainer, best: BestCheckpoint,
         first += [TensorBoardLogger(run)] if config.log.tensorboard and run.writes else []
         first += [MLflowLogger(run.path, config)] if config.log.mlflow and run.writes else []
     first += diagnose.monitor_callbacks(config, run)
-    first += trainer.transfer.callbacks() if getattr(trainer, "transfer", None) is not None else []
+    first += trainer.transfer.callbacks() if trainer.transfer is not None else []
     tail: list[Callback] = [trainer.guard] if trainer.guard is not None else []
     if run is not None:
         ck = config.checkpoint

@@ -29,13 +29,13 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image
 
@@ -51,6 +51,9 @@ from netcoach.ensemble import EnsembleModel, is_ensemble, load_ensemble
 from netcoach.tasks import Task, task_of_run
 from netcoach.train.final import test_metrics
 from netcoach.train.run import RunFolder
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -229,13 +232,19 @@ def from_path(path: str | Path, spec: RunInputs, layout: str = "auto") -> Prepar
     return from_images([(str(path), path.read_bytes())], spec)
 
 
+def _is_frame(inputs) -> bool:
+    """A pandas DataFrame (only possible when the caller has loaded pandas)."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(inputs, pandas.DataFrame)
+
+
 def prepare(inputs, spec: RunInputs, layout: str = "auto") -> Prepared:
     """Any supported input (or a list of paths / PIL images) -> one ``Prepared`` batch."""
     if isinstance(inputs, (str, Path)):
         return from_path(inputs, spec, layout)
     if isinstance(inputs, Image.Image):
         return from_images([("image 0", inputs)], spec)
-    if isinstance(inputs, pd.DataFrame):
+    if _is_frame(inputs):
         return from_frame(inputs, spec, "table")
     if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(i, (str, Path, Image.Image))
                                                              for i in inputs):
@@ -342,6 +351,8 @@ def prediction_table(run_dir: str | Path, inputs: list, which: str = "best",
     predictor = load_predictor(run_dir, which, device)
     prepared = prepare(list(inputs), predictor.spec)
     preds = predictor.predictions(prepared.x)
+    import pandas as pd  # imported where used: every command line stays cheap
+
     table = pd.DataFrame({"input": prepared.names, **predictor.task.prediction_table(preds, predictor.classes)})
     return table, prepared.notes
 

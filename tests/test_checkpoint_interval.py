@@ -106,12 +106,17 @@ def test_long_interval_skips_the_middle_epochs(tmp_path, monkeypatch):
     from netcoach.train import run as run_module
 
     saved = []
-    real = run_module.RunFolder.save_training_state
-    monkeypatch.setattr(run_module.RunFolder, "save_training_state",
-                        lambda self, name, state: (saved.append(state["epoch"]), real(self, name, state)))
+    real = run_module.RunFolder.save_flat_training_state
+    monkeypatch.setattr(run_module.RunFolder, "save_flat_training_state",
+                        lambda self, name, meta, tensors: (saved.append(meta["epoch"]),
+                                                           real(self, name, meta, tensors)))
     netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "rare", **{
         "train.epochs": "4", "checkpoint.min_interval_s": "3600"})))
     assert saved == [1, 4]  # the first epoch, then only the end of training
+    saved.clear()
+    netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "every", **{
+        "train.epochs": "3", "checkpoint.min_interval_s": "0"})))
+    assert saved == [1, 2, 3]
 
 
 @pytest.fixture(scope="module")

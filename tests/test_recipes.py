@@ -138,3 +138,37 @@ def test_airbench_builds_trains_one_step_and_keeps_its_whitening_in_the_state():
     assert torch.equal(model(x), again(x))
     with pytest.raises(ValueError, match="at least 16x16"):
         build_model(ModelConfig(name="airbench"), (1, 8, 8), 10)
+
+
+def test_sines_signals_are_fixed_and_each_burst_has_its_class_frequency():
+    import numpy as np
+
+    from netcoach.data.signals import SINES_BURST, SINES_CYCLES, sine_signals
+
+    x, y = sine_signals()
+    assert x.shape == (4000, 1, 96) and x.dtype == np.float32 and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [1000] * 4  # balanced classes
+    again_x, again_y = sine_signals()
+    assert np.array_equal(x, again_x) and np.array_equal(y, again_y)  # the same set for every run
+    clean, labels = sine_signals(n=40, noise=0.0)
+    for signal, label in zip(clean[:, 0], labels):
+        where = np.flatnonzero(signal)
+        burst = signal[where[0]:where[0] + SINES_BURST]
+        assert len(where) <= SINES_BURST  # zero outside the burst
+        assert np.abs(np.fft.rfft(burst)).argmax() == SINES_CYCLES[label]  # c cycles: FFT bin c
+
+
+@pytest.mark.parametrize("name, shape, chance", [("breast-cancer", (30,), 357 / 569), ("sines-cnn1d", (1, 96), 0.25)])
+def test_tabular_and_signal_recipes_load_and_train_briefly(name, shape, chance):
+    import netcoach
+    from netcoach.train.resume import with_overrides
+
+    torch.set_num_threads(1)
+    recipe = get_recipe(name)
+    config = with_overrides(recipe.config(), {"train.epochs": "2", "diagnose.preflight": "false",
+                                              "early_stop.enabled": "false"})
+    result = netcoach.train(config, save=False, progress=False)
+    assert result.data.input_shape == shape and result.config.data.name == recipe.dataset
+    assert len(result.history) == 2 and result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.summary["test"]["test_acc"] > chance + 0.2  # chance: the majority class's share
+    assert default_recipe(recipe.dataset).name == name

@@ -119,7 +119,8 @@ def nan_loss_at(monkeypatch, call: int):
 
 def test_nan_loss_stops_within_one_step_and_best_checkpoint_still_works(tmp_path, monkeypatch):
     nan_loss_at(monkeypatch, 17 * 2 + 5)  # epoch 3, 5th batch
-    result = netcoach.train(quick(tmp_path, **{"train.epochs": 5}))
+    # every epoch end checkpointed: the one of epoch 2 is the last good one
+    result = netcoach.train(quick(tmp_path, **{"train.epochs": 5, "checkpoint.min_interval_s": 0}))
     failure = result.summary["failure"]
     assert result.trainer.step == 17 * 2 + 4  # the NaN step was not taken
     assert result.trainer.epoch == 2 and len(result.history) == 2
@@ -131,6 +132,8 @@ def test_nan_loss_stops_within_one_step_and_best_checkpoint_still_works(tmp_path
     val = trainer.evaluate(trainer.loaders["val"], "val")
     assert val["val_acc"] == result.summary["best_value"]
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    last = json.loads((result.run_dir / "checkpoints" / "last.json").read_text())
+    assert last["state"]["epoch"] == 2
 
 
 def test_nan_gradient_names_the_parameter(tmp_path):

@@ -1,6 +1,6 @@
 """Data: sources (registry), splits, normalization statistics and the device loader."""
 
-from netcoach.data import folder, npz, sklearn_sets, standard, tabular  # noqa: F401  (register the sources)
+from netcoach.data import folder, npz, signals, sklearn_sets, standard, tabular  # noqa: F401  (register the sources)
 from netcoach.data.base import DataBundle, Split
 from netcoach.data.build import build_data, build_loaders
 from netcoach.data.errors import DataError

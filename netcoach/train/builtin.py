@@ -3,8 +3,9 @@
 Durability must not cost speed: both write to disk at most every
 ``checkpoint.min_interval_s`` seconds (and always when training ends), and with a
 ``BackgroundWriter`` the files are serialised and fsynced on another thread from a
-snapshot taken at the step boundary. Resume stays exact either way (the resumable
-state holds the best weights too); only the work redone after a kill grows.
+snapshot taken at the step boundary (flattened once, each tensor copied once). Resume
+stays exact either way (the resumable state holds the best weights too); only the work
+redone after a kill grows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from typing import Callable, Optional, Union
 
 from netcoach.train.callbacks import Callback, monitored_value
-from netcoach.train.checkpoint import BackgroundWriter, cpu_state, flatten, remove_torn, unflatten
+from netcoach.train.checkpoint import BackgroundWriter, cpu_state, flat_part, flatten, remove_torn
 from netcoach.train.loggers import MetricsLogger
 from netcoach.train.monitor import Monitor
 from netcoach.train.run import RunFolder
@@ -138,10 +139,11 @@ class Checkpointer(Callback):
 
         trainer.check_pending()  # never write weights a pending NaN check would reject
         tensors: dict = {}
-        state = unflatten(flatten(capture(trainer), tensors), tensors)  # owns every tensor
+        flat = flatten(capture(trainer), tensors)  # copies: the snapshot owns every tensor
         run, meta = self.run, {"epoch": trainer.epoch, "step": trainer.step}
-        self.disk.write(lambda: (run.sync_epoch_logs(), run.save_weights("last", state["model"], meta),
-                                 run.save_training_state("last", state)))
+        weights = flat_part(flat, tensors, "model")
+        self.disk.write(lambda: (run.sync_epoch_logs(), run.save_weights("last", weights, meta),
+                                 run.save_flat_training_state("last", flat, tensors)))
 
     def on_epoch_end(self, trainer, logs: dict) -> None:
         # The last epoch is saved here, not in on_fit_end: by then early stopping may have

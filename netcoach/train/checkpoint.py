@@ -87,7 +87,10 @@ _TENSOR, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
 
 
 def flatten(obj, tensors: dict[str, torch.Tensor], path: str = "s"):
-    """JSON-able form of ``obj``; tensors go into ``tensors`` under dotted keys."""
+    """JSON-able form of ``obj``; tensors go into ``tensors`` under dotted keys (as copies,
+    so the result owns its data)."""
+    if obj is None or type(obj) in (float, int, str, bool):  # most values of a state (history)
+        return obj
     if isinstance(obj, torch.Tensor):
         tensors[path] = obj.detach().to("cpu", copy=True).contiguous()
         return {_TENSOR: path}
@@ -106,6 +109,11 @@ def flatten(obj, tensors: dict[str, torch.Tensor], path: str = "s"):
         return obj.item()
     raise CheckpointError(f"cannot store {type(obj).__name__} at '{path}' in a checkpoint "
                           f"(only tensors, numbers, strings, lists, tuples and dicts)")
+
+
+def flat_part(meta: dict, tensors: dict[str, torch.Tensor], key: str) -> dict[str, torch.Tensor]:
+    """The tensors of a flattened ``{name: tensor}`` entry (the model's weights), by name."""
+    return {k: tensors[v[_TENSOR]] for k, v in meta[key].items()}
 
 
 def unflatten(obj, tensors: dict[str, torch.Tensor]):
@@ -134,8 +142,13 @@ def save_training_state(folder: Path, name: str, state: dict) -> Path:
     moment leaves the previous ``<name>.json`` and the tensor file it names intact.
     """
     tensors: dict[str, torch.Tensor] = {}
-    meta = flatten(state, tensors)
-    rel = f"state/{name}-{int(state.get('step', 0)):09d}-{time.time_ns() % 10**9:09d}.safetensors"
+    return save_flat_training_state(folder, name, flatten(state, tensors), tensors)
+
+
+def save_flat_training_state(folder: Path, name: str, meta: dict, tensors: dict[str, torch.Tensor]) -> Path:
+    """``save_training_state`` of a state already flattened (``meta``, ``tensors``): a
+    checkpoint snapshot is flattened once, on the training thread, and written as is."""
+    rel = f"state/{name}-{int(meta.get('step', 0)):09d}-{time.time_ns() % 10**9:09d}.safetensors"
     save_weights(folder / rel, tensors)
     save_state(folder / f"{name}.json", {"format": "netcoach-train-state-1", "tensors": rel,
                                           "state": meta})

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from netcoach.config import Config, NetcoachError, load_toml, to_toml
-from netcoach.train.checkpoint import save_state, save_training_state, save_weights
+from netcoach.train.checkpoint import save_flat_training_state, save_state, save_training_state, save_weights
 from netcoach.utils.io import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text,
                                fsync_file, full_disk_is_clear, read_jsonl)
 from netcoach.utils.runtime import Runtime
@@ -243,6 +243,11 @@ class RunFolder:
     def save_training_state(self, name: str, state: dict) -> None:
         if self.writes:
             save_training_state(self.checkpoints, name, state)
+
+    def save_flat_training_state(self, name: str, meta: dict, tensors: dict) -> None:
+        """``save_training_state`` of a state flattened by ``checkpoint.flatten``."""
+        if self.writes:
+            save_flat_training_state(self.checkpoints, name, meta, tensors)
 
     # ------------------------------------------------------------------ reading
     def config(self) -> Config:

@@ -1,8 +1,11 @@
 """The training loop: one readable class, explicit hooks, an explicit stop flag.
 
 Metrics accumulate as device tensors and are read once per epoch, so the hot loop
-never waits for the device (no per-step host synchronisation). A task with whole-split
-metrics (AUC, F1, R²) gets the epoch's outputs, gathered on the device and moved once. The NaN guard's
+never waits for the device (no per-step host synchronisation); ``epoch_sums.EpochSums``
+holds them and the unfinished epoch a resume continues. A task with whole-split metrics
+(AUC, F1, R²) gets the epoch's outputs, gathered on the device and moved once. Where a
+micro-batch sits in its gradient-accumulation group is ``accumulation.accum_position``;
+autocast and the gradient scaler come from ``precision.precision_tools``. The NaN guard's
 check of the loss is immediate on the CPU (reading a CPU scalar costs nothing) and
 asynchronous on CUDA (``guard.LossWatch``: pinned copies polled with events).
 """
@@ -22,11 +25,12 @@ from netcoach.distributed import reduce as dist_reduce
 from netcoach.distributed.setup import wrap as ddp_wrap
 from netcoach.optim.regularize import UpdateRules
 from netcoach.optim.schedules import Schedule
+from netcoach.train.accumulation import accum_position
 from netcoach.train.callbacks import Callback, CallbackList
+from netcoach.train.epoch_sums import EpochSums, add_sums, add_to_group, means, on_host
 from netcoach.train.guard import LossWatch, NonFiniteError, nonfinite_grads
+from netcoach.train.precision import precision_tools
 from netcoach.utils.runtime import Runtime
-
-METRIC_CHUNK = 32  # training batches whose outputs are scored together (see _reduce_metric)
 
 
 class Trainer:
@@ -46,6 +50,8 @@ class Trainer:
         compile: run the forward pass through ``torch.compile``.
         guard: the NaN guard (``netcoach.train.guard.NanGuard``) or None for no checks.
         data, config: the ``DataBundle`` and ``Config`` the trainer was built from, if any.
+        transfer: the run's ``netcoach.transfer.TransferSetup`` (its freezing callbacks and
+            summary notes), or None.
         runtime: this process's device and rank (default: one process on the model's device).
             With several processes the trainer trains through DistributedDataParallel
             (``model`` stays the plain module), reduces the epoch's sums over the ranks,
@@ -60,7 +66,7 @@ class Trainer:
                  schedule: Schedule, epochs: int, callbacks: Iterable[Callback] = (),
                  rules: Optional[UpdateRules] = None, *, grad_accum: int = 1,
                  precision: str = "fp32", channels_last: bool = False, compile: bool = False,
-                 guard=None, data=None, config=None, runtime: Optional[Runtime] = None):
+                 guard=None, data=None, config=None, runtime: Optional[Runtime] = None, transfer=None):
         if epochs < 1:
             raise ValueError(f"train.epochs must be >= 1, got {epochs}")
         if grad_accum < 1:
@@ -73,8 +79,9 @@ class Trainer:
         self.precision, self.compiled = precision, compile  # for tools that build a twin trainer
         self.device = next(model.parameters()).device
         self.data, self.config = data, config  # what the run was built from (preflight reads them)
+        self.transfer = transfer
         self.runtime = runtime or Runtime(self.device)
-        self.autocast, self.scaler = _precision(precision, self.device)
+        self.autocast, self.scaler = precision_tools(precision, self.device)
         self._ddp = ddp = ddp_wrap(model, self.runtime)  # None for one process
         self.forward = torch.compile(ddp or model) if compile else (ddp or model)
         # evaluation runs the plain module: no collective, so ranks may see uneven shares
@@ -88,7 +95,7 @@ class Trainer:
         self.failure: Optional[str] = None
         self._step_lr = self.current_lr()
         self.lr_scale = 1.0  # product of the NaN guard's LR reductions
-        self._partial: Optional[dict] = None  # sums of an unfinished epoch (mid-epoch resume)
+        self._partial: Optional[EpochSums] = None  # the sums of the epoch in progress
         self._epoch_start = time.perf_counter()
         self._watch = LossWatch(self.device)  # the NaN guard's per-step loss check
 
@@ -117,9 +124,7 @@ class Trainer:
                     self.failure = self.failure or str(err)
                     self.stop_training = True
                     if self._partial is not None:  # the diverging epoch's steps, up to the failure
-                        losses = self._partial["losses"]
-                        values = torch.stack(losses).double().tolist() if losses else []
-                        self.step_records = self._step_records(self._partial["lrs"], values)
+                        self.step_records = self._step_records(self._partial.lrs, self._partial.loss_values())
             if self.runtime.distributed:
                 self._follow_main()
         cbs.call("on_fit_end", self, logs)
@@ -138,7 +143,7 @@ class Trainer:
         """Train one epoch, evaluate, step the epoch schedule and call the epoch hooks."""
         cbs = self.callbacks
         cbs.call("on_epoch_start", self)
-        logs = {"epoch": self.epoch + 1, "lr": (self._partial or {}).get("lr0", self.current_lr())}
+        logs = {"epoch": self.epoch + 1, "lr": self._partial.lr0 if self._partial else self.current_lr()}
         train_logs = self.train_epoch()
         if train_logs is None:  # interrupted: no evaluation or epoch hooks, it continues on resume
             return logs
@@ -151,73 +156,57 @@ class Trainer:
         cbs.call("on_epoch_end", self, logs)
         return logs
 
-    def train_epoch(self) -> dict:
+    def train_epoch(self) -> Optional[dict]:
         """One pass over the training loader; returns train_loss, train_<metric> per task metric,
-        epoch_time and samples_per_s, and fills ``step_records``."""
+        epoch_time and samples_per_s, and fills ``step_records`` (None when interrupted)."""
         self.model.train()
         loader = self.loaders["train"]
-        acc = self._partial or self._new_partial()
-        self._partial = acc
-        self._epoch_start = time.perf_counter() - acc["elapsed"]
+        if self._partial is None:
+            self._partial = EpochSums(self.task, self.current_lr(), bool(self.task.epoch_metric_names))
+        acc = self._partial
+        self._epoch_start = time.perf_counter() - acc.elapsed
         per_batch = self.callbacks.has("on_batch_end")
-        gather = bool(self.task.epoch_metric_names)
-        k, group_loss, group_n = self.grad_accum, None, 0
+        k, world = self.grad_accum, self.runtime.world_size
+        shared = k > 1 or world > 1
+        alone = world == 1  # an interrupt leaves mid-epoch only with one process
+        group_loss, group_n = None, 0
         first = stepping = True
-        weight = 1.0
-        shared = k > 1 or self.runtime.distributed
-        record = 1.0
+        weight = record = 1.0
         for x, y in loader:
+            n = len(x)
             if shared:
-                first, stepping, weight, record = self._accum_position(loader, loader.position - 1, len(x))
+                first, stepping, weight, record = accum_position(loader, loader.position - 1, n, k, world)
             loss, out = self.train_step(x, y, weight, first, stepping)
-            acc["outs"].append(out.detach())
-            acc["targets"].append(y)
-            if gather:  # whole-epoch metrics (AUC, F1, R²): outputs stay on the device until the end
-                acc["gathered"].append(out.detach())
-                acc["gathered_targets"].append(y)
-            if len(acc["outs"]) == METRIC_CHUNK:
-                self._reduce_metric(acc)
-            group_loss = _add_to_group(group_loss, loss, record, first)
-            group_n = len(x) if first else group_n + len(x)
+            acc.add_batch(out.detach(), y)
+            group_loss = add_to_group(group_loss, loss, record, first)
+            group_n = n if first else group_n + n
             if stepping:
-                acc["losses"].append(group_loss)
-                acc["sizes"].append(group_n)
-                acc["lrs"].append(self._step_lr)
+                acc.add_step(group_loss, group_n, self._step_lr)
             if per_batch:
-                self.callbacks.call("on_batch_end", self, {"loss": loss.detach(), "size": len(x),
+                self.callbacks.call("on_batch_end", self, {"loss": loss.detach(), "size": n,
                                                            "stepped": stepping})
-            if self.interrupted and stepping and not self.runtime.distributed:
+            if self.interrupted and stepping and alone:
                 # leave after this optimizer step, the epoch's sums kept in ``partial_state``
                 # for the checkpoint: a resume finishes this very epoch
                 return None
         self.check_pending()
         return self._close_epoch(acc)
 
-    def _reduce_metric(self, acc: dict) -> None:
-        """Add the task's metric sums of the batches held so far, scored in one batched call
-        (cheaper than a few small ops per step; still on the device, no sync)."""
-        if acc["outs"]:
-            _add_sums(acc["sums"], self.task.metric_sums(torch.cat(acc["outs"]), torch.cat(acc["targets"])))
-            acc["outs"].clear()
-            acc["targets"].clear()
-
-    def _close_epoch(self, acc: dict) -> dict:
+    def _close_epoch(self, acc: EpochSums) -> dict:
         """The one host synchronisation of the epoch: read the accumulated sums."""
         self._partial = None
-        self._reduce_metric(acc)
+        acc.score()
         elapsed = time.perf_counter() - self._epoch_start
-        seen = sum(acc["sizes"])
-        loss_values = torch.stack(acc["losses"]).double().tolist() if acc["losses"] else []
-        sizes, sums = acc["sizes"], acc["sums"]
+        loss_values, sizes, sums = acc.loss_values(), acc.sizes, acc.sums
         if self.runtime.distributed:  # every rank's steps and sums: the epoch of the whole job
             loss_values, sizes, sums = dist_reduce.reduce_epoch(loss_values, sizes, sums)
-            seen = sum(sizes)
+        seen = sum(sizes)
         loss_sum = math.fsum(v * n for v, n in zip(loss_values, sizes))
-        self.step_records = self._step_records(acc["lrs"], loss_values)
+        self.step_records = self._step_records(acc.lrs, loss_values)
         logs = {"train_loss": loss_sum / max(seen, 1)}
-        logs.update(_means(sums, seen, "train"))
-        if acc["gathered"]:
-            found = self.task.epoch_metrics(*self.host_outputs(acc["gathered"], acc["gathered_targets"],
+        logs.update(means(sums, seen, "train"))
+        if acc.gathered:
+            found = self.task.epoch_metrics(*self.host_outputs(acc.gathered, acc.gathered_targets,
                                                                 self.runtime.distributed))
             logs.update({f"train_{k}": v for k, v in found.items()})
         logs.update({"epoch_time": elapsed, "samples_per_s": seen / elapsed if elapsed > 0 else 0.0})
@@ -228,22 +217,6 @@ class Trainer:
         first_step = self.step - len(loss_values) + 1
         return [{"step": first_step + i, "epoch": self.epoch + 1, "lr": lr, "loss": v}
                 for i, (lr, v) in enumerate(zip(lrs, loss_values))]
-
-    def _accum_position(self, loader: DeviceLoader, b: int, n: int) -> tuple[bool, bool, float, float]:
-        """(first micro-batch of its group, last one (take a step), loss weight, record weight).
-
-        The loss weight makes the update the one of the whole group over all ranks: this
-        micro-batch's ``n`` samples over the group's total, times the world size because
-        DistributedDataParallel averages the ranks' gradients (uneven shares stay exact).
-        The record weight gives this rank's own mean loss of the group, for the logs.
-        """
-        k, world = self.grad_accum, self.runtime.world_size
-        if k == 1 and world == 1:
-            return True, True, 1.0, 1.0
-        g0, g1 = b - b % k, min(b - b % k + k, len(loader))
-        total = sum(_batch_size(loader, j) for j in range(g0, g1))
-        local = total if world == 1 else sum(_share(loader, j) for j in range(g0, g1))
-        return b == g0, b == g1 - 1, n * world / total, n / local
 
     def optimizer_step(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """One optimizer step over a group of micro-batches, outside the epoch loop.
@@ -261,7 +234,7 @@ class Trainer:
         for i, (x, y) in enumerate(batches):
             weight = 1.0 if len(batches) == 1 else len(x) / total
             loss, _ = self.train_step(x, y, weight, first=i == 0, stepping=i == len(batches) - 1)
-            group_loss = _add_to_group(group_loss, loss, weight, i == 0)
+            group_loss = add_to_group(group_loss, loss, weight, i == 0)
         return group_loss
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0,
@@ -288,17 +261,16 @@ class Trainer:
             objective = objective * weight
         if first:
             self.optimizer.zero_grad(set_to_none=True)
-        with self._no_sync(stepping):
-            (self.scaler.scale(objective) if self.scaler is not None else objective).backward()
+        if self.scaler is not None:
+            objective = self.scaler.scale(objective)
+        if stepping or self._ddp is None:
+            objective.backward()
+        else:  # DDP averages gradients only on a group's last micro-batch (fewer all-reduces)
+            with self._ddp.no_sync():
+                objective.backward()
         if stepping:
             self._update()
         return loss, out
-
-    def _no_sync(self, stepping: bool):
-        """DDP averages gradients only on a group's last micro-batch (fewer all-reduces)."""
-        if stepping or self._ddp is None:
-            return contextlib.nullcontext()
-        return self._ddp.no_sync()
 
     def _update(self) -> None:
         """The optimizer step with the update rules around it."""
@@ -351,7 +323,7 @@ class Trainer:
             with self.autocast() if self.autocast is not None else contextlib.nullcontext():
                 out = model(x)
             loss_sum += self.task.loss(out.float(), y).double() * len(x)
-            _add_sums(sums, self.task.metric_sums(out, y))
+            add_sums(sums, self.task.metric_sums(out, y))
             if gathered is not None:
                 gathered.append(out.detach())
                 gathered_targets.append(y)
@@ -361,7 +333,7 @@ class Trainer:
             sums = {k: sums.get(k, torch.zeros((), device=device)) for k in self.task.metric_names}
             total = dist_reduce.all_reduce_dict({"loss": loss_sum, **sums})
             loss_sum, sums = total.pop("loss"), total
-        logs = {f"{prefix}_loss": (loss_sum / n).item(), **_means(sums, n, prefix)}
+        logs = {f"{prefix}_loss": (loss_sum / n).item(), **means(sums, n, prefix)}
         if gathered is not None:
             found = self.task.epoch_metrics(*self.host_outputs(gathered, gathered_targets,
                                                                 getattr(loader, "world_size", 1) > 1))
@@ -374,7 +346,7 @@ class Trainer:
         """All outputs and targets of a split on the host: this process's, or with several
         processes every rank's share (in rank order; the whole-split metrics do not depend
         on the order of the samples)."""
-        out, y = _on_host(outs, targets)
+        out, y = on_host(outs, targets)
         if distributed:
             parts = [p for _, p in dist_reduce.all_gather_state({}, {"outputs": out, "targets": y})
                      if p["outputs"].numel()]
@@ -386,100 +358,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ resume support
 
-    def _new_partial(self) -> dict:
-        return {"losses": [], "sizes": [], "lrs": [], "sums": {}, "outs": [], "targets": [],
-                "gathered": [], "gathered_targets": [], "elapsed": 0.0, "lr0": self.current_lr()}
-
     def elapsed(self) -> float:
         """Seconds spent in the current (unfinished) epoch."""
         return time.perf_counter() - self._epoch_start if self._partial is not None else 0.0
 
     def partial_state(self) -> dict:
-        """The sums of the unfinished epoch (empty at an epoch boundary)."""
-        acc = self._partial
-        if acc is None or not acc["sizes"]:
-            return {}
-        self._reduce_metric(acc)
-        state = {"losses": torch.stack(acc["losses"]), "sums": dict(acc["sums"]),
-                 "sizes": list(acc["sizes"]), "lrs": list(acc["lrs"]), "lr0": acc["lr0"],
-                 "elapsed": self.elapsed()}
-        if acc["gathered"]:
-            state["gathered"], state["gathered_targets"] = _on_host(acc["gathered"], acc["gathered_targets"])
+        """The sums of the unfinished epoch (empty at an epoch boundary), for a checkpoint."""
+        state = self._partial.state() if self._partial is not None else {}
+        if state:
+            state["elapsed"] = self.elapsed()
         return state
 
     def load_partial_state(self, state: dict, device: torch.device, elapsed: float = 0.0) -> None:
-        """Continue an unfinished epoch from ``partial_state``'s sums (the task's metric sums
-        by name); a checkpoint whose sums name other metrics belongs to another task."""
-        if not state:
-            self._partial = None
-            return
-        if "sums" not in state:
-            raise ValueError("the checkpoint's unfinished epoch has no metric sums (written by an older "
-                             "netcoach); resume it with that version or start the run again")
-        if set(state["sums"]) - set(self.task.metric_names):
-            raise ValueError(f"the checkpoint's unfinished epoch holds sums of {sorted(state['sums'])}, "
-                             f"but task {self.task.name} reports {list(self.task.metric_names)}; resume "
-                             "with the task the run was trained with")
-        self._partial = {"losses": list(state["losses"].to(device).unbind()),
-                         "sums": {k: v.to(device) for k, v in state["sums"].items()},
-                         "outs": [], "targets": [],
-                         "gathered": [state["gathered"].to(device)] if "gathered" in state else [],
-                         "gathered_targets": ([state["gathered_targets"].to(device)]
-                                              if "gathered_targets" in state else []),
-                         "sizes": list(state["sizes"]),
-                         "lrs": list(state["lrs"]), "lr0": state["lr0"],
-                         "elapsed": float(state.get("elapsed", elapsed))}
-
-
-def _on_host(outs: list[torch.Tensor], targets: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gathered outputs (float) and targets, on the host (one move each)."""
-    if not outs:
-        return torch.empty(0), torch.empty(0)
-    return torch.cat(outs).float().cpu(), torch.cat(targets).cpu()
-
-
-def _add_to_group(group_loss: Optional[torch.Tensor], loss: torch.Tensor, weight: float,
-                  first: bool) -> torch.Tensor:
-    """The group's loss so far plus this micro-batch's weighted (detached) loss."""
-    part = loss.detach() if weight == 1.0 else loss.detach() * weight
-    return part if first else group_loss + part
-
-
-def _add_sums(sums: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
-    """Add one batch's (or chunk's) metric sums into ``sums``, on the device (new tensors,
-    never in place, so a captured ``partial_state`` keeps its values)."""
-    for name, value in found.items():
-        sums[name] = sums[name] + value if name in sums else value
-
-
-def _means(sums: dict[str, torch.Tensor], n: int, prefix: str) -> dict[str, float]:
-    """``{prefix}_<metric>``: each device-side sum divided by the sample count, read on the host."""
-    if not sums:
-        return {}
-    values = torch.stack([v.double() for v in sums.values()]).tolist()  # one read for all metrics
-    return {f"{prefix}_{name}": v / max(n, 1) for name, v in zip(sums, values)}
-
-
-def _batch_size(loader: DeviceLoader, j: int) -> int:
-    n, bs = len(loader.split), loader.batch_size
-    return min(bs, n - j * bs)
-
-
-def _share(loader: DeviceLoader, j: int) -> int:
-    """This rank's samples of global batch ``j``."""
-    first, end = loader.shard(j)
-    return end - first
-
-
-def _precision(name: str, device: torch.device):
-    """(autocast context factory, GradScaler or None) for a precision name."""
-    if name == "fp32":
-        return None, None
-    if name == "bf16":
-        return (lambda: torch.autocast(device.type, dtype=torch.bfloat16)), None
-    if name == "fp16":
-        if device.type != "cuda":
-            raise ValueError(f"train.precision: fp16 needs a CUDA device (this run is on {device}); "
-                             f"use bf16 or fp32")
-        return (lambda: torch.autocast("cuda", dtype=torch.float16)), torch.amp.GradScaler("cuda")
-    raise ValueError(f"train.precision: unknown {name!r}; valid: fp32, bf16, fp16")
+        """Continue an unfinished epoch from ``partial_state``'s sums (see ``EpochSums.from_state``)."""
+        self._partial = EpochSums.from_state(state, self.task, device, elapsed) if state else None
