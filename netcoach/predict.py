@@ -97,6 +97,13 @@ class RunInputs:
         view = (1, -1) + (1,) * (unit.dim() - 2)
         return (unit - torch.tensor(self.mean).view(view)) / torch.tensor(self.std).view(view)
 
+    def unit(self, normalized: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``normalize``: model inputs back in [0, 1] units."""
+        if self.mean is None:
+            return normalized
+        view = (1, -1) + (1,) * (normalized.dim() - 2)
+        return normalized * torch.tensor(self.std).view(view) + torch.tensor(self.mean).view(view)
+
 
 def load_normalization(run_dir: str | Path) -> dict:
     """``scale``, ``mean``, ``std`` and ``input_shape`` from the run's ``data.json``."""
@@ -294,9 +301,14 @@ def prediction_table(run_dir: str | Path, inputs: list, which: str = "best",
     prepared = prepare(list(inputs), RunInputs.of(run_dir))
     config, model = load_run(run_dir, which=which, device=device)
     task = run_task(run_dir, config)
-    preds = task.postprocess(_outputs(model, prepared.x, device, 1024))
+    outputs = _outputs(model, prepared.x, device, 1024)
+    preds = task.postprocess(outputs)
     classes = RunFolder(run_dir).data_record().get("class_names") or []
-    table = pd.DataFrame({"input": prepared.names, **task.prediction_table(preds, classes)})
+    columns = {"input": prepared.names}
+    if task.targets_are_inputs:  # how well each input is reconstructed, next to the reconstruction
+        unit = RunInputs.of(run_dir).unit(prepared.x)
+        columns["reconstruction_mse"] = task.sample_errors(outputs, unit).tolist()
+    table = pd.DataFrame({**columns, **task.prediction_table(preds, classes)})
     return table, prepared.notes
 
 
@@ -322,7 +334,7 @@ def evaluate(run_dir: str | Path, overrides: Optional[dict] = None, split: str =
     task = run_task(run_dir, config)
     classes = run.data_record().get("class_names") or []
     if config.data.name == "csv" and spec.preprocessing is not None:
-        x, y = _csv_set(config.data, spec)
+        x, y = _csv_set(config.data, spec, task)
     else:
         x, y = _source_set(config.data, spec, task, classes, split)
     record = run.data_record()
@@ -338,13 +350,13 @@ def _data_config(config: Config, overrides: dict) -> Config:
     return apply_overrides(config, overrides)
 
 
-def _csv_set(cfg: DataConfig, spec: RunInputs) -> tuple[torch.Tensor, torch.Tensor]:
+def _csv_set(cfg: DataConfig, spec: RunInputs, task) -> tuple[torch.Tensor, torch.Tensor]:
     if not cfg.path:
         raise ConfigError("data.path: the CSV file to evaluate on (--data.path FILE)")
     prep = TabularPreprocessing.from_record(spec.preprocessing)
     frame = read_csv(cfg.path)
-    x = prep.transform(frame, str(cfg.path))
-    return spec.normalize(torch.from_numpy(x)), torch.from_numpy(prep.targets(frame, str(cfg.path)))
+    x = torch.from_numpy(prep.transform(frame, str(cfg.path)))
+    return spec.normalize(x), task.targets(x, torch.from_numpy(prep.targets(frame, str(cfg.path))))
 
 
 def _source_set(cfg: DataConfig, spec: RunInputs, task, classes: list[str],
@@ -366,7 +378,7 @@ def _source_set(cfg: DataConfig, spec: RunInputs, task, classes: list[str],
                             f"({', '.join(classes)})")
         y = torch.as_tensor([classes.index(bundle.class_names[i]) for i in y.tolist()], dtype=torch.int64)
     unit = x.float() / bundle.scale
-    return spec.normalize(unit), y
+    return spec.normalize(unit), task.targets(unit, y)
 
 
 __all__ = ["Prepared", "RunInputs", "evaluate", "load_normalization", "predict", "prediction_table",
