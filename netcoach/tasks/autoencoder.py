@@ -199,8 +199,9 @@ class Autoencoder(Task):
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError("task autoencoder: inputs contain NaN or inf; drop or fill those samples")
         if self.loss_name == "bce" and (lo < 0 or hi > top):
-            raise ValueError(f"task autoencoder: loss.name bce needs inputs in [0, 1] (stored 0..{top:g}), "
-                             f"found [{lo:g}, {hi:g}]; use loss.name mse for other ranges")
+            stored = "" if t.is_floating_point() else f" (stored values 0..{top:g})"
+            raise ValueError(f"task autoencoder: loss.name bce needs inputs in [0, 1]{stored}, found "
+                             f"[{lo:g}, {hi:g}]; use loss.name mse for other ranges")
 
     def expected_initial_loss(self, num_outputs: int, prior: Optional[Sequence[float]] = None) -> float:
         """``fit``'s loss of zero outputs; before it, that of uniform [0, 1] targets (1/3)
