@@ -177,3 +177,10 @@ def test_a_denoising_autoencoder_resumes_mid_epoch_bit_exactly(tmp_path):
     # the trainer scores training batches in chunks, and the interrupted epoch's chunks end
     # elsewhere: float sums (mse, psnr) agree to float64 rounding, not bit for bit
     assert a == [pytest.approx(r, rel=1e-12) for r in b]
+
+
+def test_features_of_an_autoencoder_are_its_code_and_its_decoder_is_not_scored_as_a_classifier(ae_run, capsys):
+    capsys.readouterr()
+    assert main(["features", str(ae_run), "--classifier", "logreg"]) == 0
+    out = capsys.readouterr().out
+    assert "train 1077x32" in out and "test: logreg 0." in out and "network head" not in out
