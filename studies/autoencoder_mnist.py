@@ -125,15 +125,15 @@ def side_by_side(paths: list[Path], out: Path) -> Path:
 
 
 def pictures(run: Path, label: str, bundle: DataBundle) -> tuple[Path, Path]:
-    """Features (the 256 units' input weights) and 16 test reconstructions of one run."""
-    slug = label.replace(" ", "_").replace(".", "")
+    """Features (the 256 units' input weights) and 16 test reconstructions of one run, drawn
+    into its run folder (the results keep them side by side)."""
     weights = load_weights(run / "checkpoints" / "best.safetensors")
     features = plot_features(weights["backbone.1.weight"].numpy(), (1, 28, 28),
-                             RESULTS / f"autoencoder_features_{slug}.png", f"{label}: 256 hidden units")
+                             run / "study_features.png", f"{label}: 256 hidden units")
     pred = load_file(str(run / "predictions.safetensors"))
     recon = plot_reconstructions(to_display(pred["labels"][:16], bundle.scale),
                                  to_display(pred["reconstructions"][:16], 1.0), pred["errors"][:16],
-                                 RESULTS / f"autoencoder_reconstructions_{slug}.png")
+                                 run / "study_reconstructions.png")
     return features, recon
 
 
