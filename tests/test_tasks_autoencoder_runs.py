@@ -184,3 +184,19 @@ def test_features_of_an_autoencoder_are_its_code_and_its_decoder_is_not_scored_a
     assert main(["features", str(ae_run), "--classifier", "logreg"]) == 0
     out = capsys.readouterr().out
     assert "train 1077x32" in out and "test: logreg 0." in out and "network head" not in out
+
+
+def test_an_autoencoder_exports_to_onnx_with_its_reconstructions_checked(ae_run):
+    import onnxruntime as ort
+
+    from netcoach.export import export_run
+
+    exported = export_run(ae_run, "onnx")
+    assert exported.check.passed and exported.check.samples > 0
+    session = ort.InferenceSession(str(exported.path), providers=["CPUExecutionProvider"])
+    x = torch.rand(3, *DIGITS)
+    _, model = netcoach.load_run(ae_run)
+    with torch.no_grad():
+        expected = model.eval()(x).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert got.shape == (3, 64) and np.abs(got - expected).max() <= 1e-4
