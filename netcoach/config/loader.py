@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from netcoach.config.errors import ConfigError
+from netcoach.config.legacy import hint, upgrade_saved
 from netcoach.config.schema import Config
 
 
@@ -94,7 +95,7 @@ def _coerce(value: Any, tp, key: str, choices=None, meta: Mapping[str, Any] | No
         valid = ", ".join(map(str, choices))
         if key.endswith("]"):  # an item of a list: any subset of the names is allowed
             raise ConfigError(f"{key}: unknown {value!r}; valid: {valid}")
-        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {valid}")
+        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {valid}{hint(key, value)}")
     return value
 
 
@@ -195,8 +196,12 @@ def validate(config: Config) -> Config:
     return config
 
 
-def load_toml(path: str | Path, base: Config | None = None) -> Config:
-    """Read a TOML config file; unknown keys and wrong types raise ConfigError."""
+def load_toml(path: str | Path, base: Config | None = None, saved: bool = False) -> Config:
+    """Read a TOML config file; unknown keys and wrong types raise ConfigError.
+
+    ``saved``: the file is a run folder's record, so old spellings are read as what they
+    meant (``config.legacy``); a config a user writes gets no such reading.
+    """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder, not a TOML config file")
@@ -212,7 +217,7 @@ def load_toml(path: str | Path, base: Config | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     try:
-        return from_dict(data, base)
+        return from_dict(upgrade_saved(data) if saved else data, base)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
