@@ -25,7 +25,8 @@ import torch
 from netcoach.data.balanced import balanced_order
 from netcoach.data.base import Split
 
-# (x in [0, 1] float, y, generator) -> (x, y); y may become soft targets (N, K).
+# (x in [0, 1] float, y, generator) -> (x, y); y may become soft targets (N, K). A transform
+# that also has ``from_stored(x, y, generator, prepare)`` is given the stored batch (see ``augment``).
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -116,6 +117,17 @@ class DeviceLoader:
         """Stored values -> float in [0, 1] (the unit augmentations work in)."""
         return x.float().div_(self.scale) if self.scale != 1.0 else x.float()
 
+    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stored batch -> augmented floats in [0, 1]. A transform with ``from_stored``
+        (netcoach's pipeline) is given the stored batch and this conversion, so its pixel
+        moves copy uint8 values rather than floats (same result, see ``Pipeline``)."""
+        if self.transform is None:
+            return self.prepare(x), y
+        from_stored = getattr(self.transform, "from_stored", None)
+        if from_stored is not None:
+            return from_stored(x, y, self.aug_generator, self.prepare)
+        return self.transform(self.prepare(x), y, self.aug_generator)
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if self.mean is None:
             return x
@@ -136,9 +148,7 @@ class DeviceLoader:
             else:
                 idx = order[first:end]
                 x, y = self.split.x[idx], self.split.y[idx]
-            x = self.prepare(x)
-            if self.transform is not None:
-                x, y = self.transform(x, y, self.aug_generator)
+            x, y = self.augment(x, y)
             self.position += 1
             yield self.normalize(x), y
         self.position = 0
