@@ -118,10 +118,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     seed_everything(tc.seed, tc.deterministic)
     set_threads(tc.threads)
     task = build_task(config.task, config.loss)
+    task.check_config(config)
     if config.data.sampler == "balanced" and not task.has_classes:
         raise ConfigError(f"data.sampler balanced: task {task.name} has no classes to balance; "
                           "use data.sampler shuffle")
-    bundle = _bundle(config, runtime.device, data, stratify=task.stratify)
+    bundle = task.learn_from(_bundle(config, runtime.device, data, stratify=task.stratify))
     validate_bundle(task, bundle)
     task.fit(bundle.train.y, task.num_outputs(bundle))  # class prior, target statistics: train split only
     if model is None:

@@ -100,6 +100,13 @@ class RunInputs:
         view = (1, -1) + (1,) * (unit.dim() - 2)
         return (unit - torch.tensor(self.mean).view(view)) / torch.tensor(self.std).view(view)
 
+    def unit(self, normalized: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``normalize``: model inputs back in [0, 1] units."""
+        if self.mean is None:
+            return normalized
+        view = (1, -1) + (1,) * (normalized.dim() - 2)
+        return normalized * torch.tensor(self.std).view(view) + torch.tensor(self.mean).view(view)
+
 
 def load_normalization(run_dir: str | Path) -> dict:
     """``scale``, ``mean``, ``std`` and ``input_shape`` from the run's ``data.json``."""
@@ -350,10 +357,14 @@ def prediction_table(run_dir: str | Path, inputs: list, which: str = "best",
     on converted inputs). ``run_dir`` may be an ensemble folder."""
     predictor = load_predictor(run_dir, which, device)
     prepared = prepare(list(inputs), predictor.spec)
-    preds = predictor.predictions(prepared.x)
+    outputs = predictor.outputs(prepared.x)
+    preds = predictor.predictions(prepared.x) if predictor.is_ensemble else predictor.task.postprocess(outputs)
+    columns = {"input": prepared.names}
+    if predictor.task.targets_are_inputs:  # how well each input is reconstructed, next to the reconstruction
+        columns["reconstruction_mse"] = predictor.task.sample_errors(outputs, predictor.spec.unit(prepared.x)).tolist()
     import pandas as pd  # imported where used: every command line stays cheap
 
-    table = pd.DataFrame({"input": prepared.names, **predictor.task.prediction_table(preds, predictor.classes)})
+    table = pd.DataFrame({**columns, **predictor.task.prediction_table(preds, predictor.classes)})
     return table, prepared.notes
 
 
@@ -373,7 +384,7 @@ def evaluate(run_dir: str | Path, overrides: Optional[dict] = None, split: str =
     config = _data_config(predictor.config, overrides or {})
     spec, task = predictor.spec, predictor.task
     if config.data.name == "csv" and spec.preprocessing is not None:
-        x, y = _csv_set(config.data, spec)
+        x, y = _csv_set(config.data, spec, task)
     else:
         x, y = _source_set(config.data, spec, task, predictor.classes, split)
     task.validate_labels(y, predictor.num_outputs)
@@ -387,13 +398,13 @@ def _data_config(config: Config, overrides: dict) -> Config:
     return apply_overrides(config, overrides)
 
 
-def _csv_set(cfg: DataConfig, spec: RunInputs) -> tuple[torch.Tensor, torch.Tensor]:
+def _csv_set(cfg: DataConfig, spec: RunInputs, task) -> tuple[torch.Tensor, torch.Tensor]:
     if not cfg.path:
         raise ConfigError("data.path: the CSV file to evaluate on (--data.path FILE)")
     prep = TabularPreprocessing.from_record(spec.preprocessing)
     frame = read_csv(cfg.path)
-    x = prep.transform(frame, str(cfg.path))
-    return spec.normalize(torch.from_numpy(x)), torch.from_numpy(prep.targets(frame, str(cfg.path)))
+    x = torch.from_numpy(prep.transform(frame, str(cfg.path)))
+    return spec.normalize(x), task.targets(x, torch.from_numpy(prep.targets(frame, str(cfg.path))))
 
 
 def _source_set(cfg: DataConfig, spec: RunInputs, task, classes: list[str],
@@ -415,7 +426,7 @@ def _source_set(cfg: DataConfig, spec: RunInputs, task, classes: list[str],
                             f"({', '.join(classes)})")
         y = torch.as_tensor([classes.index(bundle.class_names[i]) for i in y.tolist()], dtype=torch.int64)
     unit = x.float() / bundle.scale
-    return spec.normalize(unit), y
+    return spec.normalize(unit), task.targets(unit, y)
 
 
 __all__ = ["Predictor", "Prepared", "RunInputs", "evaluate", "load_normalization", "load_predictor", "predict",

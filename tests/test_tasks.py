@@ -42,9 +42,15 @@ def _regression_sample(n: int = 50):
     return torch.randn(n, 1, generator=g), 3.0 * torch.randn(n, generator=g) + 10.0, 1
 
 
+def _autoencoder_sample(n: int = 50, d: int = 6):
+    g = torch.Generator().manual_seed(4)
+    return torch.randn(n, d, generator=g), torch.rand(n, d, generator=g), d
+
+
 # Every registered task needs a sample here, so a new task is tested by the registry-wide tests.
 SAMPLES = {"classification": _classification_sample, "binary": _binary_sample,
-           "multilabel": _multilabel_sample, "regression": _regression_sample}
+           "multilabel": _multilabel_sample, "regression": _regression_sample,
+           "autoencoder": _autoencoder_sample}
 
 
 def test_every_registered_task_has_a_sample():
@@ -112,7 +118,7 @@ def test_classification_label_errors_say_what_was_found_and_the_task_to_use(labe
 
 
 def test_unknown_task_and_options_are_config_errors_listing_the_valid_ones(tmp_path):
-    with pytest.raises(ConfigError, match=r"task.name: unknown task 'regresion'; valid: binary, classification, multilabel, regression"):
+    with pytest.raises(ConfigError, match=r"task.name: unknown task 'regresion'; valid: autoencoder, binary, classification, multilabel, regression"):
         build_task("regresion")
     with pytest.raises(ConfigError, match=r"loss.label_smoothing: must be in \[0, 1\)"):
         build_task("classification", label_smoothing=1.0)

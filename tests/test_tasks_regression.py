@@ -74,7 +74,7 @@ def test_regression_label_errors_name_the_task_to_use():
 
 def test_loss_options_that_do_not_fit_the_task_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"loss.name: task classification has no such option "
-                                          r"\(it applies to task.name regression\)"):
+                                          r"\(it applies to task.name autoencoder or regression\)"):
         build_task("classification", loss_name="mae")
     with pytest.raises(ConfigError, match="loss.huber_delta: applies to loss.name huber only"):
         build_task("regression", huber_delta=2.0)

@@ -27,6 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from netcoach.tasks import build_task
     from netcoach.transfer.features import fit_classifier, run_data_config, split_features, write_npz
 
     if args.config:
@@ -42,9 +43,11 @@ def run(args: argparse.Namespace) -> int:
         write_npz(args.out, splits)
         console.print(f"written: {args.out}")
     if args.classifier:
-        result = fit_classifier(args.classifier, splits, config.train.seed)
+        task = build_task(config.task, config.loss)
+        result = fit_classifier(args.classifier, splits, config.train.seed, not task.targets_are_inputs)
         for split in ("val", "test"):
             if result[f"{split}_acc"] is not None:
-                console.print(f"{split}: {args.classifier} {result[f'{split}_acc']:.4f}  "
-                              f"network head {result[f'head_{split}_acc']:.4f}")
+                head = result[f"head_{split}_acc"]
+                console.print(f"{split}: {args.classifier} {result[f'{split}_acc']:.4f}"
+                              + (f"  network head {head:.4f}" if head is not None else ""))
     return 0

@@ -28,13 +28,17 @@ Verdicts, in the order they are ranked (the first is the headline):
 - healthy: none of the above.
 
 The accuracy-based parts read the task's primary metric when the task says it is
-accuracy-like (``task.accuracy_like``); other tasks are judged on the losses alone.
+accuracy-like (``task.accuracy_like``); other tasks are judged on the losses alone. The
+evidence names the loss as the task does (``task.loss_text``: "training loss", or
+"training reconstruction error" for an autoencoder), and a task whose targets are its inputs
+gets no "labels in the inputs" verdict from a low initial loss.
 Remedies come from ``diagnose/remedies.py`` and leave out what the config already does.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 from netcoach.config import Config
@@ -59,6 +63,28 @@ BAD_INIT_CHECKS = ("initial_loss", "init_units")
 EXPLODED = 2.0        # a first-epoch train loss above this multiple of chance: the steps overshot
 NEAR_CHANCE = 0.9     # ... and a best train loss above this fraction of chance: it never recovered
 LEAK_RATIO = 0.5       # an initial loss below this fraction of chance: labels in the inputs
+
+
+@dataclass(frozen=True)
+class Words:
+    """How the verdicts name the loss (``task.loss_text``)."""
+
+    loss: str = "loss"
+
+    @property
+    def train(self) -> str:
+        return f"training {self.loss}"
+
+    @property
+    def val(self) -> str:
+        return f"validation {self.loss}"
+
+    @property
+    def both(self) -> str:
+        return "both losses" if self.loss == "loss" else f"both {self.loss}s"
+
+
+LOSS = Words()
 
 
 def finding(label: str, evidence: str, epochs: list[int], config: Optional[Config] = None,
@@ -93,25 +119,25 @@ def chance_loss(summary: dict, task: Optional[Task] = None) -> Optional[float]:
 
 # ------------------------------------------------------------------------- preflight-based
 
-def bad_init(checks: list[dict], tl: list[float], config) -> Optional[dict]:
+def bad_init(checks: list[dict], tl: list[float], config, w: Words = LOSS) -> Optional[dict]:
     failed = [c for c in checks if c.get("check") in BAD_INIT_CHECKS and c.get("status") == "fail"]
     if not failed:
         return None
     reasons = "; ".join(f"{c['check']}: {c.get('reason', '')}" for c in failed)
-    start = f" The training loss started the run at {tl[0]:.4g}." if tl else ""
+    start = f" The {w.train} started the run at {tl[0]:.4g}." if tl else ""
     return finding("bad_init", f"preflight FAILed before training — {reasons}.{start} The learning "
                    "curve follows from the init, so it is not read as a learning-rate problem",
                    [1] if tl else [], config, failed_checks=[c["check"] for c in failed])
 
 
-def data_leakage(checks: list[dict], config) -> Optional[dict]:
+def data_leakage(checks: list[dict], config, targets_are_inputs: bool = False) -> Optional[dict]:
     for c in checks:
         details = c.get("details", {})
         if c.get("check") == "data_leakage" and c.get("status") in ("warn", "fail"):
             return finding("data_leakage", f"preflight: {c.get('reason', '')}", [], config,
                            val_in_train=details.get("val_in_train"),
                            test_in_train=details.get("test_in_train"))
-        if (c.get("check") == "initial_loss" and c.get("status") != "fail"
+        if (c.get("check") == "initial_loss" and c.get("status") != "fail" and not targets_are_inputs
                 and details.get("ratio", 1.0) < LEAK_RATIO):
             return finding("data_leakage", f"preflight: initial loss {details['measured']:.3f} is "
                            f"below half of chance ({details['expected']:.3f}) before any training: "
@@ -122,14 +148,14 @@ def data_leakage(checks: list[dict], config) -> Optional[dict]:
 
 # ----------------------------------------------------------------------------- curve-based
 
-def diverging(ep, tl, vl, config) -> Optional[dict]:
+def diverging(ep, tl, vl, config, w: Words = LOSS) -> Optional[dict]:
     for i, (t, v) in enumerate(zip(tl, vl)):
         if not (math.isfinite(t) and math.isfinite(v)):
             bad = t if not math.isfinite(t) else v
-            return finding("diverging", f"loss became {bad} at epoch {ep[i]}", [ep[i]], config,
+            return finding("diverging", f"{w.loss} became {bad} at epoch {ep[i]}", [ep[i]], config,
                            epoch=ep[i])
     if len(tl) >= 2 and tl[-1] > 1.1 * tl[0]:
-        return finding("diverging", f"training loss rose from {tl[0]:.4g} (epoch {ep[0]}) to "
+        return finding("diverging", f"{w.train} rose from {tl[0]:.4g} (epoch {ep[0]}) to "
                        f"{tl[-1]:.4g} (epoch {ep[-1]})", [ep[0], ep[-1]], config,
                        first=tl[0], last=tl[-1])
     return None
@@ -145,28 +171,28 @@ def stopped_by_guard(summary: dict, config) -> Optional[dict]:
                    config)
 
 
-def lr_too_high(ep, tl, lnk, chance, config) -> Optional[dict]:
+def lr_too_high(ep, tl, lnk, chance, config, w: Words = LOSS) -> Optional[dict]:
     if lnk is not None and tl[0] > EXPLODED * lnk and min(tl) > NEAR_CHANCE * lnk:
         best = tl.index(min(tl))
-        return finding("lr_too_high", f"training loss overshot to {tl[0]:.4g} in epoch {ep[0]} ({chance} "
+        return finding("lr_too_high", f"{w.train} overshot to {tl[0]:.4g} in epoch {ep[0]} ({chance} "
                        f"= {lnk:.3f}) and never got clearly below chance since (best {min(tl):.4g} at "
                        f"epoch {ep[best]})", [ep[0], ep[best]], config, first_train_loss=tl[0],
                        best_train_loss=min(tl), chance=lnk)
     if lnk is not None and min(tl) > 1.05 * lnk:
         best = tl.index(min(tl))
-        return finding("lr_too_high", f"training loss never got below {chance} = {lnk:.3f} "
+        return finding("lr_too_high", f"{w.train} never got below {chance} = {lnk:.3f} "
                        f"(best {min(tl):.4g} at epoch {ep[best]}): the steps overshoot", [ep[best]],
                        config, best_train_loss=min(tl), chance=lnk)
     diffs = [b - a for a, b in zip(tl, tl[1:])]
     ups = [i + 1 for i, d in enumerate(diffs) if d > 0.1 * tl[i]]
     if len(diffs) >= 4 and len(ups) >= 0.4 * len(diffs):
-        return finding("lr_too_high", f"training loss oscillates: it rose by >10% in {len(ups)} of "
+        return finding("lr_too_high", f"{w.train} oscillates: it rose by >10% in {len(ups)} of "
                        f"{len(diffs)} epochs (epochs {', '.join(str(ep[i]) for i in ups)})",
                        [ep[i] for i in ups], config, rises=len(ups))
     return None
 
 
-def overfitting(ep, tl, vl, ta, va, config) -> Optional[dict]:
+def overfitting(ep, tl, vl, ta, va, config, w: Words = LOSS) -> Optional[dict]:
     turn = vl.index(min(vl))
     after = vl[turn + 1:]
     gap = f"; train-val accuracy gap {ta[-1] - va[-1]:.1%}" if ta and va else ""
@@ -177,10 +203,10 @@ def overfitting(ep, tl, vl, ta, va, config) -> Optional[dict]:
                           and tl[-1] < TRAIN_FALL * tl[turn])
     if (rose or rose_while_fitting) and tl[-1] <= TRAIN_UP * tl[turn]:
         peak = turn + 1 + after.index(max(after))
-        return finding("overfitting", f"validation loss turned at epoch {ep[turn]} (its "
+        return finding("overfitting", f"{w.val} turned at epoch {ep[turn]} (its "
                        f"minimum {vl[turn]:.4f}) and rose to {vl[-1]:.4f} by epoch {ep[-1]} "
                        f"(+{(vl[-1] - vl[turn]) / vl[turn]:.0%}, peak {vl[peak]:.4f} at epoch {ep[peak]}) "
-                       f"while training loss went from {tl[turn]:.4f} to {tl[-1]:.4f}{gap}",
+                       f"while {w.train} went from {tl[turn]:.4f} to {tl[-1]:.4f}{gap}",
                        [ep[turn], ep[-1]], config, best_epoch=ep[turn], best_val_loss=vl[turn],
                        last_val_loss=vl[-1], train_loss_at_best=tl[turn], last_train_loss=tl[-1])
     if ta and va and ta[-1] - va[-1] > ACC_GAP and ta[-1] > 0.95:
@@ -196,21 +222,21 @@ def _high(tl, ta, lnk) -> bool:
     return bool(ta) and ta[-1] < HIGH_ACC
 
 
-def lr_too_low(ep, tl, ta, lnk, config) -> Optional[dict]:
+def lr_too_low(ep, tl, ta, lnk, config, w: Words = LOSS) -> Optional[dict]:
     if len(tl) < 4 or not _high(tl, ta, lnk):
         return None
     mid = len(tl) // 2
     first, second = tl[0] - tl[mid], tl[mid] - tl[-1]
     falling = sum(b < a for a, b in zip(tl, tl[1:])) >= 0.8 * (len(tl) - 1)
     if falling and second > 0 and second >= 0.5 * first and tl[-1] > 0.5 * tl[0]:
-        return finding("lr_too_low", f"training loss falls slowly and steadily: {tl[0]:.3f} -> "
+        return finding("lr_too_low", f"{w.train} falls slowly and steadily: {tl[0]:.3f} -> "
                        f"{tl[mid]:.3f} -> {tl[-1]:.3f} (epochs {ep[0]}, {ep[mid]}, {ep[-1]}); the second "
                        "half removed as much as the first and it is still high", [ep[0], ep[-1]],
                        config, first=tl[0], middle=tl[mid], last=tl[-1])
     return None
 
 
-def underfitting(ep, tl, vl, ta, va, lnk, chance, config) -> Optional[dict]:
+def underfitting(ep, tl, vl, ta, va, lnk, chance, config, w: Words = LOSS) -> Optional[dict]:
     if not _high(tl, ta, lnk):
         return None
     # Small gap, relative to the level: validation error at most 25% above training error.
@@ -218,14 +244,14 @@ def underfitting(ep, tl, vl, ta, va, lnk, chance, config) -> Optional[dict]:
     if small_err_gap and vl[-1] <= (1 + SMALL_GAP) * tl[-1]:
         level = f"train accuracy {ta[-1]:.1%}, validation {va[-1]:.1%}; " if ta and va else ""
         ref = f" ({chance} = {lnk:.3f})" if lnk else ""
-        return finding("underfitting", f"both losses stay high at epoch {ep[-1]}: train "
+        return finding("underfitting", f"{w.both} stay high at epoch {ep[-1]}: train "
                        f"{tl[-1]:.3f}, validation {vl[-1]:.3f}{ref}; {level}the gap is small, so the "
                        "model lacks capacity rather than data", [ep[-1]], config,
                        train_loss=tl[-1], val_loss=vl[-1])
     return None
 
 
-def plateau(ep, tl, vl, config) -> Optional[dict]:
+def plateau(ep, tl, vl, config, w: Words = LOSS) -> Optional[dict]:
     n = len(vl)
     p = max(3, n // 3)
     if n < p + 3:
@@ -235,45 +261,47 @@ def plateau(ep, tl, vl, config) -> Optional[dict]:
     stalled_t = min(tl[-p:]) > before_t * (1 - PLATEAU_GAIN) - 1e-3
     if stalled_v and stalled_t:
         return finding("plateau", f"no progress over the last {p} epochs ({ep[-p]}..{ep[-1]}): best "
-                       f"validation loss {before_v:.4f} before, {min(vl[-p:]):.4f} since; training loss "
+                       f"{w.val} {before_v:.4f} before, {min(vl[-p:]):.4f} since; {w.train} "
                        f"{before_t:.4f} before, {min(tl[-p:]):.4f} since", [ep[-p], ep[-1]], config)
     return None
 
 
-def too_few_epochs(ep, tl, vl, config) -> dict:
+def too_few_epochs(ep, tl, vl, config, w: Words = LOSS) -> dict:
     n = len(ep)
-    return finding("too_few_epochs", f"only {n} epoch{'s' if n != 1 else ''} (last: train loss "
-                   f"{tl[-1]:.4f}, validation loss {vl[-1]:.4f}): at least {MIN_EPOCHS} are needed to "
+    return finding("too_few_epochs", f"only {n} epoch{'s' if n != 1 else ''} (last: {w.train} "
+                   f"{tl[-1]:.4f}, {w.val} {vl[-1]:.4f}): at least {MIN_EPOCHS} are needed to "
                    "read a trend from the learning curves", [ep[-1]], config, epochs_run=n)
 
 
-def healthy(ep, vl, ta, va, config) -> dict:
+def healthy(ep, vl, ta, va, config, w: Words = LOSS) -> dict:
     best = vl.index(min(vl))
     acc = f", final train/validation accuracy {ta[-1]:.1%}/{va[-1]:.1%}" if ta and va else ""
     after = ("and was still falling at the last epoch" if best == len(vl) - 1 else
              f"and stayed within {max(vl[best:]) / vl[best] - 1:.0%} of it up to epoch {ep[-1]}")
-    return finding("healthy", f"validation loss fell from {vl[0]:.4f} (epoch {ep[0]}) to "
+    return finding("healthy", f"{w.val} fell from {vl[0]:.4f} (epoch {ep[0]}) to "
                    f"{min(vl):.4f} (epoch {ep[best]}) {after}{acc}", [ep[best]], config,
                    first_val_loss=vl[0], best_val_loss=min(vl), best_epoch=ep[best])
 
 
-def curve_findings(ep, tl, vl, ta, va, lnk, chance, config, init_failed: bool) -> list[dict]:
+def curve_findings(ep, tl, vl, ta, va, lnk, chance, config, init_failed: bool,
+                   w: Words = LOSS) -> list[dict]:
     """The verdicts read from the curves alone (the preflight-based ones come first)."""
-    broke = diverging(ep, tl, vl, config)
+    broke = diverging(ep, tl, vl, config, w)
     if broke and (not init_failed or "became" in broke["evidence"]):
         return [broke]  # every other reading of a diverged curve is an artefact of it
     if init_failed:
         return []  # a curve from a broken init says nothing about the learning rate or capacity
     if len(ep) < MIN_EPOCHS:
-        return [too_few_epochs(ep, tl, vl, config)]
-    high = lr_too_high(ep, tl, lnk, chance, config)
+        return [too_few_epochs(ep, tl, vl, config, w)]
+    high = lr_too_high(ep, tl, lnk, chance, config, w)
     if high:
         return [high]
-    found = [f for f in (overfitting(ep, tl, vl, ta, va, config), lr_too_low(ep, tl, ta, lnk, config)) if f]
+    found = [f for f in (overfitting(ep, tl, vl, ta, va, config, w), lr_too_low(ep, tl, ta, lnk, config, w))
+             if f]
     if not found:
-        found += [f for f in (underfitting(ep, tl, vl, ta, va, lnk, chance, config),) if f]
+        found += [f for f in (underfitting(ep, tl, vl, ta, va, lnk, chance, config, w),) if f]
     if not any(f["label"] in ("overfitting", "lr_too_low") for f in found):  # those explain a stall
-        found += [f for f in (plateau(ep, tl, vl, config),) if f]
+        found += [f for f in (plateau(ep, tl, vl, config, w),) if f]
     return found
 
 
@@ -294,12 +322,13 @@ def diagnose_history(history: list[dict], summary: dict, config: Optional[Config
     va = _series(history, f"val_{metric}") if metric else None
     lnk = chance_loss(summary, task)
     checks = summary.get("preflight") or []
-    init = bad_init(checks, tl, config)
-    leak = data_leakage(checks, config)
+    w = Words(task.loss_text)
+    init = bad_init(checks, tl, config, w)
+    leak = data_leakage(checks, config, task.targets_are_inputs)
     found = [f for f in (init, leak) if f]
-    found += curve_findings(ep, tl, vl, ta, va, lnk, task.chance_text, config, init is not None)
+    found += curve_findings(ep, tl, vl, ta, va, lnk, task.chance_text, config, init is not None, w)
     if guard and not any(f["label"] == "diverging" for f in found):
         found.insert(0, guard)
     if not found:
-        found = [healthy(ep, vl, ta, va, config)]
+        found = [healthy(ep, vl, ta, va, config, w)]
     return sorted(found, key=lambda f: RANK.index(f["label"]))

@@ -12,7 +12,7 @@ from netcoach.models.network import (ModelContractError, Network, as_network, ha
                                      missing_contract)
 from netcoach.models.registry import build_model, count_parameters, models
 from netcoach.models.summary import conv_output_size, format_summary, summarize
-from netcoach.models import airbench, cnn, cnn1d, lenet, linear, mlp, resnet, rnn, vgg  # noqa: F401  (register the families)
+from netcoach.models import airbench, autoencoder, cnn, cnn1d, lenet, linear, mlp, resnet, rnn, vgg  # noqa: F401  (register the families)
 
 __all__ = ["ModelContractError", "Network", "as_network", "build_model", "conv_output_size",
            "count_parameters", "format_summary", "has_contract", "missing_contract", "models",

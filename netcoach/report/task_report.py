@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from netcoach.report import html as h
+from netcoach.report.autoencoder import SECTIONS as AUTOENCODER_SECTIONS
 from netcoach.report.draw import figure, guarded
 from netcoach.report.records import RunRecord, load_predictions
 from netcoach.report.task_plots import plot_regression, plot_roc_pr
@@ -89,4 +90,5 @@ SECTIONS = {
     "regression": ("regression", "Predicted vs true", regression_section),
     "roc_pr": ("roc-pr", "ROC and precision-recall curves", roc_pr_section),
     "per_label": ("per-label", "Per-label metrics", per_label_section),
+    **AUTOENCODER_SECTIONS,
 }

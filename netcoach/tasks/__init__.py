@@ -9,7 +9,7 @@ evaluation, TTA, prediction, preflight, doctor, progress line and report ask the
 instead of assuming softmax and accuracy.
 
 Tasks: ``classification`` (softmax), ``binary`` (one logit), ``multilabel`` (K logits),
-``regression`` (standardized targets). Add one by subclassing ``Task`` and registering it
+``regression`` (standardized targets), ``autoencoder`` (the inputs are the targets). Add one by subclassing ``Task`` and registering it
 with ``@tasks.register("name")``; ``task.name`` in the config then selects it.
 """
 
@@ -20,6 +20,7 @@ from typing import Optional
 
 from netcoach.config import ConfigError
 from netcoach.registry import RegistryError
+from netcoach.tasks.autoencoder import Autoencoder
 from netcoach.tasks.base import Task, tasks
 from netcoach.tasks.binary import Binary
 from netcoach.tasks.classification import Classification
@@ -103,5 +104,5 @@ def task_of_config(config: Optional[dict], data: Optional[dict] = None) -> Task:
     return task
 
 
-__all__ = ["Binary", "Classification", "Multilabel", "Regression", "Task", "build_task", "loss_options",
+__all__ = ["Autoencoder", "Binary", "Classification", "Multilabel", "Regression", "Task", "build_task", "loss_options",
            "task_of_config", "task_of_run", "tasks", "validate_bundle"]

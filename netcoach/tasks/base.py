@@ -59,6 +59,10 @@ class Task(ABC):
             must reach the targets' range, in the units ``output_targets`` gives).
         calibrates: ``calibrate`` chooses something on the validation split after training
             (the final evaluation then runs one extra pass over that split).
+        targets_are_inputs: the task learns to output its inputs (``learn_from`` makes them
+            the targets); the labels of the data are not used.
+        loss_text: what the doctor calls the loss in its verdicts ("training loss", or for the
+            autoencoder "training reconstruction error").
     """
 
     name: str = ""
@@ -75,6 +79,8 @@ class Task(ABC):
     has_classes: bool = False
     output_kind: str = "values"
     calibrates: bool = False
+    targets_are_inputs: bool = False
+    loss_text: str = "loss"
 
     @abstractmethod
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -109,6 +115,25 @@ class Task(ABC):
     def validate_labels(self, y: torch.Tensor, num_outputs: int) -> None:
         """Raise ValueError naming what was found and the task that fits it."""
         ...
+
+    def learn_from(self, bundle):
+        """The ``DataBundle`` whose targets this task learns: the bundle itself (its labels)
+        unless the task makes its own targets (the autoencoder's are its inputs)."""
+        return bundle
+
+    def targets(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The targets of a set scored outside training (``evaluate``), from its inputs in
+        [0, 1] units and its labels: the labels unless the task makes its own targets."""
+        return labels
+
+    def check_config(self, config) -> None:
+        """Refuse, with a ConfigError naming the key, options of ``config`` that do not apply
+        to this task (checked before any run folder exists)."""
+
+    def kept_predictions(self, predictions: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The test predictions and labels kept in ``predictions.safetensors`` (all of them
+        unless the task keeps fewer)."""
+        return {self.prediction_key: predictions.contiguous(), "labels": labels.contiguous()}
 
     def fit(self, y_train: torch.Tensor, num_outputs: int) -> None:
         """Learn what the task needs from the training split's targets (no other split);

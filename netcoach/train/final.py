@@ -62,7 +62,7 @@ def save_predictions(path: Path, loader: DeviceLoader, outputs: torch.Tensor, ta
 
     labels = loader.split.y.cpu()
     preds = task.postprocess(outputs)
-    tensors = {task.prediction_key: preds.contiguous(), "labels": labels.contiguous()}
+    tensors = task.kept_predictions(preds, labels)
     if "mistakes" in task.report_sections:
         conf, pred = preds.max(1)
         wrong = (pred != labels).nonzero().flatten()

@@ -113,9 +113,10 @@ def write_npz(path: str | Path, splits: dict) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def fit_classifier(name: str, splits: dict, seed: int = 0) -> dict:
+def fit_classifier(name: str, splits: dict, seed: int = 0, head_scores: bool = True) -> dict:
     """Train classifier ``name`` on the training features; accuracies on val and test of
-    the classifier and of the network's own head."""
+    the classifier and (``head_scores``: the head outputs class scores, not an autoencoder's
+    reconstruction) of the network's own head."""
     clf = make_classifier(name, seed)
     train_x, _, train_y = splits["train"]
     with sklearn_threads():
@@ -124,7 +125,8 @@ def fit_classifier(name: str, splits: dict, seed: int = 0) -> dict:
         for split in ("val", "test"):
             feats, outs, labels = splits[split]
             result[f"{split}_acc"] = float((clf.predict(feats) == labels).mean()) if len(labels) else None
-            result[f"head_{split}_acc"] = float((outs.argmax(1) == labels).mean()) if len(labels) else None
+            scored = head_scores and len(labels)
+            result[f"head_{split}_acc"] = float((outs.argmax(1) == labels).mean()) if scored else None
     return result
 
 

@@ -109,14 +109,19 @@ def match_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -
     """Split ``state`` into what fits ``model`` (same name and shape) and a report of the rest.
 
     A different number of outputs in the head (``head.*`` keys of a ``Network``) is the
-    normal transfer case: the model keeps its own new head and the report says so.
+    normal transfer case: the model keeps its own new head and the report says so. So is
+    a head of another layout (an autoencoder's decoder under a classifier's head): the
+    file's head tensors are left out and the model's head is new.
     """
     own = model.state_dict()
     report = LoadReport(source)
     fits = {}
     head = _head_keys(model)
+    other_head = []
     for key, value in state.items():
-        if key not in own:
+        if key not in own and head and key.startswith("head."):
+            other_head.append(key)
+        elif key not in own:
             report.unexpected.append(key)
         elif tuple(value.shape) != tuple(own[key].shape):
             if key in head:
@@ -126,6 +131,9 @@ def match_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -
         else:
             fits[key] = value
             report.loaded.append(key)
+    if other_head:
+        outputs = getattr(model, "num_outputs", "its")
+        report.head_replaced = f"the file's head of another layout ({len(other_head)} tensors) -> {outputs} outputs"
     replaced = bool(report.head_replaced)
     report.missing = [k for k in own if k not in state and not (replaced and k in head)]
     return fits, report

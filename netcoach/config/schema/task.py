@@ -21,8 +21,9 @@ class TaskConfig:
 class LossConfig:
     name: str = opt("default", "the loss: default (the task's own: cross-entropy for classification, "
                                "binary cross-entropy for binary and multilabel, mse for regression); "
-                               "regression also takes mae or huber",
-                    choices=("default", "mse", "mae", "huber"))
+                               "regression also takes mae or huber; autoencoder: mse (default) "
+                               "or bce (inputs in [0, 1])",
+                    choices=("default", "mse", "mae", "huber", "bce"))
     label_smoothing: float = opt(0.0, "label smoothing epsilon: targets become (1 - eps) y + eps / K "
                                       "(hard and soft targets)", min=0.0, below=1.0)
     class_weights: str = opt("", "weight each sample's loss by its class (classification, binary): "
