@@ -67,6 +67,9 @@ def _coerce(value: Any, tp, key: str, choices=None, meta: Mapping[str, Any] | No
     """Check ``value`` against ``tp`` (int widens to float), the field's bounds and
     ``choices``; return the typed value."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
+    aliases = (meta or {}).get("aliases")
+    if aliases and tp is str and isinstance(value, (str, bool)):  # an older spelling of a choice
+        value = aliases.get(str(value).lower(), value)
     if origin is typing.Union:  # Optional[T]
         if value is None:
             return None
@@ -238,6 +241,9 @@ def apply_overrides(config: Config, overrides: Mapping[str, str]) -> Config:
             raise _unknown("option", f"--{dotted}", [f"--{k}" for k in valid])
         tp, f = keys[dotted]
         section, key = dotted.split(".", 1)
+        aliases = f.metadata.get("aliases") or {}
+        if isinstance(text, str):
+            text = aliases.get(text.strip().lower(), text)
         nested.setdefault(section, {})[key] = parse_cli_value(text, tp, dotted, f.metadata.get("choices"))
     return from_dict(nested, config)
 

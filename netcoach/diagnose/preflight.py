@@ -95,7 +95,8 @@ def run_preflight(trainer, config: Config) -> list[dict]:
             bundle = trainer.data
             out += _guarded("data_stats", datacheck.check_stats, bundle)
             out += _guarded("data_labels", datacheck.check_labels, bundle, trainer.task)
-            out += _guarded("data_inputs", datacheck.check_inputs, x, bundle.mean is not None)
+            out += _guarded("data_inputs", datacheck.check_inputs, x,
+                            bundle.mean is not None or bundle.normalizer is not None)
             out += _guarded("data_leakage", datacheck.check_leakage, bundle)
     return out
 

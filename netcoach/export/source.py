@@ -36,10 +36,21 @@ class RunSource:
     model: nn.Module
     record: dict          # data.json: input_shape, num_classes, class_names, scale, mean, std
     summary: dict         # summary.json ({} for a run that never finished)
+    normalizer: Optional[nn.Module] = None  # data.normalize's fitted module (mean image, PCA, ZCA)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """One stored sample's shape (what a file with the preprocessing folded in takes)."""
         return tuple(self.record["input_shape"])
+
+    @property
+    def model_input_shape(self) -> tuple[int, ...]:
+        """What the model itself takes (PCA and patch whitening change the shape)."""
+        return tuple((self.record.get("normalize") or {}).get("output_shape") or self.input_shape)
+
+    def fed_shape(self, with_preprocessing: bool) -> tuple[int, ...]:
+        """The per-sample shape an exported file takes."""
+        return self.input_shape if with_preprocessing else self.model_input_shape
 
     @property
     def num_outputs(self) -> int:
@@ -60,7 +71,8 @@ def load_source(run_dir: str | Path, which: str = "best") -> RunSource:
         raise FileNotFoundError(f"{run.path}: the run has no {which} weights ({weights} not found; "
                                 f"valid --which: {', '.join(WHICH)} where the file exists)")
     config, model = load_run(run.path, which=which, device="cpu")
-    return RunSource(run.path, which, config, model.eval(), run.data_record(), run.summary() or {})
+    return RunSource(run.path, which, config, model.eval(), run.data_record(), run.summary() or {},
+                     run.normalizer())
 
 
 def stored_dtype(source: RunSource) -> torch.dtype:
@@ -128,4 +140,4 @@ def random_inputs(shape: tuple[int, ...], dtype: torch.dtype, scale: float, coun
 def normalize(source: RunSource, raw: torch.Tensor) -> torch.Tensor:
     """Stored inputs -> the float batch the model saw in training (``netcoach.predict``'s
     own preparation, so export and prediction cannot drift apart)."""
-    return prepare_inputs(raw, source.record)
+    return prepare_inputs(raw, source.record, normalizer=source.normalizer)
