@@ -41,7 +41,7 @@ def _mlp(cfg=None) -> nn.Sequential:
 def test_default_setup_passes_every_check():
     found = _run()
     assert set(found) == {"output_layer", "initial_loss", "overfit_batch", "gradient_check", "data_stats",
-                          "data_labels", "data_inputs", "data_leakage", "init_units"}
+                          "data_labels", "data_inputs", "data_leakage", "init_units", "dropout_bn"}
     assert {r["status"] for r in found.values()} == {"pass"}, found
     for r in found.values():  # the summary["preflight"] contract
         assert set(r) == {"check", "status", "reason", "details"} and r["reason"]
