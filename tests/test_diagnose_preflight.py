@@ -220,7 +220,7 @@ def test_preflight_does_not_change_the_run(tmp_path):
     over = {"model.dropout": "0.3", "train.epochs": "2", "run.dir": str(tmp_path)}
     on = netcoach.train(_config(**over, **{"diagnose.preflight": "true"}), save=False)
     off = netcoach.train(_config(**over, **{"diagnose.preflight": "false"}), save=False)
-    assert len(on.summary["preflight"]) == 9 and off.summary["preflight"] == []
+    assert len(on.summary["preflight"]) == 10 and off.summary["preflight"] == []
     timing = {"epoch_time", "samples_per_s"}
     strip = lambda h: [{k: v for k, v in e.items() if k not in timing} for e in h]  # noqa: E731
     assert strip(on.history) == strip(off.history)
