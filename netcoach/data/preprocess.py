@@ -17,7 +17,7 @@ small ``nn.Module``s that take a [0, 1]-unit batch and give the model's inputs:
   whitens every k x k patch instead, as airbench's first layer does: a fixed k x k
   convolution (no padding) whose C*k*k output channels are the patch's ZCA coordinates.
   The covariance and its eigendecomposition are computed with torch
-  (``netcoach.data.whiten``: scikit-learn has no ZCA, and the measured fit was faster).
+  (``netcoach.data.whiten`` says why and what was measured: scikit-learn has no ZCA).
 
 Every module applies on the training device inside the loader and is traced into an
 export, so its arithmetic is torch's; its tensors are stored with the run
