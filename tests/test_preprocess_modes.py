@@ -207,3 +207,19 @@ def test_old_boolean_spellings_still_load(tmp_path):
     old = tmp_path / "config.toml"
     old.write_text("[data]\nnormalize = false\n")  # a run folder written before the modes
     assert load_toml(old).data.normalize == "none"
+
+
+def test_the_stored_fit_reloads_exactly_and_a_refit_is_bit_identical(tmp_path, quick_overrides):
+    """A resume rebuilds the data and refits: the fit must be deterministic, and the
+    stored tensors (safetensors, no pickle) must be the ones training used."""
+    from netcoach.train.run import RunFolder
+
+    cfg = netcoach.load_config(overrides={**quick_overrides, "train.epochs": "1", "model.name": "cnn",
+                                          "model.width": "8", "data.normalize": "zca"})
+    result = netcoach.train(cfg)
+    used = result.data.normalizer.state_dict()
+    stored = RunFolder(result.run_dir).normalizer().state_dict()
+    refit = build_data(cfg, torch.device("cpu")).normalizer.state_dict()
+    assert used.keys() == stored.keys() == refit.keys() == {"mean", "matrix"}
+    for key in used:
+        assert torch.equal(used[key].cpu(), stored[key]) and torch.equal(used[key].cpu(), refit[key])
