@@ -16,19 +16,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the curve rows are the doctor tests' own
+
+from helpers.curves import curve_rows  # noqa: E402
+
 REAL_DIR = ROOT / "tests" / "fixtures" / "doctor_runs"
 LN10 = math.log(10)
 NAN = float("nan")
-
-
-def _rows(train, val, train_acc=None, val_acc=None):
-    rows = []
-    for i, (t, v) in enumerate(zip(train, val)):
-        row = {"epoch": i + 1, "train_loss": t, "val_loss": v}
-        if train_acc:
-            row.update(train_acc=train_acc[i], val_acc=val_acc[i])
-        rows.append(row)
-    return rows
 
 
 def _check(name, status, reason="", **details):
@@ -59,56 +53,56 @@ def synthetic() -> list[dict]:
     dec = [2.0, 1.0, 0.6, 0.4, 0.3, 0.25, 0.22, 0.2]
     acc = [0.5, 0.75, 0.85, 0.9, 0.92, 0.93, 0.94, 0.945]
     return [
-        _case("healthy_falling", "healthy", _rows(dec, [v * 1.05 for v in dec], acc, [a - 0.01 for a in acc])),
+        _case("healthy_falling", "healthy", curve_rows(dec, [v * 1.05 for v in dec], acc, [a - 0.01 for a in acc])),
         _case("healthy_noisy_small_bump", "healthy",
-              _rows(dec, [2.0, 1.05, 0.62, 0.43, 0.33, 0.335, 0.3, 0.29], acc, [a - 0.02 for a in acc])),
+              curve_rows(dec, [2.0, 1.05, 0.62, 0.43, 0.33, 0.335, 0.3, 0.29], acc, [a - 0.02 for a in acc])),
         _case("overfitting_classic", "overfitting",
-              _rows([1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02], [1.1, 0.8, 0.6, 0.55, 0.6, 0.7, 0.8, 0.9])),
+              curve_rows([1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02], [1.1, 0.8, 0.6, 0.55, 0.6, 0.7, 0.8, 0.9])),
         # the past miss: val_loss 0.047 -> 0.228 over the last four epochs, train loss already
         # tiny (it fell by less than 30%), the checkpoint picked by val_acc
         _case("overfitting_rise_after_best_any_monitor", "overfitting",
-              _rows([0.3, 0.08, 0.02, 0.012, 0.01, 0.009, 0.0085, 0.008],
+              curve_rows([0.3, 0.08, 0.02, 0.012, 0.01, 0.009, 0.0085, 0.008],
                     [0.2, 0.07, 0.047, 0.09, 0.13, 0.17, 0.2, 0.228],
                     [0.9, 0.97, 0.995, 0.998, 0.999, 1.0, 1.0, 1.0],
                     [0.9, 0.96, 0.975, 0.972, 0.975, 0.976, 0.975, 0.974]),
               **{"train.monitor": "val_acc"}),
         _case("overfitting_accuracy_gap", "overfitting",
-              _rows([1.0, 0.5, 0.2, 0.1, 0.05], [1.0, 0.8, 0.75, 0.74, 0.74],
+              curve_rows([1.0, 0.5, 0.2, 0.1, 0.05], [1.0, 0.8, 0.75, 0.74, 0.74],
                     [0.6, 0.85, 0.95, 0.98, 0.99], [0.55, 0.7, 0.76, 0.78, 0.78])),
         _case("underfitting_flat_high", "underfitting",
-              _rows([2.0, 1.8, 1.75, 1.74, 1.735, 1.733], [2.1, 1.9, 1.85, 1.84, 1.835, 1.833],
+              curve_rows([2.0, 1.8, 1.75, 1.74, 1.735, 1.733], [2.1, 1.9, 1.85, 1.84, 1.835, 1.833],
                     [0.3] * 6, [0.28] * 6)),
         # the past miss: a CNN without regularization was told "a CNN" and "less regularization"
         _case("underfitting_cnn_unregularized", "underfitting",
-              _rows([2.1, 1.6, 1.45, 1.4, 1.38, 1.37], [2.1, 1.62, 1.48, 1.43, 1.41, 1.40],
+              curve_rows([2.1, 1.6, 1.45, 1.4, 1.38, 1.37], [2.1, 1.62, 1.48, 1.43, 1.41, 1.40],
                     [0.25, 0.4, 0.47, 0.5, 0.51, 0.51], [0.25, 0.39, 0.46, 0.49, 0.5, 0.5]),
               **{"model.name": "cnn", "optim.weight_decay": "0", "model.dropout": "0"}),
         _case("lr_too_high_stuck_at_chance", "lr_too_high",
-              _rows([2.9, 2.6, 2.55, 2.5, 2.52], [2.7, 2.6, 2.56, 2.55, 2.57], [0.1] * 5, [0.1] * 5),
+              curve_rows([2.9, 2.6, 2.55, 2.5, 2.52], [2.7, 2.6, 2.56, 2.55, 2.57], [0.1] * 5, [0.1] * 5),
               **{"optim.lr": "0.5"}),
         _case("lr_too_high_oscillating", "lr_too_high",
-              _rows([1.0, 1.5, 0.9, 1.4, 0.8, 1.3, 0.9], [1.0, 1.5, 0.9, 1.4, 0.8, 1.3, 0.9])),
+              curve_rows([1.0, 1.5, 0.9, 1.4, 0.8, 1.3, 0.9], [1.0, 1.5, 0.9, 1.4, 0.8, 1.3, 0.9])),
         _case("lr_too_low_slow_linear", "lr_too_low",
-              _rows([2.30 - 0.02 * i for i in range(10)], [2.31 - 0.02 * i for i in range(10)]),
+              curve_rows([2.30 - 0.02 * i for i in range(10)], [2.31 - 0.02 * i for i in range(10)]),
               **{"optim.name": "sgd", "optim.lr": "1e-4"}),
-        _case("diverging_nan", "diverging", _rows([2.3, 5.0, NAN], [2.3, 9.0, NAN]), **{"optim.lr": "5"}),
-        _case("diverging_rising", "diverging", _rows([2.0, 2.5, 3.0, 4.0], [2.0, 2.6, 3.1, 4.2])),
+        _case("diverging_nan", "diverging", curve_rows([2.3, 5.0, NAN], [2.3, 9.0, NAN]), **{"optim.lr": "5"}),
+        _case("diverging_rising", "diverging", curve_rows([2.0, 2.5, 3.0, 4.0], [2.0, 2.6, 3.1, 4.2])),
         # the past miss: a bad init was called lr_too_high right above its preflight FAILs
         _case("bad_init_not_a_learning_rate_problem", "bad_init",
-              _rows([9.5, 4.0, 3.1, 2.8, 2.7], [6.0, 3.5, 3.0, 2.8, 2.75], [0.1, 0.15, 0.2, 0.2, 0.2],
+              curve_rows([9.5, 4.0, 3.1, 2.8, 2.7], [6.0, 3.5, 3.0, 2.8, 2.75], [0.1, 0.15, 0.2, 0.2, 0.2],
                     [0.1, 0.15, 0.2, 0.2, 0.2]), preflight=BAD_INIT,
               **{"model.init": "normal", "model.init_std": "3"}),
-        _case("bad_init_then_nan", "bad_init", _rows([40.0, NAN, NAN], [30.0, NAN, NAN]), preflight=BAD_INIT),
+        _case("bad_init_then_nan", "bad_init", curve_rows([40.0, NAN, NAN], [30.0, NAN, NAN]), preflight=BAD_INIT),
         _case("data_leakage_with_healthy_curves", "data_leakage",
-              _rows(dec, [v * 0.95 for v in dec], acc, acc), preflight=LEAKY),
-        _case("data_leakage_initial_loss_below_chance", "data_leakage", _rows(dec, dec, acc, acc),
+              curve_rows(dec, [v * 0.95 for v in dec], acc, acc), preflight=LEAKY),
+        _case("data_leakage_initial_loss_below_chance", "data_leakage", curve_rows(dec, dec, acc, acc),
               preflight=[_check("initial_loss", "warn", "far better than chance", measured=0.5,
                                 expected=LN10, ratio=0.5 / LN10)]),
         # the past miss: "validation loss fell from 0.1524 to 0.1524" after one epoch
-        _case("too_few_epochs_one", "too_few_epochs", _rows([0.4], [0.1524], [0.9], [0.95])),
-        _case("too_few_epochs_two", "too_few_epochs", _rows([0.8, 0.4], [0.5, 0.3], [0.8, 0.9], [0.85, 0.9])),
+        _case("too_few_epochs_one", "too_few_epochs", curve_rows([0.4], [0.1524], [0.9], [0.95])),
+        _case("too_few_epochs_two", "too_few_epochs", curve_rows([0.8, 0.4], [0.5, 0.3], [0.8, 0.9], [0.85, 0.9])),
         _case("plateau_flat_low", "plateau",
-              _rows([1.0, 0.3] + [0.2] * 7, [1.05, 0.35] + [0.25] * 7, [0.95] * 9, [0.93] * 9)),
+              curve_rows([1.0, 0.3] + [0.2] * 7, [1.05, 0.35] + [0.25] * 7, [0.95] * 9, [0.93] * 9)),
     ]
 
 

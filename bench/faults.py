@@ -28,20 +28,18 @@ import argparse
 import json
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the fault injector is the tests' own
 
 import netcoach  # noqa: E402
-from netcoach.report import images, plots  # noqa: E402
-from netcoach.utils import io  # noqa: E402
+from helpers.kill import Killer  # noqa: E402
 
 OVERRIDES = {"model.name": "mlp", "model.width": "16", "train.epochs": "3", "schedule.name": "step",
              "schedule.step_size": "1", "schedule.gamma": "0.7", "checkpoint.every_steps": "5",
@@ -70,37 +68,6 @@ TIMES = ("epoch_time", "samples_per_s", "wall_time_s", "elapsed", "started", "re
 
 
 # ------------------------------------------------------------------ the dying run
-def install_killer(kill_batch: int, kill_write: int) -> None:
-    """SIGKILL this process after batch ``kill_batch`` or inside write ``kill_write`` (0: never)."""
-    real = io.atomic_path
-    count = {"writes": 0, "names": []}
-
-    @contextmanager
-    def dying(target):
-        with real(target) as tmp:
-            yield tmp
-            count["writes"] += 1
-            count["names"].append(Path(target).name)
-            if count["writes"] == kill_write:
-                size = tmp.stat().st_size
-                with open(tmp, "r+b") as fh:
-                    fh.truncate(size // 2)
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    io.atomic_path = plots.atomic_path = images.atomic_path = dying
-
-    class Killer(netcoach.Callback):
-        n = 0
-
-        def on_batch_end(self, trainer, batch):
-            Killer.n += 1
-            if Killer.n == kill_batch:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    install_killer.callbacks = [Killer()] if kill_batch else []
-    install_killer.count = count
-
-
 def in_child(fn) -> int:
     """Run ``fn`` in a forked child; its exit status (negative: killed by that signal)."""
     pid = os.fork()
@@ -117,15 +84,18 @@ def in_child(fn) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def train(folder: Path, kill_batch: int = 0, kill_write: int = 0) -> None:
-    install_killer(kill_batch, kill_write)
+def train(folder: Path, kill_batch: int = 0, kill_write: int = 0) -> list[str]:
+    """One run that dies after batch ``kill_batch`` or inside write ``kill_write`` (0: never);
+    the file name of each of its writes, in order."""
+    killer = Killer(kill_batch=kill_batch, kill_write=kill_write)  # every write counts
     config = netcoach.load_config(overrides={**OVERRIDES, "run.dir": str(folder)})
-    netcoach.train(config, callbacks=install_killer.callbacks, progress=False)
+    netcoach.train(config, callbacks=killer.install(), progress=False)
+    return killer.written
 
 
 def resume(folder: Path, kill_write: int = 0) -> None:
-    install_killer(0, kill_write)
-    netcoach.train(resume=folder / "run", progress=False)
+    killer = Killer(kill_write=kill_write)
+    netcoach.train(resume=folder / "run", callbacks=killer.install(), progress=False)
 
 
 def count_writes(folder: Path) -> list[str]:
@@ -133,8 +103,7 @@ def count_writes(folder: Path) -> list[str]:
     out = folder / "writes.json"
 
     def run():
-        train(folder)
-        out.write_text(json.dumps(install_killer.count["names"]))
+        out.write_text(json.dumps(train(folder)))
 
     assert in_child(run) == 0
     return json.loads(out.read_text())

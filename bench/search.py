@@ -30,7 +30,7 @@ import optuna  # noqa: E402
 
 import netcoach  # noqa: E402
 from netcoach.experiments.space import from_mapping  # noqa: E402
-from netcoach.experiments.study import StudySpec, run_study  # noqa: E402
+from netcoach.experiments import StudySpec, run_study  # noqa: E402
 from netcoach.report.stats import spread  # noqa: E402
 
 SPACE = {"optim.lr": {"log_uniform": [1e-4, 1e-1]},

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 import netcoach
-from netcoach.optim import lr_find
 from netcoach.data.base import DataBundle, Split
+from netcoach.train.lr_find import lr_find
 from studies.shared_data import SHARED, mnist
 
 LRS = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "radam": 1e-3}

@@ -9,6 +9,8 @@ import pytest
 import torch
 from hypothesis import settings
 
+from helpers.runs import single_thread
+
 # CI replays the same generated examples every run (a new failure shows up in a local run, not
 # as a random red CI); locally each run draws new ones.
 settings.register_profile("ci", derandomize=True)
@@ -35,3 +37,10 @@ def quick_overrides(tmp_path) -> dict:
     """Overrides for a fast digits run writing into a temp folder."""
     return {"model.name": "mlp", "train.epochs": "3", "run.dir": str(tmp_path / "runs"),
             "diagnose.preflight": "false", "report.enabled": "false"}
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (bit-exact CPU runs); the previous count afterwards."""
+    with single_thread():
+        yield

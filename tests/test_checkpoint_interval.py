@@ -8,21 +8,19 @@ background write leaves the previous checkpoint valid (resume is exact).
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 
 import pytest
-import torch
-from test_train_resume import EPOCHS, ROOT, STEPS_PER_EPOCH, assert_same_run, overrides
+from test_train_resume import EPOCHS, STEPS_PER_EPOCH, overrides
 
 import netcoach
 from netcoach.train.builtin import DiskSchedule
 from netcoach.train.checkpoint import BackgroundWriter
+
+from helpers.kill import run_killed
+from helpers.runs import assert_same_run, single_thread
 
 
 class FakeClock:
@@ -89,8 +87,7 @@ def quick(tmp_path, name, **over):
             "run.name": name, "diagnose.preflight": "false", "report.enabled": "false", **over}
 
 
-def test_long_interval_writes_last_once_at_the_end_and_results_do_not_change(tmp_path):
-    torch.set_num_threads(1)
+def test_long_interval_writes_last_once_at_the_end_and_results_do_not_change(tmp_path, one_thread):
     every = netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "every", **{
         "checkpoint.min_interval_s": "0", "checkpoint.background": "false"})))
     rare = netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "rare", **{
@@ -117,58 +114,24 @@ def test_long_interval_skips_the_middle_epochs(tmp_path, monkeypatch):
     assert saved == [1, 4]  # the first epoch, then only the end of training
 
 
-CHILD = textwrap.dedent("""
-    import os, signal, sys, threading
-    import torch
-    torch.set_num_threads(1)
-    import netcoach
-    from netcoach.train import checkpoint as ck
-    from netcoach.utils import io
-
-    overrides, kill_write = eval(sys.argv[1]), int(sys.argv[2])
-    writes = {"n": 0}
-    real = io.atomic_write_bytes
-    def dying_write(target, data):
-        if "checkpoints" in str(target) and any(n in target.name for n in ("last", "best")):
-            assert threading.current_thread().name == "netcoach-checkpoints", "written on the loop's thread"
-            writes["n"] += 1
-            if writes["n"] == kill_write:  # half a file in the temp name, then die
-                with io.atomic_path(target) as tmp:
-                    tmp.write_bytes(data[: len(data) // 2])
-                    os.kill(os.getpid(), signal.SIGKILL)
-        real(target, data)
-    io.atomic_write_bytes = dying_write
-    ck.atomic_write_bytes = dying_write
-    # averages (ema) are written by their own callback on the loop's thread, to other files
-    netcoach.train(netcoach.load_config(overrides=overrides))
-""")
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     folder = tmp_path_factory.mktemp("reference")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    netcoach.train(netcoach.load_config(overrides={**overrides(folder, "ref"), "checkpoint.background": "false"}))
-    torch.set_num_threads(threads)
+    with single_thread():
+        netcoach.train(netcoach.load_config(overrides={**overrides(folder, "ref"), "checkpoint.background": "false"}))
     return folder / "ref"
 
 
-def test_sigkill_during_a_background_write_keeps_the_previous_checkpoint(tmp_path, reference):
+def test_sigkill_during_a_background_write_keeps_the_previous_checkpoint(tmp_path, reference, one_thread):
     assert EPOCHS * STEPS_PER_EPOCH // 5 > 8  # the kill below lands inside training
     kill_write = random.Random().randint(4, 24)
     over = {**overrides(tmp_path, "torn"), "checkpoint.background": "true"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, repr(over), str(kill_write)],
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == -9, proc.stderr[-2000:]
+    # the best and last files only, each on the writer's thread (averages such as the EMA are
+    # written by their own callback on the loop's thread, to other files)
+    run_killed(over, kill_write=kill_write, under="checkpoints", names=("last", "best"),
+               thread="netcoach-checkpoints")
     torn = tmp_path / "torn"
     assert list((torn / "checkpoints").rglob(".*.tmp")), "the torn temp file should be left behind"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        netcoach.train(resume=torn)
-    finally:
-        torch.set_num_threads(threads)
+    netcoach.train(resume=torn)
     assert_same_run(reference, torn, f"killed during background write {kill_write}")
     assert not list((torn / "checkpoints").rglob(".*.tmp"))

@@ -16,16 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 import netcoach
 from netcoach.cli import main
 
+from helpers.runs import assert_same_weights, history
+
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = {"model.name": "mlp", "model.width": "32", "train.epochs": "4", "data.batch_size": "2",
          "train.threads": "1", "diagnose.preflight": "false", "diagnose.monitor": "false"}
-TIMING = ("epoch_time", "samples_per_s")
 
 
 def _argv(run_dir: Path, name: str) -> list[str]:
@@ -59,19 +58,6 @@ def _run_in_pty(argv: list[str], interrupt_after: str, timeout: float = 240) -> 
     return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace"))
 
 
-def _history(run: Path) -> list[dict]:
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_ctrl_c_mid_epoch_saves_reports_and_resumes_bit_identical(tmp_path, one_thread, capsys):
     code, out = _run_in_pty(_argv(tmp_path, "cut"), interrupt_after="epoch   1")
     run = tmp_path / "cut"
@@ -94,9 +80,8 @@ def test_ctrl_c_mid_epoch_saves_reports_and_resumes_bit_identical(tmp_path, one_
     reference = netcoach.load_config(overrides={**FLAGS, "run.dir": str(tmp_path), "run.name": "whole"})
     netcoach.train(reference, progress=False)
     whole = tmp_path / "whole"
-    assert _history(run) == _history(whole)
-    a, b = (load_file(r / "checkpoints" / "last.safetensors") for r in (run, whole))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert history(run) == history(whole)
+    assert_same_weights(run, whole, ["last"], "after Ctrl-C and --resume")
 
 
 def test_second_ctrl_c_exits_at_once_and_the_handler_lives_only_during_fit():

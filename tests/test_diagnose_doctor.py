@@ -11,17 +11,9 @@ import torch
 import netcoach
 from netcoach.diagnose.doctor import REMEDIES, chance_loss, diagnose_history
 
+from helpers.curves import curve_rows
+
 LN10 = math.log(10)
-
-
-def _history(train, val, train_acc=None, val_acc=None):
-    rows = []
-    for i, (t, v) in enumerate(zip(train, val)):
-        row = {"epoch": i + 1, "train_loss": t, "val_loss": v}
-        if train_acc:
-            row.update(train_acc=train_acc[i], val_acc=val_acc[i])
-        rows.append(row)
-    return rows
 
 
 def _labels(findings):
@@ -31,7 +23,7 @@ def _labels(findings):
 def test_overfitting_curve_names_the_turning_epoch():
     train = [1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02]
     val = [1.1, 0.8, 0.6, 0.55, 0.6, 0.7, 0.8, 0.9]
-    [f] = diagnose_history(_history(train, val), {"num_classes": 10})
+    [f] = diagnose_history(curve_rows(train, val), {"num_classes": 10})
     assert f["label"] == "overfitting" and f["epochs"] == [4, 8]
     assert "turned at epoch 4" in f["evidence"] and "0.5500" in f["evidence"]
     assert any("weight decay" in r for r in f["remedies"]) and any("dropout" in r for r in f["remedies"])
@@ -40,31 +32,31 @@ def test_overfitting_curve_names_the_turning_epoch():
 
 
 def test_nan_and_rising_loss_are_diverging_and_oscillation_is_lr_too_high():
-    [f] = diagnose_history(_history([2.3, 5.0, float("nan")], [2.3, 9.0, float("nan")]), {})
+    [f] = diagnose_history(curve_rows([2.3, 5.0, float("nan")], [2.3, 9.0, float("nan")]), {})
     assert f["label"] == "diverging" and f["epochs"] == [3] and "nan at epoch 3" in f["evidence"]
-    [f] = diagnose_history(_history([2.0, 2.5, 3.0], [2.0, 2.6, 3.1]), {})
+    [f] = diagnose_history(curve_rows([2.0, 2.5, 3.0], [2.0, 2.6, 3.1]), {})
     assert f["label"] == "diverging" and "rose from 2 (epoch 1) to 3 (epoch 3)" in f["evidence"]
     assert any("lower the learning rate" in r for r in f["remedies"])
     osc = [1.0, 1.5, 0.9, 1.4, 0.8, 1.3, 0.9]
-    [f] = diagnose_history(_history(osc, osc), {})
+    [f] = diagnose_history(curve_rows(osc, osc), {})
     assert f["label"] == "lr_too_high" and "oscillates" in f["evidence"] and f["epochs"] == [2, 4, 6]
     assert any("LR finder" in r for r in f["remedies"])
 
 
 def test_slow_linear_decrease_is_lr_too_low():
     train = [2.30 - 0.02 * i for i in range(10)]
-    [f] = diagnose_history(_history(train, [t + 0.01 for t in train]), {"num_classes": 10})
+    [f] = diagnose_history(curve_rows(train, [t + 0.01 for t in train]), {"num_classes": 10})
     assert f["label"] == "lr_too_low"
 
 
 def test_high_flat_small_gap_is_underfitting_and_flat_low_is_plateau():
     train = [2.0, 1.8, 1.75, 1.74, 1.735, 1.733]
-    found = diagnose_history(_history(train, [t + 0.1 for t in train], [0.3] * 6, [0.28] * 6),
+    found = diagnose_history(curve_rows(train, [t + 0.1 for t in train], [0.3] * 6, [0.28] * 6),
                              {"num_classes": 10})
     assert "underfitting" in _labels(found)
     assert any("bigger model" in r for r in REMEDIES["underfitting"])
     train = [1.0, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]
-    found = diagnose_history(_history(train, [t + 0.05 for t in train], [0.95] * 9, [0.93] * 9), {})
+    found = diagnose_history(curve_rows(train, [t + 0.05 for t in train], [0.95] * 9, [0.93] * 9), {})
     assert _labels(found) == ["plateau"]
 
 

@@ -4,10 +4,6 @@ ensemble scored at the end of training, and snapshots that survive a SIGKILL + r
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,26 +16,10 @@ from netcoach.data import build_data
 from netcoach.data.loader import DeviceLoader
 from netcoach.ensemble.snapshots import cycle_ends
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.kill import run_killed
+from helpers.runs import assert_same_weights, single_thread
+
 STEPS_PER_EPOCH = 17  # digits train split (1077 samples) / batch 64
-
-CHILD = textwrap.dedent("""
-    import os, signal, sys
-    import torch
-    torch.set_num_threads(1)
-    import netcoach
-
-    overrides, kill_batch = eval(sys.argv[1]), int(sys.argv[2])
-
-    class Killer(netcoach.Callback):
-        n = 0
-        def on_batch_end(self, trainer, batch):
-            Killer.n += 1
-            if Killer.n == kill_batch:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    netcoach.train(netcoach.load_config(overrides=overrides), callbacks=[Killer()], progress=False)
-""")
 
 
 def overrides(parent: Path, name: str, **extra) -> dict:
@@ -73,11 +53,9 @@ def test_snapshots_need_enough_cycles_of_a_cyclic_schedule_and_leave_no_folder(t
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("snap")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    netcoach.train(netcoach.load_config(overrides=overrides(folder, "ref", **{"report.enabled": "true"})),
-                   progress=False)
-    torch.set_num_threads(threads)
+    with single_thread():
+        netcoach.train(netcoach.load_config(overrides=overrides(folder, "ref", **{"report.enabled": "true"})),
+                       progress=False)
     return folder / "ref"
 
 
@@ -113,21 +91,10 @@ def test_snapshots_are_kept_at_cycle_ends_and_their_ensemble_is_scored(reference
 
 
 @pytest.mark.parametrize("kill_batch", [34, 45])  # right after snapshot 2 is written; between snapshots
-def test_snapshots_survive_sigkill_and_resume_exactly(tmp_path, reference, kill_batch):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, repr(overrides(tmp_path, "killed")), str(kill_batch)],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -9, proc.stderr[-2000:]
+def test_snapshots_survive_sigkill_and_resume_exactly(tmp_path, reference, kill_batch, one_thread):
+    run_killed(overrides(tmp_path, "killed"), kill_batch=kill_batch)
     killed = tmp_path / "killed"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        netcoach.train(resume=killed, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    netcoach.train(resume=killed, progress=False)
     ref = json.loads((reference / "summary.json").read_text())["snapshots"]
     assert json.loads((killed / "summary.json").read_text())["snapshots"] == ref
-    for c in (2, 3, 4):
-        a = load_file(str(reference / "checkpoints" / f"snapshot-{c}.safetensors"))
-        b = load_file(str(killed / "checkpoints" / f"snapshot-{c}.safetensors"))
-        assert all(torch.equal(a[k], b[k]) for k in a), f"snapshot {c} differs after a kill at batch {kill_batch}"
+    assert_same_weights(reference, killed, [f"snapshot-{c}" for c in (2, 3, 4)], f"a kill at batch {kill_batch}")

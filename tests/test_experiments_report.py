@@ -15,7 +15,9 @@ from PIL import Image
 
 import netcoach
 from netcoach.experiments.space import from_mapping
-from netcoach.experiments.study import StudySpec, load, run_study
+from netcoach.experiments.spec import StudySpec
+from netcoach.experiments.storage import load
+from netcoach.experiments.study import run_study
 from netcoach.experiments.study_report import write_study_report
 from netcoach.report.browser import find_chromium, screenshot
 

@@ -18,8 +18,11 @@ import pytest
 import netcoach
 from netcoach.cli import main
 from netcoach.config import ConfigError
+from netcoach.experiments.recovery import is_dead
 from netcoach.experiments.space import from_mapping
-from netcoach.experiments.study import StudySpec, is_dead, prepare, run_study
+from netcoach.experiments.spec import StudySpec
+from netcoach.experiments.storage import prepare
+from netcoach.experiments.study import run_study
 from netcoach.experiments.trial import HOST, PruningReporter
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -101,6 +101,28 @@ def test_find_cycle_is_none_for_a_dag():
     assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
 
 
+LAYERS = ("config", "data", "models", "optim", "train", "api", "cli")  # docs/architecture.md
+
+
+def upward_imports(graph: dict[str, set[str]], layers=LAYERS) -> list[str]:
+    """``a -> b`` for each import from a layer to a later one (against the documented direction)."""
+    def layer(module: str) -> int | None:
+        parts = module.split(".")
+        return layers.index(parts[1]) if len(parts) > 1 and parts[1] in layers else None
+
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets
+                  if layer(a) is not None and layer(b) is not None and layer(b) > layer(a))
+
+
+def test_layers_import_only_the_layers_before_them():
+    assert upward_imports(import_graph()) == []
+
+
+def test_upward_imports_names_an_edge_against_the_direction():
+    graph = {"netcoach.optim.x": {"netcoach.train.y", "netcoach.models.z"}, "netcoach.train.y": {"netcoach.optim.x"}}
+    assert upward_imports(graph) == ["netcoach.optim.x -> netcoach.train.y"]
+
+
 # ----------------------------------------------------------------- Python version
 
 MIN_PYTHON = (3, 11)  # tomllib is in the standard library from 3.11 on

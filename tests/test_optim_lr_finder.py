@@ -11,7 +11,8 @@ from PIL import Image
 
 import netcoach
 from netcoach.cli import main
-from netcoach.optim.lr_finder import default_lrs, lr_find, suggest
+from netcoach.optim.lr_finder import default_lrs, suggest, sweep
+from netcoach.train.lr_find import lr_find
 from netcoach.report.plots import DPI
 
 
@@ -33,6 +34,21 @@ def test_suggestion_rules_on_a_known_curve():
     assert suggest(lrs, smoothed, "min/10") == pytest.approx(1e-1 / 10)
     assert suggest(lrs, smoothed, "steepest") == pytest.approx(1e-3)
     assert suggest(lrs, [2.0, 2.1, 2.2, 2.3], "min/10") is None   # never decreased
+
+
+def test_sweep_smooths_with_bias_correction_and_stops_on_divergence_without_a_trainer():
+    calls = []
+    losses = iter([4.0, 2.0, 1.0])
+    used, raw, smoothed, early = sweep(lambda lr: calls.append(lr) or next(losses), [1e-3, 1e-2, 1e-1], beta=0.5)
+    # by hand: avg 2, 2, 1.5 over (1 - 0.5 ** k) = 0.5, 0.75, 0.875
+    assert smoothed == pytest.approx([4.0, 2.0 / 0.75, 1.5 / 0.875]) and raw == [4.0, 2.0, 1.0]
+    assert used == calls == [1e-3, 1e-2, 1e-1] and not early
+    values = iter([1.0, 1.0, 100.0, 1.0])
+    used, _, smoothed, early = sweep(lambda lr: next(values), [1, 2, 3, 4], beta=0.0, diverge=4.0, min_steps=1)
+    assert used == [1, 2, 3] and smoothed == [1.0, 1.0, 100.0] and early   # 100 > 4 x 1: stopped
+    values = iter([1.0, math.inf, 1.0])
+    used, raw, smoothed, early = sweep(lambda lr: next(values), [1, 2, 3])
+    assert used == [1, 2] and raw[1] == smoothed[1] == math.inf and early
 
 
 def test_cli_writes_record_and_smoothing_is_the_stated_average(tmp_path, capsys):

@@ -201,12 +201,14 @@ def test_full_zca_on_large_inputs_points_to_patch_whitening():
         _fit(_bundle(x, 255.0), normalize="zca")
 
 
-def test_old_boolean_spellings_still_load(tmp_path):
-    assert apply_overrides(Config(), {"data.normalize": "false"}).data.normalize == "none"
-    assert apply_overrides(Config(), {"data.normalize": "true"}).data.normalize == "per_channel"
+def test_the_old_boolean_spelling_loads_from_a_saved_run_and_is_refused_in_a_new_config(tmp_path):
     old = tmp_path / "config.toml"
     old.write_text("[data]\nnormalize = false\n")  # a run folder written before the modes
-    assert load_toml(old).data.normalize == "none"
+    assert load_toml(old, saved=True).data.normalize == "none"
+    old.write_text("[data]\nnormalize = true\n")
+    assert load_toml(old, saved=True).data.normalize == "per_channel"
+    with pytest.raises(ConfigError, match=r"'false' is the old spelling of 'none'"):
+        apply_overrides(Config(), {"data.normalize": "false"})
 
 
 def test_the_stored_fit_reloads_exactly_and_a_refit_is_bit_identical(tmp_path, quick_overrides):

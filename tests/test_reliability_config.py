@@ -1,7 +1,7 @@
 """Bad config values: a one-line error naming the key, exit status 2, and no run folder.
 
 Every value is checked once, where every value passes through (``config/loader.py``,
-against the bounds and choices declared in ``config/schema.py``); the checks that need
+against the bounds and choices declared in ``config/schema/``); the checks that need
 the data run in ``build_trainer``, before ``open_run`` creates the folder.
 """
 

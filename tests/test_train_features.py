@@ -18,12 +18,7 @@ from netcoach.train import Callback, EarlyStopping, Trainer
 from netcoach.utils.runtime import make_generator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bit-exact CPU runs
 
 
 def quick(tmp_path, **extra) -> netcoach.Config:

@@ -13,12 +13,7 @@ from netcoach.train.checkpoint import load_weights
 from netcoach.train.monitor import Monitor, direction, early_stop_monitor, resolve_monitor, restore_best
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bit-exact CPU runs
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -9,58 +9,21 @@ uninterrupted run with the same seed (CPU, one thread).
 
 from __future__ import annotations
 
-import json
-import os
 import pickle
 import random
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 import netcoach
 from netcoach.train.checkpoint import CheckpointError
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.kill import run_killed
+from helpers.runs import assert_same_run, single_thread
+
 STEPS_PER_EPOCH = 17  # digits train split (1077 samples) / batch 64
 EPOCHS = 3
-
-CHILD = textwrap.dedent("""
-    import os, signal, sys
-    import torch
-    torch.set_num_threads(1)
-    import netcoach
-    from netcoach.train import checkpoint as ck
-    from netcoach.utils import io
-
-    overrides, kill_batch, kill_write = eval(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-
-    class Killer(netcoach.Callback):
-        n = 0
-        def on_batch_end(self, trainer, batch):
-            Killer.n += 1
-            if Killer.n == kill_batch:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    writes = {"n": 0}
-    real = io.atomic_write_bytes
-    def dying_write(target, data):
-        if "checkpoints" in str(target):
-            writes["n"] += 1
-            if writes["n"] == kill_write:  # half a file in the temp name, then die
-                with io.atomic_path(target) as tmp:
-                    tmp.write_bytes(data[: len(data) // 2])
-                    os.kill(os.getpid(), signal.SIGKILL)
-        real(target, data)
-    io.atomic_write_bytes = dying_write
-    ck.atomic_write_bytes = dying_write
-
-    netcoach.train(netcoach.load_config(overrides=overrides), callbacks=[Killer()])
-""")
 
 
 def overrides(tmp_path: Path, name: str) -> dict:
@@ -73,58 +36,19 @@ def overrides(tmp_path: Path, name: str) -> dict:
             "diagnose.preflight": "false", "report.enabled": "false"}
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def run_child(over: dict, kill_batch: int = 0, kill_write: int = 0) -> int:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, repr(over), str(kill_batch), str(kill_write)],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -9, proc.stderr[-2000:]
-    return proc.returncode
-
-
-def comparable(run_dir: Path) -> dict:
-    """Everything that must match exactly (times excluded)."""
-    metrics = [{k: v for k, v in row.items() if k not in ("epoch_time", "samples_per_s")}
-               for row in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())]
-    summary = json.loads((run_dir / "summary.json").read_text())
-    return {"metrics": metrics, "steps": (run_dir / "steps.jsonl").read_text(),
-            "csv": [line.split(",")[:3] for line in (run_dir / "metrics.csv").read_text().splitlines()],
-            "test": summary["test"], "averages": summary["averages"],
-            "monitors": (run_dir / "monitors.jsonl").read_text(),  # every sampled statistic
-            "data": (run_dir / "data.json").read_text(), "model": (run_dir / "model.json").read_text()}
-
-
-def assert_same_run(a: Path, b: Path, context: str) -> None:
-    assert comparable(a) == comparable(b), context
-    for name in ("last", "best", "ema"):
-        wa, wb = load_file(a / "checkpoints" / f"{name}.safetensors"), load_file(b / "checkpoints" / f"{name}.safetensors")
-        assert wa.keys() == wb.keys()
-        for key in wa:
-            assert torch.equal(wa[key], wb[key]), f"{context}: {name}/{key} differs"
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """The uninterrupted run (shared by the kill tests)."""
     folder = tmp_path_factory.mktemp("reference")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    netcoach.train(netcoach.load_config(overrides=overrides(folder, "ref")))
-    torch.set_num_threads(threads)
+    with single_thread():
+        netcoach.train(netcoach.load_config(overrides=overrides(folder, "ref")))
     return folder / "ref"
 
 
 def test_sigkill_at_random_batch_then_resume_is_exact(tmp_path, reference, one_thread):
     kill_batch = random.Random().randint(2, EPOCHS * STEPS_PER_EPOCH - 1)
     context = f"killed at batch {kill_batch}"
-    assert run_child(overrides(tmp_path, "killed"), kill_batch=kill_batch) == -9, context
+    run_killed(overrides(tmp_path, "killed"), kill_batch=kill_batch)
     killed = tmp_path / "killed"
     assert not (killed / "summary.json").exists()
     netcoach.train(resume=killed)
@@ -136,7 +60,7 @@ def test_mid_epoch_resume_keeps_the_monitor_samples_exact(tmp_path, reference, o
     # The monitor samples batches 7 and 8 of each epoch; checkpoints come every 5 steps.
     # Batch 12: resumed from step 10, after epoch 1's sampled pair. Batch 27: resumed from
     # step 25, between the two steps of epoch 2's pair (its weight snapshot is open).
-    assert run_child(overrides(tmp_path, "mid"), kill_batch=kill_batch) == -9
+    run_killed(overrides(tmp_path, "mid"), kill_batch=kill_batch)
     netcoach.train(resume=tmp_path / "mid")
     assert_same_run(reference, tmp_path / "mid", f"killed at batch {kill_batch}")
     assert config_lines(reference) == config_lines(tmp_path / "mid")
@@ -150,7 +74,7 @@ def config_lines(run_dir: Path) -> list[str]:
 
 def test_sigkill_before_the_first_checkpoint_restarts_exactly(tmp_path, reference, one_thread):
     # checkpoint.every_steps is 5: a kill at batch 3 leaves no checkpoint behind.
-    assert run_child(overrides(tmp_path, "early"), kill_batch=3) == -9
+    run_killed(overrides(tmp_path, "early"), kill_batch=3)
     assert not (tmp_path / "early" / "checkpoints" / "last.json").exists()
     result = netcoach.train(resume=tmp_path / "early")
     assert result.summary["resumed_from"] == {"epoch": 0, "step": 0}
@@ -162,7 +86,7 @@ def test_sigkill_during_checkpoint_write_keeps_previous_checkpoint(tmp_path, ref
     # per epoch a few more; any of the first ~40 lands inside training.
     kill_write = random.Random().randint(4, 40)
     context = f"killed during checkpoint write {kill_write}"
-    assert run_child(overrides(tmp_path, "torn"), kill_write=kill_write) == -9, context
+    run_killed(overrides(tmp_path, "torn"), kill_write=kill_write, under="checkpoints")
     torn = tmp_path / "torn"
     assert list((torn / "checkpoints").rglob(".*.tmp")), "the torn temp file should be left behind"
     netcoach.train(resume=torn)

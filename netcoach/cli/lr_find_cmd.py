@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.console import Console
 
 from netcoach.cli.options import PREFIX, add_config_options, config_from_args
-from netcoach.optim.lr_finder import RULES, default_lrs, lr_find
+from netcoach.optim.lr_finder import RULES, default_lrs
+from netcoach.train.lr_find import lr_find
 from netcoach.train.resume import with_overrides
 from netcoach.utils.io import atomic_write_json
 

@@ -11,7 +11,7 @@ from netcoach.cli.options import add_config_options, config_from_args
 
 
 def register(subparsers) -> None:
-    from netcoach.experiments.study import PRUNERS, SAMPLERS
+    from netcoach.experiments.spec import PRUNERS, SAMPLERS
 
     p = subparsers.add_parser(
         "search", help="hyperparameter search on Optuna (grid, random, TPE; pruning; workers)",
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     from netcoach.experiments.space import load_space
-    from netcoach.experiments.study import StudySpec, WorkerError, run_study
+    from netcoach.experiments.spec import StudySpec
+    from netcoach.experiments.study import WorkerError, run_study
     from netcoach.experiments.study_report import write_study_report
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

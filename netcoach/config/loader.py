@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from netcoach.config.errors import ConfigError
+from netcoach.config.legacy import hint, upgrade_saved
 from netcoach.config.schema import Config
 
 
@@ -67,9 +68,6 @@ def _coerce(value: Any, tp, key: str, choices=None, meta: Mapping[str, Any] | No
     """Check ``value`` against ``tp`` (int widens to float), the field's bounds and
     ``choices``; return the typed value."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    aliases = (meta or {}).get("aliases")
-    if aliases and tp is str and isinstance(value, (str, bool)):  # an older spelling of a choice
-        value = aliases.get(str(value).lower(), value)
     if origin is typing.Union:  # Optional[T]
         if value is None:
             return None
@@ -97,7 +95,7 @@ def _coerce(value: Any, tp, key: str, choices=None, meta: Mapping[str, Any] | No
         valid = ", ".join(map(str, choices))
         if key.endswith("]"):  # an item of a list: any subset of the names is allowed
             raise ConfigError(f"{key}: unknown {value!r}; valid: {valid}")
-        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {valid}")
+        raise ConfigError(f"{key}: {value!r} is not valid; choose one of: {valid}{hint(key, value)}")
     return value
 
 
@@ -198,8 +196,12 @@ def validate(config: Config) -> Config:
     return config
 
 
-def load_toml(path: str | Path, base: Config | None = None) -> Config:
-    """Read a TOML config file; unknown keys and wrong types raise ConfigError."""
+def load_toml(path: str | Path, base: Config | None = None, saved: bool = False) -> Config:
+    """Read a TOML config file; unknown keys and wrong types raise ConfigError.
+
+    ``saved``: the file is a run folder's record, so old spellings are read as what they
+    meant (``config.legacy``); a config a user writes gets no such reading.
+    """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder, not a TOML config file")
@@ -215,7 +217,7 @@ def load_toml(path: str | Path, base: Config | None = None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     try:
-        return from_dict(data, base)
+        return from_dict(upgrade_saved(data) if saved else data, base)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -241,9 +243,6 @@ def apply_overrides(config: Config, overrides: Mapping[str, str]) -> Config:
             raise _unknown("option", f"--{dotted}", [f"--{k}" for k in valid])
         tp, f = keys[dotted]
         section, key = dotted.split(".", 1)
-        aliases = f.metadata.get("aliases") or {}
-        if isinstance(text, str):
-            text = aliases.get(text.strip().lower(), text)
         nested.setdefault(section, {})[key] = parse_cli_value(text, tp, dotted, f.metadata.get("choices"))
     return from_dict(nested, config)
 

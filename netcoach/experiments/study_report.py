@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from netcoach.report.stats import spread
-from netcoach.experiments.study import StudySpec, load
+from netcoach.experiments.spec import StudySpec
+from netcoach.experiments.storage import load
 from netcoach.report import html as h
 from netcoach.report.plots import log_axis, new_figure, save_png, set_title
 from netcoach.utils.io import atomic_write_text

@@ -26,6 +26,7 @@ from netcoach.report.records import RunRecord, is_run_folder, load_run_record
 from netcoach.report.stats import spread
 from netcoach.tasks import task_of_config
 from netcoach.train.monitor import direction
+from netcoach.train.run import REPORT
 from netcoach.utils.io import atomic_write_text
 
 # Config keys that say where a run was written, not how it was trained.
@@ -238,7 +239,7 @@ def _html(comp: Comparison, png: Path | None) -> str:
     table = h.table(comp.columns, comp.rows)
     curves = h.image(png, "validation curves") if png else h.note("no validation curves recorded")
     links = "".join(f"<li>{h.esc(r.name)}: {h.esc(r.path.resolve())}"
-                    + (" (has report.html)" if (r.path / "report.html").exists() else "") + "</li>"
+                    + (f" (has {REPORT})" if (r.path / REPORT).exists() else "") + "</li>"
                     for r in comp.runs)
     sections = [("table", "Runs", diff + table), ("curves", "Validation curves", curves),
                 ("runs", "Run folders", f"<ul>{links}</ul>")]

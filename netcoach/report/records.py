@@ -19,10 +19,9 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import load as np_load
 
+from netcoach.train.run import (CHECKPOINTS, CONFIG, DATA, ENV, LR_FIND, MARKERS, METRICS, MODEL_SUMMARY,
+                                MONITORS, PREDICTIONS, PREVIEW, STEPS, SUMMARY)
 from netcoach.utils.io import read_jsonl
-
-# Files whose presence makes a folder a run folder (compare skips other folders in a glob).
-RUN_MARKERS = ("config.toml", "metrics.jsonl", "summary.json")
 
 
 @dataclass
@@ -53,7 +52,7 @@ class RunRecord:
 
 
 def is_run_folder(path: Path) -> bool:
-    return path.is_dir() and any((path / m).exists() for m in RUN_MARKERS)
+    return path.is_dir() and any((path / m).exists() for m in MARKERS)
 
 
 def load_run_record(run_dir: str | Path) -> RunRecord:
@@ -66,25 +65,25 @@ def load_run_record(run_dir: str | Path) -> RunRecord:
     if not path.is_dir():
         raise FileNotFoundError(f"run folder {path} not found")
     if not is_run_folder(path):
-        raise FileNotFoundError(f"{path} is not a run folder (none of {', '.join(RUN_MARKERS)} found)")
+        raise FileNotFoundError(f"{path} is not a run folder (none of {', '.join(MARKERS)} found)")
     rec = RunRecord(path=path)
-    rec.config_text = _read_text(path / "config.toml", rec.notes)
+    rec.config_text = _read_text(path / CONFIG, rec.notes)
     if rec.config_text is not None:
         try:
             rec.config = tomllib.loads(rec.config_text)
         except tomllib.TOMLDecodeError as exc:
-            rec.notes.append(f"config.toml could not be parsed ({exc})")
-    rec.env = _read_json(path / "env.json", rec.notes)
-    rec.data = _read_json(path / "data.json", rec.notes)
-    rec.summary = _read_json(path / "summary.json", rec.notes,
-                             missing="summary.json is missing: the run did not finish "
+            rec.notes.append(f"{CONFIG} could not be parsed ({exc})")
+    rec.env = _read_json(path / ENV, rec.notes)
+    rec.data = _read_json(path / DATA, rec.notes)
+    rec.summary = _read_json(path / SUMMARY, rec.notes,
+                             missing=f"{SUMMARY} is missing: the run did not finish "
                                      "(the report shows what was recorded until it stopped)")
-    rec.metrics = _read_lines(path / "metrics.jsonl", rec.notes)
-    rec.steps = _read_lines(path / "steps.jsonl", rec.notes, optional=True)
-    rec.monitors = _read_lines(path / "monitors.jsonl", rec.notes, optional=True)
-    rec.lr_find = _read_json(path / "lr_find.json", rec.notes, optional=True)
-    rec.model_summary = _read_json(path / "model_summary.json", rec.notes, optional=True)
-    preview = path / "augment_preview.png"
+    rec.metrics = _read_lines(path / METRICS, rec.notes)
+    rec.steps = _read_lines(path / STEPS, rec.notes, optional=True)
+    rec.monitors = _read_lines(path / MONITORS, rec.notes, optional=True)
+    rec.lr_find = _read_json(path / LR_FIND, rec.notes, optional=True)
+    rec.model_summary = _read_json(path / MODEL_SUMMARY, rec.notes, optional=True)
+    preview = path / PREVIEW
     rec.augment_preview = preview.read_bytes() if preview.exists() else None
     return rec
 
@@ -92,7 +91,7 @@ def load_run_record(run_dir: str | Path) -> RunRecord:
 def load_predictions(path: Path, notes: list[str], key: str = "probs") -> Optional[dict[str, np.ndarray]]:
     """``predictions.safetensors`` as numpy arrays (``key``: the task's predictions, probs
     or values; labels; for classification worst_index, worst_inputs)."""
-    file = path / "predictions.safetensors"
+    file = path / PREDICTIONS
     if not file.exists():
         notes.append("predictions.safetensors is missing: no test-split plots or tables "
                      "(the test evaluation did not run)")
@@ -110,7 +109,7 @@ def load_predictions(path: Path, notes: list[str], key: str = "probs") -> Option
 
 def first_conv_weight(path: Path, notes: list[str]) -> Optional[tuple[str, np.ndarray]]:
     """The first 4-D weight of ``checkpoints/best.safetensors`` in layer order, as float32."""
-    file = path / "checkpoints" / "best.safetensors"
+    file = path / CHECKPOINTS / "best.safetensors"
     if not file.exists():
         notes.append("checkpoints/best.safetensors is missing: no first-layer filters")
         return None

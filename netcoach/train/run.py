@@ -255,7 +255,7 @@ class RunFolder:
 
     # ------------------------------------------------------------------ reading
     def config(self) -> Config:
-        return load_toml(self.config_path)
+        return load_toml(self.config_path, saved=True)  # a record: old spellings still read
 
     def metrics(self) -> list[dict]:
         return read_jsonl(self.metrics_path) if self.metrics_path.exists() else []
