@@ -5,7 +5,7 @@ never has to be held as float64 at once, and the eigendecomposition is torch's
 ``linalg.eigh`` of the covariance. We compute on torch instead of scikit-learn because
 scikit-learn has no ZCA: ``PCA(whiten=True)`` whitens in the rotated (PCA) basis, has no
 epsilon, and needs the whole training matrix as one array (for 2x2 patches of 8,000
-CIFAR images that is 7.7 million rows). Measured on the 8,000 training images of
+CIFAR images that is 7.7 million rows). Measured on 8,000 CIFAR-10 images, the training size of
 ``studies/preprocess_cifar.py`` (D = 3072, float64, the 2 shared and busy CPU cores of
 this project's machine): torch's chunked covariance 10 s + ``eigh`` 170 s; scikit-learn's
 ``PCA(svd_solver="covariance_eigh")``, the same method on the whole array, 158 s; its
