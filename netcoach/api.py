@@ -29,6 +29,7 @@ from netcoach.config.loader import validate
 from netcoach.data import DataBundle, build_data, build_loaders
 from netcoach.data.build import user_bundle
 from netcoach.data.preprocess import normalize_record
+from netcoach.data.decode import reporting as decode_progress
 from netcoach.distill import distill_summary, distill_task
 from netcoach.distributed import reduce as dist_reduce
 from netcoach.distributed.setup import convert_sync_bn, seed_rank
@@ -139,10 +140,11 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     transfer = prepare_transfer(model, config)  # model.init_from weights, [transfer] lr parts
     # parameter groups: no decay on biases/norms; every parameter placed, also those frozen later
     optimizer = build_optimizer(model, config.optim, lr_scales=transfer.lr_scales)
-    task = distill_task(task, config, bundle, model, runtime.device)  # distill.teacher: the teacher joins the loss
     loaders = build_loaders(config, bundle,
                             transform=build_augment(config.augment, num_classes=bundle.num_classes),
                             rank=runtime.rank, world_size=runtime.world_size)
+    # distill.teacher: the teacher joins the loss (its logits cached per training sample without augmentation)
+    task = distill_task(task, config, bundle, model, runtime.device, loaders["train"])
     if config.optim.name in FULL_BATCH:  # gradient descent: the whole training split is one batch
         loaders["train"].batch_size = len(bundle.train)
     steps_per_epoch = -(-len(loaders["train"]) // max(tc.grad_accum, 1))  # optimizer steps
@@ -242,8 +244,10 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
             of a multi-process job calls ``train`` (see ``netcoach.distributed``); the
             preflight checks run once, on the main process.
         reporter: told what happens before epoch 1, as ``reporter(event, value)``:
-            ``("stage", text)`` before each slow step, ``("preflight", checks)`` with the
-            check records, ``("resume", {"epoch", "step"})`` where a resumed run continues.
+            ``("stage", text)`` before each slow step, ``("decode", {"done", "total"})`` as
+            image files are decoded (after each chunk of images), ``("preflight", checks)``
+            with the check records, ``("resume", {"epoch", "step", "batches_done",
+            "batches"})`` where a resumed run continues.
             The command line prints these; the library itself never does.
 
     Raises:
@@ -258,7 +262,8 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
                           "trains them and their ensemble (as netcoach train does)")
     say = reporter or (lambda event, value: None)
     say("stage", f"loading data ({config.data.name}) and building the model ({config.model.name})")
-    trainer = build_trainer(config, model=model, data=data, runtime=runtime)
+    with decode_progress(lambda done, total: say("decode", {"done": done, "total": total})):
+        trainer = build_trainer(config, model=model, data=data, runtime=runtime)
     # monitors first: an unreadable metric name leaves no folder
     monitor = resolve_monitor(config, trainer.task.default_monitor)
     stopper = early_stopping(config, trainer.task.default_monitor)
@@ -287,9 +292,9 @@ def train(config: Optional[Config] = None, *, model: Optional[nn.Module] = None,
                               + ([ProgressBar()] if show_progress(progress) and trainer.runtime.is_main else []))
         resumed_from = restore_run(trainer, run) if resume is not None else None
         if resumed_from is not None:
-            partial = trainer.partial_state()  # the sums of an unfinished epoch, one size per step
-            say("resume", {**resumed_from, "batches_done": len(partial.get("sizes", [])),
-                           "batches": len(trainer.loaders["train"])})
+            train_loader = trainer.loaders["train"]  # restored: its position is the next epoch's first batch
+            say("resume", {**resumed_from, "batches_done": train_loader.state_dict()["position"],
+                           "batches": len(train_loader)})
         history = trainer.fit()
         cut = trainer.interrupted and trainer.epoch < trainer.epochs  # not when the last epoch had ended
         if cut and run is not None and run.writes:

@@ -50,8 +50,8 @@ from netcoach.data.npz import read_npz
 from netcoach.data.preprocess import needs_tensors
 from netcoach.data.sources import LAYOUTS
 from netcoach.data.tabular import TabularPreprocessing, read_csv
-from netcoach.ensemble import is_ensemble, load_ensemble
-from netcoach.tasks import task_of_run
+from netcoach.ensemble import EnsembleModel, is_ensemble, load_ensemble
+from netcoach.tasks import Task, task_of_run
 from netcoach.train.final import test_metrics
 from netcoach.train.run import RunFolder
 
@@ -265,9 +265,64 @@ def prepare(inputs, spec: RunInputs, layout: str = "auto") -> Prepared:
 
 # ---------------------------------------------------------------------- running the model
 @torch.no_grad()
-def _outputs(model: torch.nn.Module, x: torch.Tensor, device, batch_size: int) -> torch.Tensor:
+def _outputs(model, x: torch.Tensor, device, batch_size: int) -> torch.Tensor:
     return torch.cat([model(x[i:i + batch_size].to(device)).float().cpu()
                       for i in range(0, len(x), batch_size)])
+
+
+@dataclass
+class Predictor:
+    """A run folder or an ensemble folder, loaded to answer for new inputs.
+
+    An ensemble answers like a run: its inputs, task and classes are its first member's
+    (the members share them; ``netcoach ensemble`` checked it), its predictions the weighted
+    mean of the members' (``EnsembleModel``), its outputs that mean in the task's output
+    space (log mean probabilities for classification), with the checkpoint its record names.
+    """
+
+    config: Config        # the run's (an ensemble's first member's) config
+    spec: RunInputs
+    task: Task
+    record: dict          # data.json (an ensemble: its members' shared record)
+    model: torch.nn.Module
+    device: str = "cpu"
+
+    @property
+    def is_ensemble(self) -> bool:
+        return isinstance(self.model, EnsembleModel)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.record.get("class_names") or []
+
+    @property
+    def num_outputs(self) -> int:
+        return int(self.record.get("num_outputs", self.record.get("num_classes", 0)))
+
+    def predictions(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """``task.postprocess`` of the outputs (class probabilities, values), on the CPU."""
+        if self.is_ensemble:
+            return _outputs(self.model, x, self.device, batch_size)
+        return self.task.postprocess(_outputs(self.model, x, self.device, batch_size))
+
+    def outputs(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+        """Outputs in the task's output space (what its loss and metrics read), on the CPU."""
+        model = self.model.outputs if self.is_ensemble else self.model
+        return _outputs(model, x, self.device, batch_size)
+
+
+def load_predictor(run_dir: str | Path, which: str = "best", device: str = "cpu") -> Predictor:
+    """The run or ensemble folder at ``run_dir`` with its ``which`` weights (an ensemble's must be
+    the ones it was built from: its summary scored those)."""
+    if is_ensemble(run_dir):
+        ensemble = load_ensemble(run_dir, device=device, which=which)
+        first = RunFolder(ensemble.paths[0])
+        return Predictor(first.config(), RunInputs.of(first.path), ensemble.task, ensemble.record,
+                         ensemble, device)
+    spec = RunInputs.of(run_dir)  # a folder without data.json fails before the model is loaded
+    config, model = load_run(run_dir, which=which, device=device)
+    record = RunFolder(run_dir).data_record()
+    return Predictor(config, spec, task_of_run(config, record), record, model, device)
 
 
 def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
@@ -276,27 +331,18 @@ def predict(run_dir: str | Path, x, which: str = "best", device: str = "cpu",
     probabilities (N, K) for classification), with the run's model and data handling.
 
     Args:
-        run_dir: a run folder written by ``netcoach train``.
+        run_dir: a run folder written by ``netcoach train``, or an ensemble folder
+            (``netcoach ensemble``: the weighted mean of its members' predictions, with the
+            checkpoint its record names).
         x: arrays (stored values, or float [0, 1] images), PIL images, a DataFrame of CSV
             rows, or paths (image files, a folder, a .csv, an .npz); see the module doc.
         which: checkpoint to use (``best`` or ``last``).
         layout: ``auto``, ``NCHW`` or ``NHWC`` for 4-D image arrays.
-
-    An ensemble folder (``netcoach ensemble``) answers like a run: the weighted mean of its
-    members' predictions, with the checkpoint its record names.
     """
-    if is_ensemble(run_dir):
-        ensemble = load_ensemble(run_dir, device=device)
-        # members share their data and data.normalize (checked), so one member's fit serves all
-        normalizer = RunFolder(ensemble.paths[0]).normalizer() if ensemble.paths else None
-        prepared = prepare(x, RunInputs.from_record(ensemble.record, normalizer=normalizer), layout)
-        _warn(prepared.notes)
-        return _outputs(ensemble, prepared.x, device, batch_size)
-    prepared = prepare(x, RunInputs.of(run_dir), layout)
+    predictor = load_predictor(run_dir, which, device)
+    prepared = prepare(x, predictor.spec, layout)
     _warn(prepared.notes)
-    config, model = load_run(run_dir, which=which, device=device)
-    task = run_task(run_dir, config)
-    return task.postprocess(_outputs(model, prepared.x, device, batch_size))
+    return predictor.predictions(prepared.x, batch_size)
 
 
 def _warn(notes: list[str]) -> None:
@@ -308,19 +354,12 @@ def prediction_table(run_dir: str | Path, inputs: list, which: str = "best",
                      device: str = "cpu") -> tuple[pd.DataFrame, list[str]]:
     """(one row per input: its name, then the task's columns (``task.prediction_table``:
     the predicted class and each class's probability, or the predicted values); the notes
-    on converted inputs)."""
-    prepared = prepare(list(inputs), RunInputs.of(run_dir))
-    config, model = load_run(run_dir, which=which, device=device)
-    task = run_task(run_dir, config)
-    preds = task.postprocess(_outputs(model, prepared.x, device, 1024))
-    classes = RunFolder(run_dir).data_record().get("class_names") or []
-    table = pd.DataFrame({"input": prepared.names, **task.prediction_table(preds, classes)})
+    on converted inputs). ``run_dir`` may be an ensemble folder."""
+    predictor = load_predictor(run_dir, which, device)
+    prepared = prepare(list(inputs), predictor.spec)
+    preds = predictor.predictions(prepared.x)
+    table = pd.DataFrame({"input": prepared.names, **predictor.task.prediction_table(preds, predictor.classes)})
     return table, prepared.notes
-
-
-def run_task(run_dir: str | Path, config: Config):
-    """The run's task with the state it learned (threshold, target statistics) from ``data.json``."""
-    return task_of_run(config, RunFolder(run_dir).data_record())
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -332,21 +371,18 @@ def evaluate(run_dir: str | Path, overrides: Optional[dict] = None, split: str =
     ``{"data.name": "csv", "data.path": "new.csv"}``). A CSV goes through the run's
     stored preprocessing, every row of it; another source is loaded as it loads and
     scored on ``split`` (``all``: train, val and test together), its classes matched
-    to the run's by name.
+    to the run's by name. An ensemble folder is scored like a run: its averaged
+    predictions, with its first member's ``[data]`` section and preprocessing.
     """
-    run = RunFolder(run_dir)
-    config = _data_config(run.config(), overrides or {})
-    spec = RunInputs.of(run_dir)
-    task = run_task(run_dir, config)
-    classes = run.data_record().get("class_names") or []
+    predictor = load_predictor(run_dir, which, device)
+    config = _data_config(predictor.config, overrides or {})
+    spec, task = predictor.spec, predictor.task
     if config.data.name == "csv" and spec.preprocessing is not None:
         x, y = _csv_set(config.data, spec)
     else:
-        x, y = _source_set(config.data, spec, task, classes, split)
-    record = run.data_record()
-    task.validate_labels(y, int(record.get("num_outputs", record["num_classes"])))
-    _, model = load_run(run_dir, which=which, device=device)
-    return test_metrics(task, _outputs(model, x, device, 1024), y, prefix="eval")
+        x, y = _source_set(config.data, spec, task, predictor.classes, split)
+    task.validate_labels(y, predictor.num_outputs)
+    return test_metrics(task, predictor.outputs(x), y, prefix="eval")
 
 
 def _data_config(config: Config, overrides: dict) -> Config:
@@ -387,5 +423,5 @@ def _source_set(cfg: DataConfig, spec: RunInputs, task, classes: list[str],
     return spec.normalize(unit), y
 
 
-__all__ = ["Prepared", "RunInputs", "evaluate", "load_normalization", "predict", "prediction_table",
-           "prepare", "prepare_inputs"]
+__all__ = ["Predictor", "Prepared", "RunInputs", "evaluate", "load_normalization", "load_predictor", "predict",
+           "prediction_table", "prepare", "prepare_inputs"]

@@ -12,7 +12,7 @@ from PIL import Image
 import netcoach
 from netcoach.augment import build_augment
 from netcoach.augment.geometric import shift
-from netcoach.augment.preview import augmented_views, preview_png
+from netcoach.augment.preview import LABEL_PX, augmented_views, preview_png
 from netcoach.augment.tta import predict_tta, tta_views
 from netcoach.cli import main
 from netcoach.config import AugmentConfig, DataConfig
@@ -101,8 +101,9 @@ def test_preview_png_layout_and_first_column():
     cfg = AugmentConfig(transforms=["hflip", "crop"], hflip_p=1.0, crop_padding=2)
     png = preview_png(bundle, cfg, samples=3, views=4)
     image = Image.open(io.BytesIO(png))
-    zoom = 7  # ceil(64 / 10): tiles are at least 64 pixels
-    assert image.format == "PNG" and image.size == (5 * (10 * zoom + 2) + 2, 3 * (10 * zoom + 2) + 2)
+    zoom = 7  # ceil(64 / 10): tiles are at least 64 pixels; each row has a label band under it
+    assert image.format == "PNG" and image.size == (5 * (10 * zoom + 2) + 2,
+                                                    3 * (10 * zoom + LABEL_PX + 8 + 2) + 2)
     pixels = torch.from_numpy(np.asarray(image).copy())
     first = pixels[2:2 + 10 * zoom:zoom, 2:2 + 10 * zoom:zoom].permute(2, 0, 1)  # row 0, column 0
     assert torch.equal(first, bundle.train.x[0])  # samples are evenly spaced: first, middle, last

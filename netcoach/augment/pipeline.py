@@ -8,13 +8,14 @@ sample with its own probability ``augment.<name>_p``.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
+
+import torch
 
 from netcoach.augment import color, erase, geometric, mix  # noqa: F401  (register the transforms)
 from netcoach.augment.base import Transform, transforms
 from netcoach.augment.geometric import IntegerMove, IntegerMoves
 from netcoach.config import AugmentConfig, ConfigError
-from netcoach.data.loader import BatchTransform
 
 
 def build_transforms(cfg: AugmentConfig, num_classes: Optional[int] = None) -> list[Transform]:
@@ -51,22 +52,46 @@ def fuse(steps: list[Transform]) -> list:
     return runs
 
 
-def compose(steps: list[Transform]) -> Optional[BatchTransform]:
-    """One ``(x, y, generator) -> (x, y)`` function running ``steps`` in order (None if empty)."""
-    if not steps:
-        return None
-    runs = fuse(steps)
+class Pipeline:
+    """The configured steps as one ``(x, y, generator) -> (x, y)`` function on floats in
+    [0, 1], run as the fused groups of ``fuse``.
 
-    def pipeline(x, y, generator):
-        for run in runs:
+    ``from_stored`` takes the batch as stored (uint8 images) with the loader's conversion
+    to [0, 1]: the leading pixel moves (flips, crop, translate and the zero erasers fused
+    with them) run before the conversion, on a quarter of the bytes. That is bit-identical
+    to converting first, because they only copy stored values or write zeros, and a
+    value's conversion does not depend on where it lands. The draws are the same too.
+    """
+
+    def __init__(self, steps: list[Transform]):
+        self.steps = steps  # for inspection (preview, tests)
+        runs = fuse(steps)
+        k = 0
+        while k < len(runs) and isinstance(runs[k], IntegerMoves):
+            k += 1
+        self.stored_runs, self.float_runs = runs[:k], runs[k:]
+
+    def __call__(self, x, y, generator):
+        for run in self.stored_runs + self.float_runs:
             x, y = run(x, y, generator)
         return x, y
 
-    pipeline.steps = steps  # for inspection (preview, tests)
-    return pipeline
+    def from_stored(self, x, y, generator, prepare: Callable[[torch.Tensor], torch.Tensor]):
+        """Augment a stored batch; ``prepare`` converts stored values to floats in [0, 1]."""
+        for run in self.stored_runs:
+            x, y = run(x, y, generator)
+        x = prepare(x)
+        for run in self.float_runs:
+            x, y = run(x, y, generator)
+        return x, y
 
 
-def build_augment(cfg: AugmentConfig, num_classes: Optional[int] = None) -> Optional[BatchTransform]:
+def compose(steps: list[Transform]) -> Optional[Pipeline]:
+    """One ``Pipeline`` running ``steps`` in order (None if empty)."""
+    return Pipeline(steps) if steps else None
+
+
+def build_augment(cfg: AugmentConfig, num_classes: Optional[int] = None) -> Optional[Pipeline]:
     """The composed pipeline, or None when no transform is configured.
 
     Args:

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 def run_preview(args: argparse.Namespace) -> int:
     import torch
 
-    from netcoach.augment.preview import write_preview
+    from netcoach.augment.preview import augment_warnings, write_preview
     from netcoach.data import build_data
 
     if args.samples < 1 or args.views < 1:
@@ -34,4 +34,6 @@ def run_preview(args: argparse.Namespace) -> int:
     path = write_preview(args.out, bundle, config.augment, config.train.seed, args.samples, args.views)
     print(f"wrote {path} ({args.samples} images x {args.views} augmented views of "
           f"{', '.join(config.augment.transforms) or 'nothing'})")
+    for warning in augment_warnings(config.augment, bundle.input_shape):
+        print(f"warning: {warning}")
     return 0

@@ -14,7 +14,7 @@ def register(subparsers) -> None:
         description="Check that the runs share dataset, split, classes/outputs and preprocessing, "
                     "score each run and their weighted mean of post-processed outputs on the common "
                     "test split, and write an ensemble folder (ensemble.json, summary.json, "
-                    "report.html) beside the runs. `netcoach predict` accepts the folder like a run.",
+                    "report.html) beside the runs. `netcoach predict`, `evaluate` and `export` accept the folder like a run.",
         allow_abbrev=False)
     p.add_argument("runs", nargs="+", metavar="RUN", help="member run folders (at least 2)")
     p.add_argument("--weights", metavar="W1,W2,...",

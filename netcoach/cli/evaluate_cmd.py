@@ -15,10 +15,10 @@ def register(subparsers) -> None:
                     "given by --data.* flags (applied to the run's own [data] section). A CSV goes "
                     "through the run's stored preprocessing; other sources are loaded as they load.",
         allow_abbrev=False)
-    p.add_argument("run", help="run folder written by netcoach train")
+    p.add_argument("run", help="run folder written by netcoach train, or an ensemble folder (netcoach ensemble)")
     p.add_argument("--split", default="all", choices=("all", "train", "val", "test"),
                    help="which split of a non-CSV source to score (default: all of them)")
-    p.add_argument("--which", default="best", help="checkpoint: best (default) or last")
+    p.add_argument("--which", default="best", help="checkpoint: best (default) or last (an ensemble: the one it was built from)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_config_options(p)
     p.set_defaults(func=run, takes_config=True)

@@ -13,13 +13,13 @@ def register(subparsers) -> None:
     from netcoach.export import DEFAULT_TOLERANCE, FORMATS
 
     p = subparsers.add_parser(
-        "export", help="export a run's model (ONNX, torch.export, safetensors) with a model card",
+        "export", help="export a run's (or an ensemble's) model (ONNX, torch.export, safetensors) with a model card",
         description="Write the run's model as ONNX (checked in ONNX Runtime), a torch.export "
                     ".pt2 program or safetensors weights with a JSON sidecar, plus model_card.md "
                     "beside it. The file is written only if its outputs match PyTorch's on the "
                     "run's test samples within --tolerance.",
         allow_abbrev=False)
-    p.add_argument("run_dir", metavar="RUN", help="the run folder (runs/<name>)")
+    p.add_argument("run_dir", metavar="RUN", help="the run folder (runs/<name>), or an ensemble folder (onnx, torch-export)")
     p.add_argument("--format", required=True, metavar="|".join(FORMATS), help="export format")
     p.add_argument("--out", metavar="PATH",
                    help="file to write (default: RUN/export/FORMAT/model.EXT; a folder gets model.EXT)")

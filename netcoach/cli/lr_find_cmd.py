@@ -90,4 +90,12 @@ def run(args: argparse.Namespace) -> int:
     if record["warning"]:
         console.print(f"[yellow]warning: {record['warning']}[/yellow]", highlight=False)
     console.print(f"record: {out / 'lr_find.json'}", highlight=False)
+    if folder is not None and (folder.report_path.exists() or config.report.enabled):
+        from netcoach.report import write_report
+
+        folder.lock()  # the report reads the whole folder: not while a run writes it
+        try:
+            console.print(f"report (with the sweep): {write_report(folder.path)}", highlight=False)
+        finally:
+            folder.release()
     return 0

@@ -14,10 +14,10 @@ def register(subparsers) -> None:
                     "training columns, or an .npz with an array x. Writes one CSV row per input: the "
                     "predicted class and each class's probability, or the predicted values.",
         allow_abbrev=False)
-    p.add_argument("run", help="run folder written by netcoach train")
+    p.add_argument("run", help="run folder written by netcoach train, or an ensemble folder (netcoach ensemble)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder, .csv or .npz")
     p.add_argument("--out", metavar="FILE", help="write the CSV here (default: standard output)")
-    p.add_argument("--which", default="best", help="checkpoint: best (default) or last")
+    p.add_argument("--which", default="best", help="checkpoint: best (default) or last (an ensemble: the one it was built from)")
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 
 from rich.console import Console
 
@@ -73,6 +74,8 @@ def train_here(args: argparse.Namespace, config) -> int:
         print(f"netcoach: error: {err}", file=sys.stderr)
         return 1
     finally:
+        if reporter is not None:
+            reporter.close()
         shutdown()
     if runtime.is_main:
         print_outcome(console, result)
@@ -127,13 +130,17 @@ class CtrlC(Callback):
 
 
 class StartReporter:
-    """Prints what ``train`` does before epoch 1: the slow steps as they start, the compact
-    preflight block (one line per warn/fail with its fix), and where a resumed run continues."""
+    """Prints what ``train`` does before epoch 1: the slow steps as they start, a bar while a
+    large image folder is decoded, the compact preflight block (one line per warn/fail with
+    its fix), and where a resumed run continues."""
 
     STYLE = {"warn": "yellow", "fail": "bold red"}
+    DECODE_BAR_MIN = 2000  # images; a smaller folder decodes in about a second, without a bar
 
     def __init__(self, console: Console, quiet: bool = False):
         self.console, self.quiet = console, quiet
+        self.decoding = None  # the decode bar while image files are decoded
+        self._decode_task, self._decode_start = None, 0.0
 
     def __call__(self, event: str, value) -> None:
         from rich.markup import escape
@@ -142,6 +149,8 @@ class StartReporter:
 
         if event == "stage" and not self.quiet:
             self.console.print(f"[dim]{escape(value)} ...[/dim]")
+        elif event == "decode" and not self.quiet and value["total"] >= self.DECODE_BAR_MIN:
+            self.decoded(value["done"], value["total"])
         elif event == "preflight":
             flagged = [c for c in value if c["status"] != "pass"]
             lines = summary_lines(value)
@@ -155,6 +164,30 @@ class StartReporter:
                      if value.get("batches_done") else "")
             self.console.print(f"resuming at epoch {value['epoch'] + 1}{where} (after optimizer step "
                                f"{value['step']})")
+
+
+    def decoded(self, done: int, total: int) -> None:
+        """The decode bar (transient: it leaves one summary line when the folder is done)."""
+        if self.decoding is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.decoding = Progress(TextColumn("decoding images"), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), console=self.console, transient=True)
+            self.decoding.start()
+            self._decode_task = self.decoding.add_task("decode", total=total)
+            self._decode_start = time.perf_counter()
+        self.decoding.update(self._decode_task, completed=done)
+        if done >= total:
+            self.close()
+            took = max(time.perf_counter() - self._decode_start, 1e-9)
+            self.console.print(f"[dim]decoded {total:,} images in {took:.1f} s ({total / took:,.0f} "
+                               f"images/s)[/dim]")
+
+    def close(self) -> None:
+        """Stop a decode bar that an error left open, so the terminal is left clean."""
+        if self.decoding is not None:
+            self.decoding.stop()
+            self.decoding = None
 
 
 def print_outcome(console: Console, result) -> None:

@@ -91,27 +91,43 @@ def _from_folder(root: Path) -> ImageList:
                         f"(one sub-folder per class)")
     entries, fingerprint, empty = [], [str(root.resolve())], []
     for d in class_dirs:
-        files = []
-        for dirpath, dirnames, filenames in os.walk(d):
-            dirnames[:] = sorted(n for n in dirnames if _visible(n))
-            for fn in sorted(filenames):
-                if _visible(fn):
-                    path = Path(dirpath) / fn
-                    st = path.stat()
-                    rel = path.relative_to(root).as_posix()
-                    files.append((rel, st.st_size))
-                    fingerprint.append((rel, st.st_size, st.st_mtime_ns))
+        files = _walk_files(str(d), d.name)
         if not files:
             empty.append(d)
-        entries += files
+        entries += [(rel, size) for rel, size, _ in files]
+        fingerprint += files
     return _group(root, entries, fingerprint, empty_dirs=empty)
+
+
+def _walk_files(top: str, rel: str) -> list[tuple[str, int, int]]:
+    """(relative posix name, size, mtime_ns) of the visible files under ``top``, in
+    ``os.walk`` order (a folder's sorted files, then its sorted sub-folders; links to
+    folders are listed but not followed). Written with ``os.scandir`` because pathlib's
+    per-path objects cost more than the stat calls on a folder of 50,000 small images."""
+    files, dirs = [], []
+    with os.scandir(top) as it:
+        for e in it:
+            if e.name.startswith((".", "__MACOSX")):
+                continue
+            if e.is_dir():
+                dirs.append(e)
+            else:
+                files.append(e)
+    out = []
+    for e in sorted(files, key=lambda e: e.name):
+        st = e.stat()
+        out.append((f"{rel}/{e.name}", st.st_size, st.st_mtime_ns))
+    for e in sorted(dirs, key=lambda e: e.name):
+        if not e.is_symlink():
+            out += _walk_files(e.path, f"{rel}/{e.name}")
+    return out
 
 
 def _group(source: Path, entries: list[tuple[str, int]], fingerprint: list, empty_dirs) -> ImageList:
     """Class = the first path component below the common top folder."""
     if empty_dirs:
         raise DataError(f"{empty_dirs[0]}: empty class folder (no image files); remove it or add images")
-    parts = [PurePosixPath(n).parts for n, _ in entries]
+    parts = [_parts(n) for n, _ in entries]
     depth = 0
     while parts and all(len(p) > depth + 2 for p in parts) and len({p[depth] for p in parts}) == 1:
         depth += 1  # skip a common top folder such as train/
@@ -125,6 +141,12 @@ def _group(source: Path, entries: list[tuple[str, int]], fingerprint: list, empt
     index = {c: i for i, c in enumerate(classes)}
     names = [n for n, _ in entries]
     return ImageList(source, names, [index[p[depth]] for p in parts], classes, fingerprint)
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    """``PurePosixPath(name).parts`` of a relative name (empty and ``.`` components dropped),
+    without building a path object per entry."""
+    return tuple(p for p in name.split("/") if p and p != ".")
 
 
 def require_classes(classes: list[str], source) -> None:
@@ -217,6 +239,50 @@ def iter_bytes(images: ImageList) -> Iterator[tuple[int, bytes]]:
                     yield wanted[member.name], tar.extractfile(member).read()
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
         raise DataError(f"{source}: unreadable archive ({exc})") from None
+
+
+def entry_reader(images: ImageList) -> Callable[[int], bytes]:
+    """Random access to every entry's bytes, usable in any process: a folder's files, the
+    bytes a tar's listing pass kept, or a zip (opened once per process that reads it).
+    A tar listed without its bytes has them read first, in one sequential pass."""
+    if images.source.is_dir():
+        root, names = str(images.source), images.names
+        return lambda i: _read_file(os.path.join(root, names[i]))
+    if images.blobs is None and not images.source.name.lower().endswith(".zip"):
+        images.blobs = {images.names[i]: data for i, data in iter_bytes(images)}
+    if images.blobs is not None:
+        blobs, names = images.blobs, images.names
+        return lambda i: blobs[names[i]]
+    return _ZipReader(images.source, images.names)
+
+
+def _read_file(path: str) -> bytes:
+    """A file's bytes with plain system calls: half the cost of ``open().read()`` per small
+    file, which matters when a folder holds tens of thousands of them."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _ZipReader:
+    """Index -> bytes of a zip's entries; the archive opens on first use in each process
+    (a forked worker must not share the parent's file position)."""
+
+    def __init__(self, source: Path, names: list[str]):
+        self.source, self.names, self.pid, self.zf = source, names, None, None
+
+    def __call__(self, i: int) -> bytes:
+        if self.pid != os.getpid():
+            self.zf, self.pid = zipfile.ZipFile(self.source), os.getpid()
+        try:
+            return self.zf.read(self.names[i])
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise DataError(f"{self.source}: unreadable archive ({exc})") from None
 
 
 def file_reader(images: ImageList) -> Callable[[int], bytes]:

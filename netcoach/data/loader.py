@@ -25,7 +25,8 @@ import torch
 from netcoach.data.balanced import balanced_order
 from netcoach.data.base import Split
 
-# (x in [0, 1] float, y, generator) -> (x, y); y may become soft targets (N, K).
+# (x in [0, 1] float, y, generator) -> (x, y); y may become soft targets (N, K). A transform
+# that also has ``from_stored(x, y, generator, prepare)`` is given the stored batch (see ``augment``).
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -79,6 +80,7 @@ class DeviceLoader:
         self.position = 0  # batches already yielded in the current epoch
         self._epoch_state: Optional[torch.Tensor] = None  # generator state before this epoch's permutation
         self._skip = 0
+        self._last: Optional[tuple] = None  # (batch yielded, epoch order, first, end) of the last batch
         self.check_shards()
 
     def __len__(self) -> int:
@@ -120,6 +122,17 @@ class DeviceLoader:
         """Stored values -> float in [0, 1] (the unit augmentations work in)."""
         return x.float().div_(self.scale) if self.scale != 1.0 else x.float()
 
+    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stored batch -> augmented floats in [0, 1]. A transform with ``from_stored``
+        (netcoach's pipeline) is given the stored batch and this conversion, so its pixel
+        moves copy uint8 values rather than floats (same result, see ``Pipeline``)."""
+        if self.transform is None:
+            return self.prepare(x), y
+        from_stored = getattr(self.transform, "from_stored", None)
+        if from_stored is not None:
+            return from_stored(x, y, self.aug_generator, self.prepare)
+        return self.transform(self.prepare(x), y, self.aug_generator)
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if self.normalizer is not None:
             return self.normalizer(x)
@@ -142,12 +155,22 @@ class DeviceLoader:
             else:
                 idx = order[first:end]
                 x, y = self.split.x[idx], self.split.y[idx]
-            x = self.prepare(x)
-            if self.transform is not None:
-                x, y = self.transform(x, y, self.aug_generator)
+            x, y = self.augment(x, y)
             self.position += 1
-            yield self.normalize(x), y
+            x = self.normalize(x)
+            self._last = (x, order, first, end)
+            yield x, y
         self.position = 0
+        self._last = None
+
+    def batch_indices(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The positions in ``split`` of the samples of ``x`` when ``x`` is the very batch this
+        loader yielded last (None for any other tensor): what a per-sample cache keys on.
+        Identity, not equal values, so a batch built elsewhere never picks up another's entries."""
+        if self._last is None or self._last[0] is not x:
+            return None
+        _, order, first, end = self._last
+        return order[first:end] if order is not None else torch.arange(first, end, device=x.device)
 
     # ---------------------------------------------------------------- resume support
 

@@ -135,10 +135,7 @@ class StreamLoader(DeviceLoader):
                             pin_memory=self.split.x.device.type == "cuda")
         device = self.split.x.device
         for x, y in loader:
-            x = self.prepare(x.to(device, non_blocking=True))
-            y = y.to(device, non_blocking=True)
-            if self.transform is not None:
-                x, y = self.transform(x, y, self.aug_generator)
+            x, y = self.augment(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
             self.position += 1
             yield self.normalize(x), y
         self.position = 0

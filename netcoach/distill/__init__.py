@@ -21,9 +21,10 @@ from netcoach.train.final import test_metrics
 __all__ = ["DistillTask", "Teacher", "distill_summary", "distill_task", "distillation_loss", "load_teacher"]
 
 
-def distill_task(task: Task, config, bundle, model: nn.Module, device) -> Task:
+def distill_task(task: Task, config, bundle, model: nn.Module, device, train_loader) -> Task:
     """``task`` itself, or with ``distill.teacher`` a ``DistillTask`` whose teacher sees every
-    training batch of ``model``; the teacher and ``distill.baseline`` are checked here."""
+    training batch of ``model``; the teacher and ``distill.baseline`` are checked here. With
+    ``train_loader`` unaugmented (in memory), the teacher's logits of its samples are computed once."""
     dc = config.distill
     if not dc.teacher:
         return task
@@ -35,6 +36,7 @@ def distill_task(task: Task, config, bundle, model: nn.Module, device) -> Task:
     teacher = load_teacher(dc.teacher, config, student, task.num_outputs(bundle), bundle.input_shape, device)
     baseline_record(dc.baseline, config)  # a bad baseline fails before training, not after
     wrapped = DistillTask(task, teacher, dc.temperature, dc.alpha)
+    wrapped.cache_for(train_loader)
     wrapped.attach(model)
     return wrapped
 
@@ -51,6 +53,10 @@ def distill_summary(trainer, config) -> dict:
     teacher = {"path": str(task.teacher.path), "kind": task.teacher.kind,
                "parameters": task.teacher.parameters,
                "test": test_metrics(task.inner, logits, loader.split.y.cpu())}
+    train = trainer.loaders["train"]
+    cache = (f"computed once for the {len(train.split)} training samples (no augmentation)" if task.cached
+             else f"computed for every training batch ({'augmentation on' if train.transform else 'streamed data'})")
     return {"distill": {"temperature": task.temperature, "alpha": task.alpha, "teacher": teacher,
+                        "teacher_logits": cache,
                         "baseline": baseline_record(config.distill.baseline, config),
                         "primary": f"test_{task.primary_metric}"}}

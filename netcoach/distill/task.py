@@ -12,9 +12,12 @@ eval mode, no gradients, its own normalization) and the next ``loss`` call consu
 In eval mode (validation, test, the doctor's checks) no teacher runs and the loss is the
 task's, so ``val_loss`` stays comparable with a student trained from scratch.
 
-The teacher's logits are recomputed for every batch, also without augmentation: caching
-them per training sample would need the loader's sample indices, which the step does not
-see, and the teacher is usually cheap next to the student's backward pass.
+With augmentation off (``cache_for``), a training sample is the same input every epoch, so
+the teacher's logits for the whole training split are computed once, at the first training
+batch, and each batch takes its rows by the sample positions its loader reports
+(``DeviceLoader.batch_indices``); that costs N x K numbers on the device. A training-mode
+forward of any other batch (the preflight's sample, an augmented batch) gets the live
+teacher. With augmentation on, every batch goes to the live teacher.
 """
 
 from __future__ import annotations
@@ -52,13 +55,48 @@ class DistillTask(Task):
         for attr in DELEGATED:
             setattr(self, attr, getattr(task, attr))
         self._teacher_logits: Optional[torch.Tensor] = None
+        self._loader = None                          # the training loader whose samples are cached
+        self._cache: Optional[torch.Tensor] = None   # teacher logits of every training sample
+
+    @property
+    def cached(self) -> bool:
+        """Whether the teacher's logits of the training split are computed once (augmentation off)."""
+        return self._loader is not None
+
+    def cache_for(self, loader) -> bool:
+        """Cache the teacher's logits of ``loader``'s split when its batches are the stored samples
+        unchanged: no augmentation, and the split held in memory as one tensor (a streamed split
+        is decoded per batch); returns whether it will."""
+        in_memory = isinstance(loader.split.x, torch.Tensor)
+        self._loader = loader if in_memory and loader.transform is None else None
+        self._cache = None
+        return self.cached
 
     def attach(self, model: nn.Module):
-        """Feed the teacher every training-mode batch of ``model``; returns the hook's handle."""
-        return model.register_forward_pre_hook(self._observe)
+        """Feed the teacher every training-mode batch of ``model``; returns the hook's handle.
 
-    def _observe(self, module: nn.Module, args: tuple) -> None:
-        self._teacher_logits = self.teacher.logits(args[0]) if module.training else None
+        The hook is a closure (not a bound method), so a deep copy of the model (the overfit
+        check's twin) shares this task and its cache instead of copying them."""
+        def observe(module: nn.Module, args: tuple) -> None:
+            self._teacher_logits = self.teacher_logits(args[0]) if module.training else None
+        return model.register_forward_pre_hook(observe)
+
+    def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's logits for a training batch ``x``: cached rows when ``x`` is the batch the
+        cached loader yielded last, the live teacher otherwise."""
+        idx = self._loader.batch_indices(x) if self._loader is not None else None
+        if idx is None:
+            return self.teacher.logits(x)
+        if self._cache is None:
+            self._cache = self._split_logits(self._loader)
+        return self._cache[idx]
+
+    def _split_logits(self, loader) -> torch.Tensor:
+        """Teacher logits of every sample of ``loader.split``, prepared as the loader prepares
+        an unaugmented batch, in chunks of the loader's batch size."""
+        split, size = loader.split, loader.batch_size
+        return torch.cat([self.teacher.logits(loader.normalize(loader.prepare(split.x[i:i + size])))
+                          for i in range(0, len(split), size)])
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         base = self.inner.loss(outputs, targets)

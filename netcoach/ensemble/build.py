@@ -135,10 +135,16 @@ def build_ensemble(runs: Sequence[str | Path], weights: Optional[Sequence[float]
     return EnsembleResult(final, summary, model)
 
 
-def load_ensemble(path: str | Path, device: str = "cpu") -> EnsembleModel:
+def load_ensemble(path: str | Path, device: str = "cpu", which: Optional[str] = None) -> EnsembleModel:
     """The ensemble folder's averaged predictor (eval mode): its members rebuilt from their
-    run folders with the recorded weights and checkpoint, checked again for compatibility."""
+    run folders with the recorded weights and checkpoint, checked again for compatibility.
+    ``which`` (a caller's ``--which``), when given, must be the checkpoint the ensemble was
+    built from, since its summary scored those weights: a ValueError says so otherwise."""
     record = folder.read_record(path)
+    built = record.get("which", "best")
+    if which is not None and which != built:
+        raise ValueError(f"--which {which}: the ensemble {path} averages its members' {built} weights; "
+                         f"build one with `netcoach ensemble ... --which {which}` for those")
     members = load_members(folder.member_paths(path, record), record.get("which", "best"))
     model = EnsembleModel([m.model for m in members], members[0].task, record.get("weights"),
                           members[0].record, [m.path for m in members])

@@ -48,6 +48,12 @@ def read_record(path: str | Path) -> dict:
     return record
 
 
+def read_summary(path: str | Path) -> dict:
+    """``summary.json`` of the ensemble folder ({} when absent)."""
+    file = Path(path) / SUMMARY
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+
+
 def member_paths(path: str | Path, record: dict) -> list[Path]:
     """The members' run folders: relative paths resolve against the ensemble folder."""
     base = Path(path)

@@ -1,5 +1,9 @@
 """Export a trained run for use outside netcoach: ONNX, torch.export (.pt2), safetensors.
 
+An ensemble folder exports like a run (ONNX and torch.export): one graph holding every
+member, giving the task's outputs of their weighted mean prediction (log mean
+probabilities for classification; ``probabilities`` gives the mean probabilities).
+
 Every export reads only the run folder, checks the artifact in its own runtime against
 PyTorch on real test samples before writing it, and writes a ``model_card.md`` beside it.
 
@@ -19,6 +23,7 @@ from typing import Callable, Optional
 
 import torch
 
+from netcoach.ensemble import is_ensemble
 from netcoach.export.card import model_card
 from netcoach.export.check import DEFAULT_TOLERANCE, Check, ExportCheckError, compare, require
 from netcoach.export.onnx import run_onnx, to_onnx
@@ -53,7 +58,8 @@ def export_run(run_dir: str | Path, format: str, out: str | Path | None = None, 
     """Export the run's ``which`` weights as ``format`` to ``out``.
 
     Args:
-        run_dir: a run folder written by ``netcoach train``.
+        run_dir: a run folder written by ``netcoach train``, or an ensemble folder
+            (``netcoach ensemble``; onnx and torch-export; ``which`` must be its own).
         format: ``onnx``, ``torch-export`` or ``safetensors``.
         out: the file to write (default ``<run>/export/<format>/model.<ext>``; an existing
             folder gets ``model.<ext>`` inside).
@@ -67,6 +73,9 @@ def export_run(run_dir: str | Path, format: str, out: str | Path | None = None, 
         samples: how many test samples the check runs.
     """
     _validate(format, with_preprocessing, probabilities, tolerance, samples)
+    if format == "safetensors" and is_ensemble(run_dir):
+        raise ValueError(f"--format safetensors: {run_dir} is an ensemble folder, which refers to its members' "
+                         "runs; export it as onnx or torch-export (one graph), or each member run as safetensors")
     source = load_source(run_dir, which)
     path = _out_path(source.path, format, out)
     ref = reference_samples(source, samples)
@@ -114,10 +123,13 @@ def _out_path(run: Path, fmt: str, out: str | Path | None) -> Path:
 
 def _metadata(source: RunSource, with_preprocessing: bool, probabilities: bool, dtype: str) -> dict:
     record = source.record
-    return {"netcoach_run": source.path.name, "task": record.get("task", "classification"),
+    meta = {"netcoach_run": source.path.name, "task": record.get("task", "classification"),
             "class_names": record.get("class_names"), "input_dtype": dtype,
             "input_shape": ["N", *source.fed_shape(with_preprocessing)], "preprocessing_folded": with_preprocessing,
             "output": "probabilities" if probabilities else "logits"}
+    if source.is_ensemble:
+        meta["ensemble_members"] = [p.name for p in source.members]
+    return meta
 
 
 @dataclass

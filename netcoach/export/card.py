@@ -24,13 +24,16 @@ def model_card(source: RunSource, fmt: str, file: Path, with_preprocessing: bool
     record = source.record
     fed = source.fed_shape(with_preprocessing)
     shape = "x".join(map(str, fed))
+    origin = (f"the weighted mean of {len(source.members)} member runs' `{source.which}` weights: "
+              f"{', '.join(p.name for p in source.members)}" if source.is_ensemble
+              else f"exported from the run's `{source.which}` weights")
     lines = [f"# Model card: {source.path.name} ({fmt})", "",
-             f"- File: `{file.name}` (exported from the run's `{source.which}` weights)",
+             f"- File: `{file.name}` ({origin})",
              f"- Task: {record.get('task', 'classification')}",
              f"- Classes ({record['num_classes']}): {', '.join(map(str, record.get('class_names') or []))}",
              f"- Input: `{input_dtype.replace('torch.', '')}`, shape (N, {', '.join(map(str, fed))}) "
              f"(batch N dynamic; one sample {shape})",
-             f"- Output: {'probabilities' if probabilities else 'raw scores (logits)'}, "
+             f"- Output: {'probabilities' if probabilities else _scores(source)}, "
              f"shape (N, {source.num_outputs})", "",
              "## Preprocessing", "", *_preprocessing(record, with_preprocessing), "",
              "## Test metrics", "", *_metrics(source.summary.get("test") or {}), ""]
@@ -41,6 +44,12 @@ def model_card(source: RunSource, fmt: str, file: Path, with_preprocessing: bool
     lines += [f"- `{k}` = `{v!r}`" for k, v in config.items()] or ["- all defaults"]
     lines += ["", "## How to load it", "", *USAGE[fmt](file.name, fed, input_dtype), ""]
     return "\n".join(lines)
+
+
+def _scores(source: RunSource) -> str:
+    if source.is_ensemble:
+        return "the task's outputs of the members' mean prediction (log mean probabilities for classification)"
+    return "raw scores (logits)"
 
 
 def _preprocessing(record: dict, folded: bool) -> list[str]:

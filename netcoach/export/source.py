@@ -1,7 +1,10 @@
 """What an export reads from a run folder: the model, its data record, and real inputs.
 
 Everything comes from the folder through the public loaders (``netcoach.load_run``,
-``netcoach.predict.load_normalization``), so an export needs nothing but the run.
+``netcoach.predict.load_normalization``), so an export needs nothing but the run. An
+ensemble folder is a source too (``netcoach.load_ensemble``): its model is the members'
+average in the task's output space, its record and config its first member's (they share
+data, split and preprocessing), its test metrics the ensemble's.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from torch import nn
 from netcoach.api import load_run
 from netcoach.config import Config
 from netcoach.data import build_data
+from netcoach.ensemble import is_ensemble, load_ensemble
+from netcoach.ensemble.folder import read_summary
 from netcoach.predict import prepare_inputs
 from netcoach.tasks import build_task
 from netcoach.train.checkpoint import load_weights
@@ -35,7 +40,12 @@ class RunSource:
     config: Config
     model: nn.Module
     record: dict          # data.json: input_shape, num_classes, class_names, scale, mean, std
-    summary: dict         # summary.json ({} for a run that never finished)
+    summary: dict         # summary.json ({} for a run that never finished); an ensemble's: its metrics
+    members: tuple = ()   # an ensemble's member run folders (empty for a run)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return bool(self.members)
     normalizer: Optional[nn.Module] = None  # data.normalize's fitted module (mean image, PCA, ZCA)
 
     @property
@@ -58,12 +68,27 @@ class RunSource:
         return int(self.record.get("num_outputs", self.record["num_classes"]))
 
 
+class EnsembleOutputs(nn.Module):
+    """An ensemble's ``outputs(x)`` as ``forward``: the weighted mean of the members'
+    predictions mapped back to the task's output space (log mean probabilities for
+    classification), so an export traces it like one run's network."""
+
+    def __init__(self, ensemble: nn.Module):
+        super().__init__()
+        self.ensemble = ensemble
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ensemble.outputs(x)
+
+
 def load_source(run_dir: str | Path, which: str = "best") -> RunSource:
-    """The run at ``run_dir`` with its ``which`` weights; one-line errors for a missing
-    folder, missing weights or an unknown ``which``."""
-    run = RunFolder(run_dir)
+    """The run (or ensemble folder) at ``run_dir`` with its ``which`` weights; one-line errors
+    for a missing folder, missing weights or an unknown ``which``."""
     if which not in WHICH:
         raise ValueError(f"--which: unknown checkpoint '{which}'; valid: {', '.join(WHICH)}")
+    if is_ensemble(run_dir):
+        return ensemble_source(run_dir, which)
+    run = RunFolder(run_dir)
     if not run.config_path.is_file():
         raise FileNotFoundError(f"{run.path}: not a netcoach run folder (no {run.config_path.name})")
     weights = run.checkpoints / f"{which}.safetensors"
@@ -72,7 +97,16 @@ def load_source(run_dir: str | Path, which: str = "best") -> RunSource:
                                 f"valid --which: {', '.join(WHICH)} where the file exists)")
     config, model = load_run(run.path, which=which, device="cpu")
     return RunSource(run.path, which, config, model.eval(), run.data_record(), run.summary() or {},
-                     run.normalizer())
+                     normalizer=run.normalizer())
+
+
+def ensemble_source(path: str | Path, which: str) -> RunSource:
+    """An ensemble folder as an export source (its members rebuilt and checked again)."""
+    ensemble = load_ensemble(path, which=which)
+    first = RunFolder(ensemble.paths[0])
+    return RunSource(Path(path), which, first.config(), EnsembleOutputs(ensemble).eval(), dict(ensemble.record),
+                     {"test": read_summary(path).get("ensemble", {})}, tuple(Path(p) for p in ensemble.paths),
+                     normalizer=first.normalizer())  # members share data.normalize (checked)
 
 
 def stored_dtype(source: RunSource) -> torch.dtype:

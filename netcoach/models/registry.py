@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from netcoach.config import ModelConfig
+from netcoach.models.external import build_external, is_external
 from netcoach.models.network import ModelContractError, Network
 from netcoach.registry import Registry
 
@@ -15,10 +16,14 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int
     """Build ``cfg.name`` for inputs of ``input_shape`` (without batch) and ``num_classes`` outputs,
     then apply ``cfg.init`` / ``cfg.bias_init`` to its Linear and Conv layers.
 
-    The result is a ``Network`` (named ``backbone`` and ``head``, see ``models/network.py``);
+    ``PREFIX:ARCH`` names (``tv:resnet18``, ``timm:...``) are built by ``models/external.py``
+    from torchvision or timm when installed. The result is a ``Network`` (named ``backbone`` and ``head``, see ``models/network.py``);
     a registered builder that returns anything else is refused.
     """
-    model = models.get(cfg.name)(cfg, tuple(input_shape), num_classes)
+    if is_external(cfg.name):  # tv:resnet18, timm:...: an optional library's architecture
+        model = build_external(cfg, tuple(input_shape), num_classes)
+    else:
+        model = models.get(cfg.name)(cfg, tuple(input_shape), num_classes)
     if not isinstance(model, Network):
         raise ModelContractError(f"model builder '{cfg.name}' returned a {type(model).__name__}; "
                                  "builders return netcoach.models.Network(backbone, head)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Sequence
 
 from netcoach.config import ConfigError
 from netcoach.report import html as h
-from netcoach.report.plots import plot_overlay
+from netcoach.report.plots import identical_to, plot_overlay
 from netcoach.report.records import RunRecord, is_run_folder, load_run_record
 from netcoach.report.stats import spread
 from netcoach.tasks import task_of_config
@@ -229,19 +230,32 @@ def write_comparison(comp: Comparison, out_dir: str | Path | None = None) -> dic
     if comp.curve_keys:
         keys = [k for k in comp.curve_keys if k in ("val_loss", "val_acc")] or comp.curve_keys[:2]
         png = files["png"] = plot_overlay(comp.curves, keys, out / "val_curves.png")
-    atomic_write_text(files["html"], _html(comp, png))
+    atomic_write_text(files["html"], _html(comp, png, out))
     return files
 
 
-def _html(comp: Comparison, png: Path | None) -> str:
+def _run_links(comp: Comparison, out: Path) -> str:
+    """One line per run: a link to its report.html (relative to the comparison page, so the
+    pair of folders can be moved together), and its folder."""
+    items = []
+    for r in comp.runs:
+        report = r.path / REPORT
+        link = (f'<a href="{h.esc(Path(os.path.relpath(report.resolve(), out.resolve())).as_posix())}">'
+                f"{h.esc(r.name)}: report</a>" if report.exists()
+                else f"{h.esc(r.name)}: no {REPORT} (build it with netcoach report {h.esc(r.path)})")
+        items.append(f"<li>{link} <span class=\"note\">{h.esc(r.path.resolve())}</span></li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _html(comp: Comparison, png: Path | None, out: Path) -> str:
     diff = ("<p>Config keys that differ: " + ", ".join(f"<code>{h.esc(k)}</code>" for k in comp.differing)
             + ".</p>") if comp.differing else h.note("all runs have the same config (apart from run.*)")
     table = h.table(comp.columns, comp.rows)
     curves = h.image(png, "validation curves") if png else h.note("no validation curves recorded")
-    links = "".join(f"<li>{h.esc(r.name)}: {h.esc(r.path.resolve())}"
-                    + (f" (has {REPORT})" if (r.path / REPORT).exists() else "") + "</li>"
-                    for r in comp.runs)
+    if png and any(identical_to(comp.curves, k) for k in comp.curve_keys):
+        curves += h.note("Some runs have identical curves: they are drawn shifted right by a fraction "
+                         "of an epoch, with hollow markers, and the legend names the run they equal.")
     sections = [("table", "Runs", diff + table), ("curves", "Validation curves", curves),
-                ("runs", "Run folders", f"<ul>{links}</ul>")]
+                ("runs", "Reports of the runs", _run_links(comp, out))]
     return h.page("netcoach comparison", f"{len(comp.runs)} runs", sections,
                   f"built {time.strftime('%Y-%m-%d %H:%M:%S')} by netcoach compare")

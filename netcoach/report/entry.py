@@ -18,6 +18,8 @@ from netcoach.report import html as h
 from netcoach.report import confusion, images, plots, sections, task_report
 from netcoach.report.draw import figure as _figure
 from netcoach.report.draw import guarded as _guard
+from netcoach.augment.preview import augment_warnings
+from netcoach.report.layers import display_names, labelled
 from netcoach.report.records import RunRecord, first_conv_weight, load_predictions, load_run_record
 from netcoach.report.scores import distill_section, snapshots_section
 from netcoach.tasks import task_of_config
@@ -34,7 +36,7 @@ def _option(rec: RunRecord, key: str, default):
 
 def curves_section(rec: RunRecord, out: Path) -> str:
     if not rec.metrics:
-        return h.note("no epoch finished: metrics.jsonl is missing or empty")
+        return h.absent("no epoch finished: metrics.jsonl is missing or empty")
     s = rec.summary or {}
     monitor = s.get("monitor") or ((rec.config or {}).get("train") or {}).get("monitor")
     task = _section(rec, "task", task_of_config, rec.config, rec.data)
@@ -47,14 +49,15 @@ def curves_section(rec: RunRecord, out: Path) -> str:
 
 def lr_section(rec: RunRecord, out: Path) -> str:
     if not rec.steps and not any("lr" in m for m in rec.metrics):
-        return h.note("no learning rate recorded (neither steps.jsonl nor lr in metrics.jsonl)")
+        return h.absent("no learning rate recorded (neither steps.jsonl nor lr in metrics.jsonl)")
     png = _guard(rec.notes, "learning-rate plot", plots.plot_lr, rec.steps, rec.metrics, out / "lr.png")
     return _figure(png, "learning rate", "learning-rate plot could not be drawn")
 
 
 def lr_find_section(rec: RunRecord, out: Path) -> str:
     if not rec.lr_find:
-        return h.note("no LR finder run for this run (lr_find.json absent; see netcoach lr-find)")
+        return h.absent("no LR finder run for this run (lr_find.json absent); "
+                        f"netcoach lr-find --run {rec.path} adds it to this report")
     png = _guard(rec.notes, "LR-finder curve", plots.plot_lr_find, rec.lr_find, out / "lr_find.png")
     sugg = rec.lr_find.get("suggestion")
     text = (f"<p>Suggested learning rate: <b>{h.esc(h.fmt(sugg))}</b> "
@@ -69,7 +72,7 @@ def test_sections(rec: RunRecord, out: Path) -> tuple[str, str]:
     (classification: the task stores class probabilities as ``probs``)."""
     pred = load_predictions(rec.path, rec.notes)
     if pred is None:
-        missing = h.note("no test predictions recorded (predictions.safetensors absent)")
+        missing = h.absent("no test predictions recorded (predictions.safetensors absent)")
         return missing, missing
     probs, labels = pred["probs"].astype(np.float32), pred["labels"].astype(np.int64)
     data = rec.data or {}
@@ -87,12 +90,12 @@ def test_sections(rec: RunRecord, out: Path) -> tuple[str, str]:
 def _mistakes(rec: RunRecord, pred: dict, names: list, out: Path) -> str:
     index, inputs = pred.get("worst_index"), pred.get("worst_inputs")
     if index is None or inputs is None or len(index) == 0:
-        return h.note("no misclassified test samples stored")
+        return h.absent("no misclassified test samples stored")
     if inputs.ndim != 4 or inputs.shape[1] not in (1, 3):
-        return h.note(f"the inputs are not images (shape {tuple(inputs.shape[1:])}): no image grid")
+        return h.absent(f"the inputs are not images (shape {tuple(inputs.shape[1:])}): no image grid")
     n = max(0, min(_option(rec, "mistakes", 16), len(index)))
     if n == 0:
-        return h.note("no mistakes shown (report.mistakes = 0)")
+        return h.absent("no mistakes shown (report.mistakes = 0)")
     index = index[:n].astype(np.int64)
     probs = pred["probs"][index]
     scale = (rec.data or {}).get("scale") if inputs.dtype == np.uint8 else None
@@ -107,7 +110,7 @@ def _mistakes(rec: RunRecord, pred: dict, names: list, out: Path) -> str:
 def filters_section(rec: RunRecord, out: Path) -> str:
     found = first_conv_weight(rec.path, rec.notes)
     if found is None:
-        return h.note("no first-layer convolution filters (no convolution or no best checkpoint)")
+        return h.absent("no first-layer convolution filters (no convolution or no best checkpoint)")
     name, weight = found
     png = _guard(rec.notes, "first-layer filters", images.plot_filters, weight, out / "filters.png",
                  max_filters=max(1, _option(rec, "max_filters", 64)))
@@ -119,18 +122,38 @@ def filters_section(rec: RunRecord, out: Path) -> str:
 
 def monitors_section(rec: RunRecord, out: Path) -> str:
     if not rec.monitors:
-        return h.note("no per-layer monitoring recorded (monitors.jsonl absent)")
-    png = _guard(rec.notes, "per-layer monitors", plots.plot_monitors, rec.monitors, out / "monitors.png")
-    warnings = [f"epoch {m.get('epoch')}: {w}" for m in rec.monitors for w in (m.get("warnings") or [])]
+        return h.absent("no per-layer monitoring recorded (monitors.jsonl absent)")
+    paths = [p for m in rec.monitors for p in (m.get("layers") or {})]
+    names = display_names(rec.model_summary, paths)
+    png = _guard(rec.notes, "per-layer monitors", plots.plot_monitors, rec.monitors, out / "monitors.png",
+                 names=names)
+    warnings = [f"epoch {m.get('epoch')}: {_named(w, names)}" for m in rec.monitors
+                for w in (m.get("warnings") or [])]
     listed = "".join(f"<li>{h.esc(w)}</li>" for w in warnings[:30])
-    return (_figure(png, "per-layer monitors", "monitor plot could not be drawn")
+    legend = ", ".join(f"{name} = {path}" for path, name in names.items() if name != path and path in paths)
+    return ((f"<p>Layers: {h.esc(legend)} (module paths as in the checkpoints).</p>" if legend else "")
+            + _figure(png, "per-layer monitors", "monitor plot could not be drawn")
             + (f"<h3>Warnings</h3><ul>{listed}</ul>" if listed else ""))
 
 
+def _named(warning: str, names: dict[str, str]) -> str:
+    """A monitor warning (``layer backbone.4: ...``) with the layer's readable name."""
+    for path in names:
+        if warning.startswith(f"layer {path}:"):
+            return f"layer {labelled(path, names)}:" + warning[len(f"layer {path}:"):]
+    return warning
+
+
 def augment_section(rec: RunRecord) -> str:
+    warnings = augment_warnings((rec.config or {}).get("augment") or {}, (rec.data or {}).get("input_shape"))
+    listed = "".join(f"<li>{h.esc(w)}</li>" for w in warnings)
+    text = f'<div class="finding"><b>Augmentation too strong for these images</b><ul>{listed}</ul></div>' \
+        if listed else ""
     if rec.augment_preview is None:
-        return h.note("no augmentation preview (augment_preview.png absent)")
-    return h.image(rec.augment_preview, "augmentation preview")
+        reason = "no augmentation preview (augment_preview.png absent)"
+        return text + h.note(reason) if text else h.absent(reason)
+    return (text + "<p>Each row: a training image (first column) and augmented draws of it, as the "
+            "model sees them, each with its label.</p>" + h.image(rec.augment_preview, "augmentation preview"))
 
 
 def _section(rec: RunRecord, what: str, fn: Callable, *args):
@@ -197,7 +220,7 @@ def build_sections(rec: RunRecord, out: Path) -> list[tuple[str, str, str]]:
         ("environment", "Environment", sections.environment_section, (rec,)),
     ]
     parts += [(i, t, _section(rec, t, fn, *args)) for i, t, fn, args in specs]
-    parts.append(("notes", "Missing pieces", sections.notes_section(rec.notes)))
+    parts.append(("notes", "Missing pieces", sections.notes_section(rec.notes, parts)))
     return parts
 
 

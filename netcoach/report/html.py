@@ -86,6 +86,21 @@ def note(text: str) -> str:
     return f'<p class="note">{esc(text)}</p>'
 
 
+class Absent(str):
+    """The HTML of a section that has nothing to show, with ``reason`` saying why: the
+    report's "Missing pieces" section lists every one, so it cannot claim that everything
+    was found while a section says something is absent."""
+
+    reason: str
+
+
+def absent(reason: str) -> Absent:
+    """A section body saying what is absent (``reason``), marked as such."""
+    body = Absent(note(reason))
+    body.reason = reason
+    return body
+
+
 def status(value: Any) -> str:
     word = str(value).lower()
     return f'<span class="status-{esc(word)}">{esc(value)}</span>'

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from netcoach.report.textboxes import KEY, TextBox, encode, pillow_box
 from netcoach.utils.io import atomic_path
 
 # Diverging colours for filter weights: negative blue, zero white, positive red.
@@ -37,11 +38,15 @@ def to_display(x: np.ndarray, scale: Optional[float]) -> np.ndarray:
     return x.transpose(0, 2, 3, 1) if x.shape[1] == 3 else x[:, 0]
 
 
-def save_pil(image, path: str | Path) -> Path:
-    """Write a Pillow image as PNG, atomically."""
+def save_pil(image, path: str | Path, boxes: Sequence[TextBox] = ()) -> Path:
+    """Write a Pillow image as PNG, atomically, with the boxes of its texts (``textboxes``)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text(KEY, encode(boxes))
     path = Path(path)
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", compress_level=3)
+        image.save(tmp, format="PNG", compress_level=3, pnginfo=info)
     return path
 
 
@@ -57,28 +62,72 @@ def _upscale(images: np.ndarray, target: int) -> np.ndarray:
     return images.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
+CAPTION_PX = 13  # caption font size: legible at 100% zoom
+CAPTION_MAX_W = 180  # a longer caption line is shortened with an ellipsis
+PAGE_PX = 1000  # widest picture the report's page column shows at 100% (html.STYLE: main)
+GAP = 14  # pixels between neighbouring tiles (and captions)
+
+
+def fit_text(text: str, font, width: float) -> str:
+    """``text`` shortened with an ellipsis so it is at most ``width`` pixels wide in ``font``."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
 def _caption_grid(tiles: np.ndarray, captions: Sequence[str], title: str, cols: int,
-                  text_lines: int, font_size: int = 11, background: str = "white"):
-    """Tiles (N, h, w, 3) uint8 on a white grid, each with a caption above it."""
+                  font_size: int = CAPTION_PX, background: str = "white"):
+    """Tiles (N, h, w, 3) uint8 on a grid, each with its caption above it; returns the
+    image and the box of every text drawn. Each column is as wide as its widest caption
+    (measured with the font that draws it), so neighbouring captions never touch."""
     from PIL import Image, ImageDraw, ImageFont
 
     n, h, w = tiles.shape[:3]
-    cols = max(1, min(cols, n))
-    rows = math.ceil(n / cols)
     font = ImageFont.load_default(size=font_size)
-    line = font_size + 3
-    cell_w, cell_h, title_h = max(w, 7 * font_size * (text_lines > 0)) + 8, h + text_lines * line + 8, 2 * line if title else 4
-    canvas = Image.new("RGB", (cols * cell_w + 8, rows * cell_h + title_h + 4), background)
+    title_font = ImageFont.load_default(size=font_size + 2)
+    captions = ["\n".join(fit_text(line, font, CAPTION_MAX_W) for line in c.split("\n")) for c in captions]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    sizes = [measure.multiline_textbbox((0, 0), c, font=font, spacing=3) for c in captions]
+    text_w = max((b[2] for b in sizes), default=0)
+    text_h = max((b[3] for b in sizes), default=0) + 4 if captions else 0
+    gap = GAP if captions else 6
+    cell_w, cell_h = max(w, int(math.ceil(text_w))) + gap, h + text_h + gap
+    cols = max(1, min(cols, n, (PAGE_PX - 8) // cell_w))  # shown unscaled in the report's column
+    rows = math.ceil(n / cols)
+    title_h = font_size * 2 + 4 if title else 6
+    width = max(cols * cell_w + 8, int(title_font.getlength(title)) + 16 if title else 0)
+    canvas = Image.new("RGB", (width, rows * cell_h + title_h), background)
     draw = ImageDraw.Draw(canvas)
+    boxes = []
     if title:
-        draw.text((8, 6), title, fill="black", font=ImageFont.load_default(size=font_size + 2))
+        draw.text((8, 6), title, fill="black", font=title_font)
+        boxes.append(pillow_box(draw, (8, 6), title, title_font, font_size + 2))
     for i in range(n):
         r, c = divmod(i, cols)
         left, top = 8 + c * cell_w, title_h + r * cell_h
         if i < len(captions):
             draw.multiline_text((left, top), captions[i], fill="black", font=font, spacing=3)
-        canvas.paste(Image.fromarray(tiles[i]), (left, top + text_lines * line))
-    return canvas
+            boxes.append(pillow_box(draw, (left, top), captions[i], font, font_size, spacing=3))
+        canvas.paste(Image.fromarray(tiles[i]), (left, top + text_h))
+    return canvas, boxes
+
+
+def mistake_captions(true: Sequence[int], pred: Sequence[int], conf: Sequence[float],
+                     class_names: Sequence[str]) -> list[str]:
+    """"true cat" / "pred dog (51%)": the probability in brackets, so "pred 1 (51%)" cannot
+    read as "pred 151%"."""
+    name = lambda i: str(class_names[i]) if 0 <= i < len(class_names) else str(i)  # noqa: E731
+    return [f"true {name(t)}\npred {name(p)} ({c:.0%})" for t, p, c in zip(true, pred, conf)]
+
+
+def mistakes_grid(images: np.ndarray, true: Sequence[int], pred: Sequence[int],
+                  conf: Sequence[float], class_names: Sequence[str], cols: int = 8):
+    """The worst-mistakes grid as a Pillow image and the boxes of its texts."""
+    tiles = _upscale(_to_uint8_rgb(images), 80)
+    return _caption_grid(tiles, mistake_captions(true, pred, conf, class_names),
+                         "most confidently misclassified test samples", cols)
 
 
 def plot_mistakes(images: np.ndarray, true: Sequence[int], pred: Sequence[int],
@@ -86,11 +135,8 @@ def plot_mistakes(images: np.ndarray, true: Sequence[int], pred: Sequence[int],
                   cols: int = 8) -> Path:
     """Most confidently misclassified samples, each captioned with true/predicted class
     and the predicted probability."""
-    name = lambda i: str(class_names[i]) if 0 <= i < len(class_names) else str(i)  # noqa: E731
-    captions = [f"true {name(t)}\npred {name(p)} {c:.0%}" for t, p, c in zip(true, pred, conf)]
-    tiles = _upscale(_to_uint8_rgb(images), 80)
-    grid = _caption_grid(tiles, captions, "most confidently misclassified test samples", cols, 2)
-    return save_pil(grid, path)
+    grid, boxes = mistakes_grid(images, true, pred, conf, class_names, cols)
+    return save_pil(grid, path, boxes)
 
 
 def filter_colours(tiles: np.ndarray) -> np.ndarray:
@@ -115,5 +161,5 @@ def plot_filters(weight: np.ndarray, path: str | Path, max_filters: int = 64) ->
     title = (f"first-layer filters ({len(w)} of {weight.shape[0]}, "
              f"{weight.shape[2]}x{weight.shape[3]}{extra})")
     # grey background: white is the colour of zero weights
-    grid = _caption_grid(_upscale(tiles, 40), [], title, 16, 0, background="#b8b8b8")
-    return save_pil(grid, path)
+    grid, boxes = _caption_grid(_upscale(tiles, 40), [], title, 16, background="#b8b8b8")
+    return save_pil(grid, path, boxes)

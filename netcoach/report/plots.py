@@ -8,26 +8,30 @@ path, writes the PNG atomically, and returns the path.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from netcoach.utils.io import atomic_path
+from netcoach.report.textboxes import matplotlib_boxes, with_boxes
+from netcoach.utils.io import atomic_write_bytes
 
-DPI = 80
+DPI = 100  # a 9-inch figure is 900 px: it fits the report's column at 100% zoom
+LEGEND_PT = 9  # legend font (12.5 px at DPI): readable without zooming in
 # Keys of a metrics line that are not learning-curve values.
 NOT_CURVES = {"epoch", "lr", "epoch_time", "samples_per_s"}
 # The course's rule of thumb: per-step update / weight ratio around 1e-3.
 UPDATE_RATIO_TARGET = 1e-3
 
 
-def new_figure(width: float, height: float, ncols: int = 1):
-    """A figure with ``ncols`` axes side by side (no pyplot)."""
+def new_figure(width: float, height: float, ncols: int = 1, nrows: int = 1, **kwargs):
+    """A figure with ``nrows`` x ``ncols`` axes (no pyplot), the axes as a flat list in
+    reading order; ``kwargs`` go to ``Figure.subplots`` (e.g. ``sharex``)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=DPI)
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, list(axes)
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+    return fig, [ax for row in axes for ax in row]
 
 
 def set_title(ax, text: str) -> None:
@@ -45,13 +49,15 @@ def lean_y(ax, bins: int = 6) -> None:
 
 
 def save_png(fig, path: str | Path) -> Path:
-    """Render ``fig`` to ``path`` (atomic; fast zlib level since the files are embedded)."""
+    """Render ``fig`` to ``path`` (atomic; fast zlib level since the files are embedded),
+    with the box of every drawn text recorded in the PNG (``textboxes``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
+    atomic_write_bytes(path, with_boxes(buffer.getvalue(), matplotlib_boxes(fig)))
     return path
 
 
@@ -100,16 +106,17 @@ def plot_curves(metrics: Sequence[dict], path: str | Path, best_epoch: Optional[
                     ax.plot([best_epoch], [values[epochs.index(best_epoch)]], "*", color="crimson",
                             markersize=11, label=f"best ({monitor}, epoch {best_epoch})")
         ax.set_xlabel("epoch")
+        ax.set_ylabel(title)
         _epoch_ticks(ax)
         lean_y(ax)
         set_title(ax, title if keys else f"{title}: not recorded")
         ax.grid(alpha=0.3)
         if keys:
             # a fixed corner: loc="best" searches the data for free space, a costly draw step
-            ax.legend(fontsize=7, loc="upper right" if ax is ax_loss else "lower right")
+            ax.legend(fontsize=LEGEND_PT, loc="upper right" if ax is ax_loss else "lower right")
     if loss_keys and _positive(metrics, loss_keys) and _spread(metrics, loss_keys) > 30:
         log_axis(ax_loss)  # a huge first-epoch loss would flatten the rest
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.22)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
     return save_png(fig, path)
 
 
@@ -159,16 +166,17 @@ def plot_lr(steps: Sequence[dict], metrics: Sequence[dict], path: str | Path) ->
     fig, (ax,) = new_figure(6.0, 3.0)
     rows = [s for s in steps if "lr" in s and "step" in s]
     if rows:
-        ax.plot([s["step"] for s in rows], _finite(s["lr"] for s in rows), linewidth=1.2)
+        ax.plot([s["step"] for s in rows], _finite(s["lr"] for s in rows), linewidth=1.2,
+                label="lr of each optimizer step")
         ax.set_xlabel("optimizer step")
         set_title(ax, "learning rate per step")
     else:
         epochs, lrs = _series(metrics, "lr")
-        ax.step(epochs, lrs, where="post", marker="o", markersize=3)
+        ax.step(epochs, lrs, where="post", marker="o", markersize=3, label="lr of each epoch")
         ax.set_xlabel("epoch")
         _epoch_ticks(ax)
         set_title(ax, "learning rate per epoch (no steps.jsonl)")
-    ax.set_ylabel("lr")
+    ax.set_ylabel("learning rate")
     ax.grid(alpha=0.3)
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     values = [v for v in (_finite(s["lr"] for s in rows) if rows else lrs) if math.isfinite(v)]
@@ -177,7 +185,8 @@ def plot_lr(steps: Sequence[dict], metrics: Sequence[dict], path: str | Path) ->
         # against zero and say it is constant
         ax.set_ylim(0, 2 * values[0])
         ax.text(0.5, 0.62, f"constant lr {values[0]:.3g}", transform=ax.transAxes, ha="center")
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.17, top=0.88)
+    ax.legend(fontsize=LEGEND_PT, loc="lower right")
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.17, top=0.88)
     return save_png(fig, path)
 
 
@@ -186,89 +195,155 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def lr_find_view(losses: Sequence[float], smoothed: Sequence[float]) -> tuple[float, float, int]:
+    """(bottom, top, end) of the LR finder's loss axis: every raw and smoothed loss of the
+    sweep up to ``end`` is inside it, where ``end`` is the first point after the lowest
+    smoothed loss at which the smoothed loss is back above its starting value (the run has
+    diverged there; its tail of huge losses would flatten the interesting part)."""
+    curve = [v for v in (smoothed or losses)]
+    finite = [i for i, v in enumerate(curve) if not math.isnan(v)]
+    if not finite:
+        return 0.0, 1.0, 0
+    low = min(finite, key=lambda i: curve[i])
+    start = curve[finite[0]]
+    end = next((i for i in finite if i > low and curve[i] > start), len(curve))
+    shown = [v for series in (losses, smoothed) for v in series[:end] if not math.isnan(v)]
+    bottom, top = min(shown), max(shown)
+    pad = 0.05 * (top - bottom) + 1e-3
+    return bottom - pad, top + pad, end
+
+
 def plot_lr_find(record: dict, path) -> Path:
     """The LR-finder curve: loss against learning rate (log axis), with the suggestion.
 
+    The loss axis holds every raw loss until the sweep diverges (``lr_find_view``);
+    later points above it are drawn as triangles on the top edge and counted in the legend.
+
     Args:
         record: ``{"lrs", "losses", "smoothed", "suggestion", "rule"}`` as in ``lr_find.json``
-            (``smoothed``, ``suggestion`` and ``rule`` may be missing or None).
+            (``smoothed``, ``suggestion``, ``rule`` and ``warning`` may be missing or None).
         path: where to write the PNG.
     """
     lrs = _finite(record.get("lrs") or [])
-    losses = _finite(record.get("losses") or [])
-    smoothed = _finite(record.get("smoothed") or [])
+    n = min(len(lrs), len(record.get("losses") or []))
+    losses = _finite((record.get("losses") or [])[:n])
+    smoothed = _finite((record.get("smoothed") or [])[:n])
     fig, (ax,) = new_figure(6.0, 3.4)
-    n = min(len(lrs), len(losses))
-    ax.plot(lrs[:n], losses[:n], color="0.65", linewidth=0.8, label="loss")
+    bottom, top, _ = lr_find_view(losses, smoothed)
+    above = [(lr, top) for lr, v in zip(lrs, losses) if not math.isnan(v) and v > top]
+    ax.plot(lrs[:n], losses, color="0.6", linewidth=0.8, label="loss of each batch")
+    if above:
+        ax.plot(*zip(*above), "^", color="0.45", markersize=4, clip_on=False,
+                label=f"{len(above)} losses above the axis (diverged)")
     if smoothed:
-        m = min(len(lrs), len(smoothed))
-        ax.plot(lrs[:m], smoothed[:m], color="C0", linewidth=1.6, label="smoothed")
+        ax.plot(lrs[:len(smoothed)], smoothed, color="C0", linewidth=1.8, label="smoothed loss")
     suggestion = record.get("suggestion")
     if isinstance(suggestion, (int, float)) and suggestion > 0:
-        rule = record.get("rule")
-        ax.axvline(suggestion, color="crimson", linestyle="--",
-                   label=f"suggested lr {suggestion:.2g}" + (f" ({_short(rule)})" if rule else ""))
+        ax.axvline(suggestion, color="crimson", linestyle="--", label=f"suggested lr {suggestion:.2g}")
+    ax.set_ylim(bottom, top)
     log_axis(ax, "x")
-    finite = [v for v in (smoothed or losses) if not math.isnan(v)]
-    if finite:  # the diverging tail would squash the interesting part of the curve
-        low, start = min(finite), finite[0]
-        ax.set_ylim(low - 0.1 * abs(start - low) - 1e-3, start + 0.5 * abs(start - low) + 1e-3)
-    ax.set_xlabel("learning rate")
+    ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
-    set_title(ax, "LR finder")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.15, top=0.9)
+    # above the axes, where it hides no part of the curve (the report's heading names the plot)
+    ax.legend(fontsize=LEGEND_PT, loc="lower left", bbox_to_anchor=(0.0, 1.02, 1.0, 0.1), mode="expand",
+              ncol=2, borderaxespad=0, frameon=False)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.16, top=0.8)
     return save_png(fig, Path(path))
 
 
-def plot_monitors(monitors: Sequence[dict], path: str | Path, max_layers: int = 12) -> Path:
-    """Per-layer update/weight ratio and gradient norm per epoch (``monitors.jsonl``)."""
+def plot_monitors(monitors: Sequence[dict], path: str | Path, names: Optional[dict[str, str]] = None,
+                  max_layers: int = 12) -> Path:
+    """Per-layer update/weight ratio and gradient norm per epoch (``monitors.jsonl``), one
+    panel above the other with the layer legend beside each; ``names`` maps module paths
+    to the names shown (``report.layers.display_names``)."""
+    names = names or {}
     layers: list[str] = []
     for row in monitors:
         for name in (row.get("layers") or {}):
             if name not in layers:
                 layers.append(name)
-    fig, axes = new_figure(9.0, 3.6, 2)
-    for ax, key, title in ((axes[0], "update_ratio", "update / weight ratio per step"),
-                           (axes[1], "grad_norm", "gradient norm")):
-        for name in layers[:max_layers]:
+    fig, axes = new_figure(9.0, 6.2, nrows=2, sharex=True)
+    panels = ((axes[0], "update_ratio", "update / weight ratio ‖Δw‖ / ‖w‖", "‖Δw‖ / ‖w‖"),
+              (axes[1], "grad_norm", "gradient norm ‖∇w‖", "‖∇w‖"))
+    shown = layers[:max_layers]
+    extra = f" (first {max_layers} of {len(layers)} layers)" if len(layers) > max_layers else ""
+    for ax, key, title, ylabel in panels:
+        for i, name in enumerate(shown):
             pts = [(r["epoch"], r["layers"][name].get(key)) for r in monitors
                    if "epoch" in r and name in (r.get("layers") or {})]
             pts = [(e, v) for e, v in pts if isinstance(v, (int, float)) and v > 0]
             if pts:
-                ax.plot(*zip(*pts), marker="o", markersize=2.5, linewidth=1, label=name)
+                ax.plot(*zip(*pts), marker=MARKERS[i % len(MARKERS)], markersize=4, linewidth=1.2,
+                        label=names.get(name, name), color=f"C{i % 10}")
         if key == "update_ratio":
-            ax.axhline(UPDATE_RATIO_TARGET, color="0.4", linestyle=":", label="1e-3 rule of thumb")
+            ax.axhline(UPDATE_RATIO_TARGET, color="0.3", linestyle=":", label="1e-3 rule of thumb")
         log_axis(ax)
-        ax.set_xlabel("epoch")
-        _epoch_ticks(ax)
-        set_title(ax, title)
+        ax.set_ylabel(ylabel)
+        set_title(ax, f"{title}, mean of the sampled steps of each epoch{extra}")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=6, ncol=2, loc="upper right")
-    if len(layers) > max_layers:
-        set_title(axes[1], f"gradient norm (first {max_layers} of {len(layers)} layers)")
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.9, wspace=0.22)
+        ax.legend(fontsize=LEGEND_PT, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    axes[1].set_xlabel("epoch")
+    _epoch_ticks(axes[1])
+    fig.subplots_adjust(left=0.09, right=0.78, bottom=0.09, top=0.94, hspace=0.28)
     return save_png(fig, path)
+
+
+# Marker shapes that tell lines apart where colours alone do not (overlaid or identical curves).
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def identical_to(curves: dict[str, dict[str, tuple[list, list]]], key: str) -> dict[str, str]:
+    """``{run: earlier run}`` for each run whose ``key`` curve equals an earlier run's exactly
+    (same epochs and values): drawn on top of each other they would show as one line."""
+    same: dict[str, str] = {}
+    seen: list[tuple[str, tuple]] = []
+    for name, series in curves.items():
+        if key not in series or not series[key][0]:
+            continue
+        points = (tuple(series[key][0]), tuple(series[key][1]))
+        match = next((other for other, p in seen if p == points), None)
+        if match is not None:
+            same[name] = same.get(match, match)
+        else:
+            seen.append((name, points))
+    return same
+
+
+OFFSET = 0.08  # epochs an identical curve is shifted by, per copy: visible, far from the next epoch
 
 
 def plot_overlay(curves: dict[str, dict[str, tuple[list, list]]], keys: Sequence[str],
                  path: str | Path) -> Path:
     """Several runs' curves on shared axes, one panel per key (e.g. ``val_loss``,
-    ``val_acc``); ``curves[run][key] = (epochs, values)``. Used by ``compare``."""
-    fig, axes = new_figure(4.6 * max(1, len(keys)), 3.6, max(1, len(keys)))
+    ``val_acc``); ``curves[run][key] = (epochs, values)``. Used by ``compare``.
+
+    Each run has its own colour and marker shape; a curve identical to an earlier run's is
+    shifted right by a small fraction of an epoch, and its legend entry says so."""
+    fig, axes = new_figure(4.6 * max(1, len(keys)), 3.9, max(1, len(keys)))
     for ax, key in zip(axes, keys):
+        same = identical_to(curves, key)
+        copies: dict[str, int] = {}
         for i, (name, series) in enumerate(curves.items()):
-            if key in series:
-                ax.plot(*series[key], marker="o", markersize=2.5, linewidth=1.2, label=name,
-                        color=f"C{i % 10}")
+            if key not in series:
+                continue
+            epochs, values = series[key]
+            label = name
+            if name in same:
+                copies[same[name]] = copies.get(same[name], 0) + 1
+                shift = OFFSET * copies[same[name]]
+                epochs = [e + shift for e in epochs]
+                label = f"{name} (= {same[name]}, shifted {shift:g} epoch)"
+            ax.plot(epochs, values, marker=MARKERS[i % len(MARKERS)], markersize=5, linewidth=1.3,
+                    label=label, color=f"C{i % 10}", markerfacecolor="none" if name in same else None)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
         _epoch_ticks(ax)
         set_title(ax, key)
         ax.grid(alpha=0.3)
-    if curves and keys:
-        axes[-1].legend(fontsize=7, loc="best" if len(curves) > 6 else "lower right")
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9, wspace=0.22)
+        if curves:
+            ax.legend(fontsize=LEGEND_PT, loc="best")  # a few runs: the search for free space is cheap
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.14, top=0.9, wspace=0.28)
     return save_png(fig, path)
 
 

@@ -58,7 +58,7 @@ def distill_section(summary: dict, out: Path) -> str:
     rows.append(("distilled student", {"parameters": summary.get("parameters")}, summary.get("test", {})))
     text = h.note(f"loss = {h.fmt(d['alpha'])} · T² · KL(teacher ‖ student) at T = {h.fmt(d['temperature'])} "
                   f"+ {h.fmt(1 - d['alpha'])} · task loss (Hinton et al. 2015); the teacher is scored on "
-                  "this run's test split.")
+                  "this run's test split." + (f" Teacher logits: {d['teacher_logits']}." if "teacher_logits" in d else ""))
     labels = [r[0] for r in rows]
     values = [r[2].get(key, float("nan")) for r in rows]
     return text + scores_table(rows) + bars(out, "distill.png", labels, values, key, [len(rows) - 1])

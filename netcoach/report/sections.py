@@ -7,6 +7,7 @@ from typing import Any
 
 from netcoach.report import html as h
 from netcoach.report.applies import applicable
+from netcoach.report.layers import display_names
 from netcoach.report.records import RunRecord
 from netcoach.tasks import task_of_config
 
@@ -108,9 +109,8 @@ def diagnosis_section(rec: RunRecord) -> str:
     s = rec.summary or {}
     findings = s.get("doctor")
     if findings is None:
-        parts = [h.note("no doctor findings recorded (summary.json missing or written before "
-                        "the doctor ran)")]
-    elif not findings:
+        return h.absent("no doctor findings recorded (summary.json missing or written before the doctor ran)")
+    if not findings:
         parts = [h.note("the doctor found nothing to flag in the learning curves")]
     else:
         parts = [_finding(f) for f in findings]
@@ -134,9 +134,9 @@ def _finding(f: Any) -> str:
 def preflight_section(rec: RunRecord) -> str:
     checks = (rec.summary or {}).get("preflight")
     if checks is None:
-        return h.note("no preflight results recorded")
+        return h.absent("no preflight results recorded")
     if not checks:
-        return h.note("preflight checks were not run (diagnose.preflight = false) or none applied")
+        return h.absent("preflight checks were not run (diagnose.preflight = false) or none applied")
     rows = []
     for c in checks:
         c = c if isinstance(c, dict) else {"check": str(c)}
@@ -175,7 +175,7 @@ def model_section(rec: RunRecord) -> str:
     """``model_summary.json`` as a table (a list of layer records, or a dict holding one)."""
     ms = rec.model_summary
     if ms is None:
-        return h.note("model_summary.json not recorded")
+        return h.absent("model_summary.json not recorded")
     layers, extra = (ms, {}) if isinstance(ms, list) else (None, ms if isinstance(ms, dict) else {})
     if layers is None:
         for key, value in extra.items():
@@ -192,8 +192,11 @@ def model_section(rec: RunRecord) -> str:
         columns: list[str] = []
         for row in layers:
             columns += [k for k in (row if isinstance(row, dict) else {}) if k not in columns]
-        parts.append(h.table(columns, [[_plain(r.get(c)) for c in columns] for r in layers
-                                       if isinstance(r, dict)]))
+        names = display_names(layers)  # the names the monitor plot uses
+        shown = ["shown as"] if names and "name" in columns else []
+        parts.append(h.table(columns[:1] + shown + columns[1:],
+                             [[_plain(r.get(columns[0]))] + ([names.get(str(r.get("name")), "")] if shown else [])
+                              + [_plain(r.get(c)) for c in columns[1:]] for r in layers if isinstance(r, dict)]))
     if not parts:
         parts.append(f"<pre>{h.esc(json.dumps(ms, indent=2, default=str))}</pre>")
     return "".join(parts)
@@ -205,7 +208,7 @@ def _plain(value: Any) -> Any:
 
 def config_section(rec: RunRecord) -> str:
     if rec.config_text is None:
-        return h.note("config.toml missing")
+        return h.absent("config.toml missing")
     lines = rec.config_text.count("\n") + 1
     return ("<p>Re-run with <code>netcoach train --config config.toml</code>.</p>"
             f"<details><summary>config.toml ({lines} lines)</summary>"
@@ -213,10 +216,21 @@ def config_section(rec: RunRecord) -> str:
 
 
 def environment_section(rec: RunRecord) -> str:
-    return h.kv_table(rec.env) if rec.env else h.note("env.json missing")
+    return h.kv_table(rec.env) if rec.env else h.absent("env.json missing")
 
 
-def notes_section(notes: list[str]) -> str:
-    if not notes:
-        return h.note("every piece of the run folder was found")
-    return "<ul>" + "".join(f"<li>{h.esc(n)}</li>" for n in notes) + "</ul>"
+def notes_section(notes: list[str], parts: list[tuple[str, str, str]]) -> str:
+    """What the report could not show: the run-folder files that are missing or unreadable
+    (``notes``) and every section of ``parts`` that has nothing to show (``h.Absent``)."""
+    empty = [(ident, title, body.reason) for ident, title, body in parts if isinstance(body, h.Absent)]
+    if not notes and not empty:
+        return h.note("every piece of the run folder was found, and every section above has content")
+    out = ""
+    if notes:
+        out += (f"<h3>Files missing or unreadable ({len(notes)})</h3><ul>"
+                + "".join(f"<li>{h.esc(n)}</li>" for n in notes) + "</ul>")
+    if empty:
+        out += (f"<h3>Sections with nothing to show ({len(empty)})</h3><ul>"
+                + "".join(f'<li><a href="#{h.esc(i)}">{h.esc(t)}</a>: {h.esc(r)}</li>' for i, t, r in empty)
+                + "</ul>")
+    return out

@@ -21,7 +21,7 @@ def regression_section(rec: RunRecord, out: Path, task) -> str:
     """Predicted-vs-true and residual plots of the test split, in the targets' units."""
     pred = load_predictions(rec.path, rec.notes, key="values")
     if pred is None:
-        return h.note("no test predictions recorded (predictions.safetensors absent or without values)")
+        return h.absent("no test predictions recorded (predictions.safetensors absent or without values)")
     values = pred["values"].astype(np.float64).reshape(len(pred["labels"]), -1)
     labels = pred["labels"].astype(np.float64).reshape(len(values), -1)
     names = list((rec.data or {}).get("class_names") or [])
@@ -47,12 +47,12 @@ def roc_pr_section(rec: RunRecord, out: Path, task) -> str:
     validation split, and the confusion counts at that threshold."""
     pred = load_predictions(rec.path, rec.notes, key="probs")
     if pred is None:
-        return h.note("no test predictions recorded (predictions.safetensors absent)")
+        return h.absent("no test predictions recorded (predictions.safetensors absent)")
     p, y = pred["probs"].astype(np.float64).reshape(-1), pred["labels"].astype(np.int64).reshape(-1)
     t = float(getattr(task, "threshold", 0.5))
     rule = getattr(task, "threshold_rule", "")
     if len(np.unique(y)) < 2:
-        return h.note("the test split holds one class only: no ROC or precision-recall curve")
+        return h.absent("the test split holds one class only: no ROC or precision-recall curve")
     png = guarded(rec.notes, "ROC and precision-recall curves", plot_roc_pr, y, p, t, out / "roc_pr.png")
     names = list((rec.data or {}).get("class_names") or ["0", "1"])
     decided = p >= t
@@ -71,7 +71,7 @@ def per_label_section(rec: RunRecord, out: Path, task) -> str:
 
     pred = load_predictions(rec.path, rec.notes, key="probs")
     if pred is None:
-        return h.note("no test predictions recorded (predictions.safetensors absent)")
+        return h.absent("no test predictions recorded (predictions.safetensors absent)")
     p, y = pred["probs"].astype(np.float64), pred["labels"].astype(np.int64)
     decided = (p >= THRESHOLD).astype(np.int64)
     precision, recall, f1, support = precision_recall_fscore_support(y, decided, average=None, zero_division=0)

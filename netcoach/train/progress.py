@@ -37,7 +37,8 @@ class ProgressBar(Callback):
     On a terminal and in a Jupyter notebook (rich renders its live display there)
     both bars show; otherwise (a log file, CI) only the per-epoch lines appear.
     The batch bar is refreshed at most ~10 times a second (checked with a clock
-    read per batch, which costs far less than a redraw).
+    read per batch, which costs far less than a redraw). A run resumed mid-epoch
+    starts its batch bar at the batches already done, not at 0.
     """
 
     def __init__(self, console: Console | None = None):
@@ -67,7 +68,8 @@ class ProgressBar(Callback):
                                                    completed=trainer.epoch)
 
     def on_epoch_start(self, trainer) -> None:
-        self._done = 0
+        # a run resumed mid-epoch continues after the batches its checkpoint had done
+        self._done = trainer.loaders["train"].state_dict()["position"]
         if self._progress is not None:
             total = len(trainer.loaders["train"])
             label = f"epoch {trainer.epoch + 1}"

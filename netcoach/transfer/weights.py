@@ -4,7 +4,9 @@ Nothing here runs code from the file: run folders and ``.safetensors`` hold plai
 and ``.pt``/``.pth`` files are opened only with ``torch.load(weights_only=True)``, whose
 restricted unpickler refuses any object that would need code (a ``__reduce__`` payload,
 a pickled module). Keys are matched by name; what did not load is listed, never guessed
-(no renaming heuristics), so a surprise shows up in the run's notes.
+(no renaming heuristics), so a surprise shows up in the run's notes. The one exception is
+exact: a torchvision/timm model (``models/external.py``) maps its library's own names
+(``fc.weight`` -> ``head.weight``, ``conv1.weight`` -> ``backbone.conv1.weight``).
 """
 
 from __future__ import annotations
@@ -143,6 +145,9 @@ def load_pretrained(model: nn.Module, source: str | Path) -> LoadReport:
     architecture, not a transfer, and training would silently start from scratch.
     """
     state = read_state_dict(source)
+    adopt = getattr(model, "adopt_keys", None)  # a torchvision/timm model: its library's key names
+    if callable(adopt):
+        state = adopt(state)
     fits, report = match_state(model, state, str(source))
     if not [k for k in fits if k not in _head_keys(model)]:
         raise ConfigError(f"model.init_from: no backbone weight of {source} fits this model "
