@@ -54,7 +54,7 @@ def load_tensors(folder: Path) -> DataBundle:
     """uint8 (N, 3, 32, 32) train (40,000) and held-out test (10,000) splits of the folder."""
     config = netcoach.load_config(overrides={"data.name": "folder", "data.path": str(folder),
                                              "data.test_fraction": "0.2", "data.val_fraction": "0.02",
-                                             "data.normalize": "false"})
+                                             "data.normalize": "none"})
     bundle = build_data(config, torch.device("cpu"))
     train = Split(torch.cat([bundle.train.x, bundle.val.x]), torch.cat([bundle.train.y, bundle.val.y]))
     return DataBundle("cifar10-folder", train, Split(train.x[:1000], train.y[:1000]), bundle.test,

@@ -56,7 +56,7 @@ def base_overrides(runs: Path, epochs: int) -> dict:
 def subset(config, train_size: int, val_size: int = 2000):
     """The MNIST bundle with ``train_size`` random training images and ``val_size`` for
     validation; the official test split unchanged."""
-    bundle = build_data(replace(config, data=replace(config.data, normalize=False)), torch.device("cpu"))
+    bundle = build_data(replace(config, data=replace(config.data, normalize="none")), torch.device("cpu"))
     order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(0))
     pick = lambda split, idx: type(split)(split.x[idx], split.y[idx])  # noqa: E731
     return replace(bundle, train=pick(bundle.train, order[:train_size]),

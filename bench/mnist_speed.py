@@ -94,7 +94,7 @@ def main() -> None:
     clock = CLOCK[args.clock]
     torch.set_num_threads(args.threads)
     bundle = build_data(netcoach.load_config(overrides={"data.name": "mnist", "data.path": str(found[0]),
-                                                        "data.normalize": "false"}), torch.device("cpu"))
+                                                        "data.normalize": "none"}), torch.device("cpu"))
     mean, std = 0.1307, 0.3081
     prep = lambda x: (x.float() / 255.0 - mean) / std  # noqa: E731
     # the tutorial trains on all 60,000 images: netcoach's validation split goes back in

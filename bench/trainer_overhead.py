@@ -103,7 +103,7 @@ def netcoach_loop(model, data: DataBundle, config, with_run: bool = False) -> fl
 
 def measure(name: str, bundle: DataBundle, overrides: dict, rounds: int, with_run: bool = False) -> float:
     config = netcoach.load_config(overrides={"train.device": "cpu", "diagnose.preflight": "false",
-                                             "data.normalize": "false", **overrides})
+                                             "data.normalize": "none", **overrides})
     data = float_bundle(bundle)
     torch.manual_seed(0)
     model0 = build_model(config.model, data.input_shape, data.num_classes)

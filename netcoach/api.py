@@ -28,6 +28,7 @@ from netcoach.config import Config, ConfigError, NetcoachError, load_toml
 from netcoach.config.loader import validate
 from netcoach.data import DataBundle, build_data, build_loaders
 from netcoach.data.build import user_bundle
+from netcoach.data.preprocess import normalize_record
 from netcoach.data.decode import reporting as decode_progress
 from netcoach.distill import distill_summary, distill_task
 from netcoach.distributed import reduce as dist_reduce
@@ -45,7 +46,7 @@ from netcoach.tasks import build_task, validate_bundle
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, ProgressBar, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
 from netcoach.train.builtin import Checkpointer, DiskSchedule, StepCheckpointer
-from netcoach.train.checkpoint import BackgroundWriter, load_into
+from netcoach.train.checkpoint import BackgroundWriter
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.final import summarize
 from netcoach.train.guard import NanGuard
@@ -53,7 +54,7 @@ from netcoach.train.load import load_run
 from netcoach.train.monitor import early_stop_monitor, plateau_monitor, resolve_monitor
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger, summary_writer_class
 from netcoach.train.resume import restore_run, resume_config, with_overrides
-from netcoach.train.run import DATA, ENV, MODEL, MODEL_SUMMARY, PREPROCESSING, PREVIEW
+from netcoach.train.run import DATA, ENV, MODEL, MODEL_SUMMARY, NORMALIZER, PREPROCESSING, PREVIEW
 from netcoach.transfer.setup import prepare as prepare_transfer
 from netcoach.utils.runtime import Runtime, seed_everything, set_threads
 
@@ -104,6 +105,7 @@ def data_record(bundle: DataBundle, task) -> dict:
             "num_outputs": task.num_outputs(bundle), "task_state": task.state(),
             "num_classes": bundle.num_classes, "class_names": bundle.class_names,
             "scale": bundle.scale, "mean": bundle.mean, "std": bundle.std,
+            "normalize": normalize_record(bundle),
             "dtype": str(bundle.train.x.dtype),  # the stored form raw inputs come in (export)
             "sizes": {"train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)},
             "skipped_files": list(bundle.info.get("skipped", [])),
@@ -126,9 +128,10 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     validate_bundle(task, bundle)
     task.fit(bundle.train.y, task.num_outputs(bundle))  # class prior, target statistics: train split only
     if model is None:
-        check_model_fits(config, bundle.input_shape, task.num_outputs(bundle), runtime.device)
+        check_model_fits(config, bundle.model_input_shape, task.num_outputs(bundle), runtime.device)
     torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
-    model = (model or build_model(config.model, bundle.input_shape, task.num_outputs(bundle))).to(runtime.device)
+    model = (model or build_model(config.model, bundle.model_input_shape,
+                                  task.num_outputs(bundle))).to(runtime.device)
     if config.model.bias_init == "prior":
         task.init_output_bias(as_network(model, "model.bias_init prior").head_layer)
     if tc.channels_last:
@@ -385,12 +388,14 @@ def write_records(run: RunFolder, config: Config, trainer: Trainer, custom_model
         run.write_env(trainer.device, config.train.seed)
     if wanted(DATA):
         run.write_data(data_record(trainer.data, trainer.task))
+    if trainer.data.normalizer is not None and wanted(NORMALIZER):  # data.normalize's fitted tensors
+        run.write_normalizer(trainer.data.normalizer)
     if "preprocessing" in trainer.data.info and wanted(PREPROCESSING):  # the fitted CSV transform
         run.write_preprocessing(trainer.data.info["preprocessing"])
     if wanted(MODEL):
         run.write_model(model_record(config, custom_model))
     if wanted(MODEL_SUMMARY):
-        run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.input_shape)))
+        run.write_model_summary(summary_record(trainer.model, tuple(trainer.data.model_input_shape)))
     if config.augment.transforms and len(trainer.data.input_shape) == 3 and run.writes and wanted(PREVIEW):
         run.write_bytes(PREVIEW, preview_png(trainer.data, config.augment, config.train.seed))
 

@@ -1,9 +1,11 @@
 """Prediction and evaluation with a finished run, applying exactly the run's data handling.
 
 A run folder keeps what turned its training data into model inputs: ``data.json`` (the
-input shape, the scale of the stored values, the training split's mean/std) and, for a
-CSV run, ``preprocessing.json`` (column kinds, fill values, categories, class names).
-New inputs go through the same steps, never through statistics of their own.
+input shape, the scale of the stored values, the training split's mean/std, the
+``data.normalize`` mode), ``normalize.safetensors`` for the fitted modes (mean image,
+PCA, ZCA) and, for a CSV run, ``preprocessing.json`` (column kinds, fill values,
+categories, class names). New inputs go through the same steps, never through
+statistics of their own.
 
 Inputs may be arrays (numpy or torch), PIL images, a pandas DataFrame (CSV runs), or
 paths: image files, a folder of images (searched recursively, sorted), a ``.csv`` or
@@ -45,6 +47,7 @@ from netcoach.data import datasets
 from netcoach.data.decode import decode_one
 from netcoach.data.errors import DataError
 from netcoach.data.npz import read_npz
+from netcoach.data.preprocess import needs_tensors
 from netcoach.data.sources import LAYOUTS
 from netcoach.data.tabular import TabularPreprocessing, read_csv
 from netcoach.ensemble import EnsembleModel, is_ensemble, load_ensemble
@@ -77,24 +80,35 @@ class RunInputs:
     mean: Optional[list[float]]
     std: Optional[list[float]]
     preprocessing: Optional[dict]
+    normalizer: Optional[torch.nn.Module] = None
 
     @classmethod
     def of(cls, run_dir: str | Path) -> "RunInputs":
         run = RunFolder(run_dir)
-        return cls.from_record(run.data_record(), run.preprocessing())
+        return cls.from_record(run.data_record(), run.preprocessing(), run.normalizer())
 
     @classmethod
-    def from_record(cls, record: dict, preprocessing: Optional[dict] = None) -> "RunInputs":
-        """From a ``data.json`` record (and the run's ``preprocessing.json``, if any)."""
+    def from_record(cls, record: dict, preprocessing: Optional[dict] = None,
+                    normalizer: Optional[torch.nn.Module] = None) -> "RunInputs":
+        """From a ``data.json`` record (and the run's ``preprocessing.json`` and fitted
+        ``data.normalize`` module, if any: a record whose mode has one needs it)."""
+        if needs_tensors(record) and normalizer is None:
+            raise DataError(f"data.normalize {record['normalize']['mode']}: the run's fitted tensors "
+                            f"(normalize.safetensors) are needed to prepare inputs; read them with "
+                            f"RunFolder(run).normalizer() or use RunInputs.of(run)")
         return cls(tuple(record["input_shape"]), float(record["scale"]), record.get("mean"),
-                   record.get("std"), preprocessing)
+                   record.get("std"), preprocessing, normalizer)
 
     @property
     def is_image(self) -> bool:
         return len(self.shape) == 3
 
     def normalize(self, unit: torch.Tensor) -> torch.Tensor:
-        """[0, 1]-unit inputs -> what the model saw (training mean/std per channel)."""
+        """[0, 1]-unit inputs -> what the model saw (training mean/std per channel, or the
+        fitted ``data.normalize`` module)."""
+        if self.normalizer is not None:
+            with torch.no_grad():
+                return self.normalizer.to("cpu")(unit.to(torch.float32))
         if self.mean is None:
             return unit
         view = (1, -1) + (1,) * (unit.dim() - 2)
@@ -113,12 +127,14 @@ def load_normalization(run_dir: str | Path) -> dict:
     return RunFolder(run_dir).data_record()
 
 
-def prepare_inputs(x, record: dict, device: str | torch.device = "cpu") -> torch.Tensor:
+def prepare_inputs(x, record: dict, device: str | torch.device = "cpu",
+                   normalizer: Optional[torch.nn.Module] = None) -> torch.Tensor:
     """Inputs in the run's stored form (e.g. uint8 pixels; (N, C, H, W) or one sample) ->
-    the normalized float batch the model saw: x / scale, then the training mean/std.
-    This is the arithmetic an export folds into its graph; ``predict`` also accepts
-    other forms (float [0, 1] images, NHWC, files) and brings them to this one."""
-    spec = RunInputs.from_record(record)
+    the normalized float batch the model saw: x / scale, then the training mean/std (or
+    the run's fitted ``normalizer``, ``RunFolder.normalizer()``). This is the arithmetic
+    an export folds into its graph; ``predict`` also accepts other forms (float [0, 1]
+    images, NHWC, files) and brings them to this one."""
+    spec = RunInputs.from_record(record, normalizer=normalizer)
     t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     t, _ = _layout(t, spec, "NCHW")
     return spec.normalize(t.to(torch.float32) / spec.scale).to(device)

@@ -26,12 +26,12 @@ def test_every_option_has_a_train_flag_with_its_help(capsys):
 
 
 def test_override_types_are_checked():
-    cfg = apply_overrides(Config(), {"train.epochs": "7", "data.normalize": "false", "optim.lr": "1e-2"})
-    assert cfg.train.epochs == 7 and cfg.data.normalize is False and cfg.optim.lr == 0.01
+    cfg = apply_overrides(Config(), {"train.epochs": "7", "data.cache": "false", "optim.lr": "1e-2"})
+    assert cfg.train.epochs == 7 and cfg.data.cache is False and cfg.optim.lr == 0.01
     with pytest.raises(ConfigError, match=r"train.epochs: expected an integer, got 'ten'"):
         apply_overrides(Config(), {"train.epochs": "ten"})
     with pytest.raises(ConfigError, match="expected true or false"):
-        apply_overrides(Config(), {"data.normalize": "maybe"})
+        apply_overrides(Config(), {"data.cache": "maybe"})
 
 
 def test_unknown_key_lists_valid_keys():

@@ -11,7 +11,7 @@ from netcoach.cli import main
 def test_check_prints_a_line_per_check_and_exits_zero(capsys):
     assert main(["check", "--model.name", "mlp"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 10 and lines[-1] == "9 passed, 0 warnings, 0 failed"
+    assert len(lines) == 11 and lines[-1] == "10 passed, 0 warnings, 0 failed"
     assert lines[1].startswith("PASS  initial_loss    initial loss ") and "ln 10 = 2.303" in lines[1]
 
 

@@ -41,7 +41,7 @@ def _mlp(cfg=None) -> nn.Sequential:
 def test_default_setup_passes_every_check():
     found = _run()
     assert set(found) == {"output_layer", "initial_loss", "overfit_batch", "gradient_check", "data_stats",
-                          "data_labels", "data_inputs", "data_leakage", "init_units"}
+                          "data_labels", "data_inputs", "data_leakage", "init_units", "dropout_bn"}
     assert {r["status"] for r in found.values()} == {"pass"}, found
     for r in found.values():  # the summary["preflight"] contract
         assert set(r) == {"check", "status", "reason", "details"} and r["reason"]
@@ -220,7 +220,7 @@ def test_preflight_does_not_change_the_run(tmp_path):
     over = {"model.dropout": "0.3", "train.epochs": "2", "run.dir": str(tmp_path)}
     on = netcoach.train(_config(**over, **{"diagnose.preflight": "true"}), save=False)
     off = netcoach.train(_config(**over, **{"diagnose.preflight": "false"}), save=False)
-    assert len(on.summary["preflight"]) == 9 and off.summary["preflight"] == []
+    assert len(on.summary["preflight"]) == 10 and off.summary["preflight"] == []
     timing = {"epoch_time", "samples_per_s"}
     strip = lambda h: [{k: v for k, v in e.items() if k not in timing} for e in h]  # noqa: E731
     assert strip(on.history) == strip(off.history)

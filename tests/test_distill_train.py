@@ -75,7 +75,7 @@ def test_distilled_training_loss_differs_and_validation_loss_is_the_task_loss(te
 
 
 def test_teacher_sees_its_own_normalization_of_the_student_batch(teacher, tmp_path):
-    over = _over(tmp_path, "raw", **{"distill.teacher": str(teacher), "data.normalize": "false"})
+    over = _over(tmp_path, "raw", **{"distill.teacher": str(teacher), "data.normalize": "none"})
     trainer = netcoach.build_trainer(netcoach.load_config(overrides=over))
     loader = trainer.loaders["test"]
     raw = loader.split.x[:16]

@@ -121,8 +121,8 @@ def test_members_with_another_split_seed_are_refused_naming_the_key(runs, tmp_pa
 
 
 def test_members_with_other_preprocessing_are_refused_naming_the_key(runs, tmp_path):
-    other = _train(tmp_path / "other", "raw", **{"data.normalize": "false"})
-    with pytest.raises(MemberError, match=r"data.normalize: .* has True, .* has False"):
+    other = _train(tmp_path / "other", "raw", **{"data.normalize": "none"})
+    with pytest.raises(MemberError, match=r"data.normalize: .* has 'per_channel', .* has 'none'"):
         build_ensemble([runs[0], other], name="ens", out_dir=tmp_path)
 
 

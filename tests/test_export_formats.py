@@ -134,7 +134,7 @@ def test_missing_run_or_weights_exit_2(run, tmp_path, capsys):
 
 @pytest.mark.parametrize("record,shape", [
     ({"scale": 255.0, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "input_shape": [3, 4, 4]}, (3, 4, 4)),
-    ({"scale": 1.0, "mean": None, "std": None, "input_shape": [6]}, (6,)),   # data.normalize = false
+    ({"scale": 1.0, "mean": None, "std": None, "input_shape": [6]}, (6,)),   # data.normalize = none
 ], ids=["uint8-images", "flat-floats"])
 def test_the_folded_preprocessing_equals_netcoach_predicts(record, shape):
     from netcoach.export.wrap import Preprocess

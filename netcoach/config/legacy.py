@@ -11,6 +11,8 @@ invalid value, and the message names the current spelling (``hint``).
   ``train.monitor`` (``early_stop.monitor`` empty or equal), that is ``"auto"``; when it
   watches another metric, it is ``train.mode``'s value (``"max"`` or ``"min"`` in every
   config that could hold ``""``), so a resumed run stops exactly as it would have.
+- ``data.normalize = true/false`` (a bool) meant per-channel standardization or none:
+  ``"per_channel"`` / ``"none"``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 # (section, key, old value) -> the current spelling a new config must use
-RENAMED = {("early_stop", "mode", ""): "auto"}
+RENAMED = {("early_stop", "mode", ""): "auto",
+           ("data", "normalize", "true"): "per_channel", ("data", "normalize", "false"): "none"}
 
 
 def upgrade_saved(data: Mapping[str, Any]) -> dict:
@@ -31,6 +34,9 @@ def upgrade_saved(data: Mapping[str, Any]) -> dict:
         watched = stop.get("monitor", "")
         same_metric = watched == "" or watched == train.get("monitor", watched)
         stop["mode"] = "auto" if same_metric else train.get("mode", "auto")
+    data = out.get("data")
+    if isinstance(data, dict) and isinstance(data.get("normalize"), bool):
+        data["normalize"] = "per_channel" if data["normalize"] else "none"
     return out
 
 

@@ -41,6 +41,8 @@ class DataBundle:
         scale: stored value that means 1.0 (255 for uint8 images, 16 for digits, 1 for floats).
         mean, std: per-channel statistics of the *training* split, in [0, 1] units;
             None until ``compute_stats`` ran.
+        normalizer: the fitted module of ``data.normalize`` mean_image, pca or zca
+            (``netcoach.data.preprocess``), applied to [0, 1]-unit batches; None otherwise.
     """
 
     name: str
@@ -53,10 +55,22 @@ class DataBundle:
     mean: Optional[list[float]] = None
     std: Optional[list[float]] = None
     info: dict = field(default_factory=dict)
+    normalizer: Optional[torch.nn.Module] = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The stored inputs' per-sample shape (what ``predict`` takes)."""
         return tuple(self.train.x.shape[1:])
 
+    @property
+    def model_input_shape(self) -> tuple[int, ...]:
+        """What the model receives: the input shape after the normalizer (PCA and patch
+        whitening change it)."""
+        if self.normalizer is None:
+            return self.input_shape
+        return tuple(self.normalizer.output_shape(self.input_shape))
+
     def to(self, device) -> "DataBundle":
-        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
+        normalizer = None if self.normalizer is None else self.normalizer.to(device)
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device),
+                       normalizer=normalizer)

@@ -7,10 +7,11 @@ from typing import Optional
 
 import torch
 
-from netcoach.config import Config
+from netcoach.config import Config, ConfigError
 from netcoach.data.base import DataBundle
 from netcoach.data.loader import BatchTransform, DeviceLoader
 from netcoach.data.normalize import channel_stats
+from netcoach.data.preprocess import FITTED, fit_normalizer
 from netcoach.data.sources import datasets, from_arrays, from_splits
 from netcoach.data.stream import StreamLoader, is_streaming
 from netcoach.utils.runtime import make_generator
@@ -24,9 +25,15 @@ def build_data(config: Config, device: torch.device, bundle: Optional[DataBundle
     and move everything to ``device``. ``stratify`` (the task's) is how the source splits."""
     if bundle is None:
         bundle = datasets.get(config.data.name)(config.data, stratify=stratify)
-    if bundle.mean is None and config.data.normalize:
+    mode = config.data.normalize
+    if bundle.mean is None and mode == "per_channel":
         mean, std = channel_stats(bundle.train.x, bundle.scale)  # training split only
         bundle = replace(bundle, mean=mean, std=std)
+    if mode in FITTED and bundle.normalizer is None:
+        if bundle.mean is not None:  # e.g. a CSV source standardizes its columns itself
+            raise ConfigError(f"data.normalize {mode}: the {bundle.name} bundle is already standardized "
+                              f"(it has a per-channel mean/std); pass it without them")
+        bundle = replace(bundle, normalizer=fit_normalizer(config.data, bundle.train.x, bundle.scale))
     return bundle.to(device)
 
 
@@ -53,7 +60,7 @@ def build_loaders(config: Config, bundle: DataBundle, transform: Optional[BatchT
     the test loader stays whole, because the final evaluation keeps every prediction.
     """
     seed = config.train.seed
-    norm = dict(scale=bundle.scale, mean=bundle.mean, std=bundle.std)
+    norm = dict(scale=bundle.scale, mean=bundle.mean, std=bundle.std, normalizer=bundle.normalizer)
     share = dict(rank=rank, world_size=world_size)
     train_cls, extra = DeviceLoader, {"sampler": config.data.sampler, **share}
     if is_streaming(bundle.train):  # data.streaming: decode training images in DataLoader workers

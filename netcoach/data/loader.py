@@ -38,6 +38,8 @@ class DeviceLoader:
         batch_size: samples per batch (the last batch may be smaller unless ``drop_last``).
         scale: stored value that means 1.0.
         mean, std: per-channel normalization (None: no normalization).
+        normalizer: the fitted ``data.normalize`` module (mean image, PCA, ZCA) applied
+            to the [0, 1]-unit batch after augmentation, instead of ``mean``/``std``.
         shuffle: draw a new permutation every epoch from ``generator``.
         generator: CPU generator for the permutations (required when shuffling).
         transform: optional batched augmentation, given ``aug_generator``.
@@ -53,7 +55,8 @@ class DeviceLoader:
                  shuffle: bool = False, generator: Optional[torch.Generator] = None,
                  transform: Optional[BatchTransform] = None,
                  aug_generator: Optional[torch.Generator] = None, drop_last: bool = False,
-                 sampler: str = "shuffle", rank: int = 0, world_size: int = 1):
+                 sampler: str = "shuffle", rank: int = 0, world_size: int = 1,
+                 normalizer: Optional[torch.nn.Module] = None):
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -73,6 +76,7 @@ class DeviceLoader:
         shape = (1, -1) + (1,) * (split.x.dim() - 2)  # broadcast over channels
         self.mean = None if mean is None else torch.tensor(mean, device=device).view(shape)
         self.inv_std = None if std is None else (1.0 / torch.tensor(std, device=device)).view(shape)
+        self.normalizer = normalizer
         self.position = 0  # batches already yielded in the current epoch
         self._epoch_state: Optional[torch.Tensor] = None  # generator state before this epoch's permutation
         self._skip = 0
@@ -130,6 +134,8 @@ class DeviceLoader:
         return self.transform(self.prepare(x), y, self.aug_generator)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalizer is not None:
+            return self.normalizer(x)
         if self.mean is None:
             return x
         return (x - self.mean).mul_(self.inv_std)

@@ -23,8 +23,11 @@ def _close(a, b, tol: float = 1e-4) -> bool:
 
 def check_stats(bundle: DataBundle) -> dict:
     """Were the normalization statistics computed on the training split only?"""
+    if bundle.normalizer is not None:
+        return result("data_stats", "pass", f"inputs go through data.normalize {bundle.normalizer.mode}, "
+                      "fitted on the training split only")
     if bundle.mean is None:
-        return result("data_stats", "warn", "inputs are not standardized (data.normalize = false); "
+        return result("data_stats", "warn", "inputs are not standardized (data.normalize = none); "
                       "the recipe centers and scales inputs with training-set statistics")
     x = bundle.train.x
     if x.dim() < 2:

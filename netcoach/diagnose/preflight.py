@@ -18,6 +18,7 @@ from netcoach.diagnose import checks, datacheck
 from netcoach.diagnose.checks import result
 from netcoach.diagnose.gradcheck import check_gradients
 from netcoach.diagnose.overfit import check_overfit_batch
+from netcoach.diagnose.preflight_layout import check_dropout_before_batchnorm
 
 class PreflightFailed(RuntimeError):
     """A preflight check FAILed and ``diagnose.strict`` asks to stop before training."""
@@ -55,7 +56,8 @@ def summary_lines(checks: list[dict]) -> list[str]:
 
 
 GRADCHECK_SAMPLES = 2  # a tiny batch keeps the float64 finite differences cheap
-CHECKS = ("output_layer", "initial_loss", "overfit_batch", "gradient_check", "data", "init_units")
+CHECKS = ("output_layer", "initial_loss", "overfit_batch", "gradient_check", "data", "init_units",
+          "dropout_bn")
 
 
 def sample_batch(trainer, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,7 +97,8 @@ def run_preflight(trainer, config: Config) -> list[dict]:
             bundle = trainer.data
             out += _guarded("data_stats", datacheck.check_stats, bundle)
             out += _guarded("data_labels", datacheck.check_labels, bundle, trainer.task)
-            out += _guarded("data_inputs", datacheck.check_inputs, x, bundle.mean is not None)
+            out += _guarded("data_inputs", datacheck.check_inputs, x,
+                            bundle.mean is not None or bundle.normalizer is not None)
             out += _guarded("data_leakage", datacheck.check_leakage, bundle)
     return out
 
@@ -137,4 +140,6 @@ def model_checks(trainer, cfg, wanted: set[str], x: torch.Tensor, y: torch.Tenso
                         y[:GRADCHECK_SAMPLES], task.loss, cfg.gradcheck_eps, cfg.gradcheck_coords)
     if "init_units" in wanted:
         out += _guarded("init_units", checks.check_init_units, stats, cfg.dead_max)
+    if "dropout_bn" in wanted:
+        out += _guarded("dropout_bn", check_dropout_before_batchnorm, trainer.model, x)
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from netcoach.config import ConfigError
 from netcoach.distill.loss import distillation_loss
 from netcoach.distill.task import DistillTask
 from netcoach.distill.teacher import Teacher, baseline_record, load_teacher
@@ -27,6 +28,10 @@ def distill_task(task: Task, config, bundle, model: nn.Module, device, train_loa
     dc = config.distill
     if not dc.teacher:
         return task
+    if bundle.normalizer is not None:  # the teacher maps the student's inputs back per channel
+        raise ConfigError(f"distill.teacher: the student's data.normalize {config.data.normalize} is not "
+                          f"an affine map per channel, which distillation re-normalizes through; use "
+                          f"data.normalize per_channel, or none for the student")
     student = {"scale": bundle.scale, "mean": bundle.mean, "std": bundle.std}
     teacher = load_teacher(dc.teacher, config, student, task.num_outputs(bundle), bundle.input_shape, device)
     baseline_record(dc.baseline, config)  # a bad baseline fails before training, not after

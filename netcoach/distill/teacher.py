@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from netcoach.config import Config, ConfigError
+from netcoach.data.preprocess import needs_tensors
 from netcoach.ensemble import EnsembleModel, MemberError, is_ensemble, load_ensemble
 from netcoach.ensemble.members import SHARED_CONFIG_KEYS
 from netcoach.train.checkpoint import CheckpointError
@@ -33,6 +34,10 @@ SPLIT_KEYS = tuple(k for k in SHARED_CONFIG_KEYS if k.startswith("data.") and k 
 def _affine(record: dict, shape_dims: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     """(a, b) with normalized = stored_unit * a + b for a data record (stored_unit = x / scale)."""
     view = (1, -1) + (1,) * (shape_dims - 2)
+    if needs_tensors(record):
+        raise ConfigError(f"distill.teacher: the teacher was trained with data.normalize "
+                          f"{record['normalize']['mode']}; distillation re-normalizes per channel, so "
+                          f"the teacher needs data.normalize per_channel or none")
     if record.get("mean") is None:
         return torch.ones(1, device=device), torch.zeros(1, device=device)
     mean = torch.tensor(record["mean"], dtype=torch.float32, device=device).view(view)

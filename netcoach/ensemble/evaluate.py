@@ -21,6 +21,7 @@ from netcoach.data.loader import DeviceLoader
 from netcoach.ensemble.members import Member, MemberError
 from netcoach.tasks import Task
 from netcoach.train.final import predict, test_metrics
+from netcoach.train.run import RunFolder
 
 
 def test_loader(member: Member, batch_size: Optional[int] = None) -> DeviceLoader:
@@ -37,7 +38,7 @@ def test_loader(member: Member, batch_size: Optional[int] = None) -> DeviceLoade
                           f"samples but the run recorded {expected}; the data at data.path changed")
     rec = member.record
     return DeviceLoader(bundle.test, batch_size or config.data.eval_batch_size, scale=rec["scale"],
-                        mean=rec.get("mean"), std=rec.get("std"))
+                        mean=rec.get("mean"), std=rec.get("std"), normalizer=RunFolder(member.path).normalizer())
 
 
 def member_predictions(model: torch.nn.Module, task: Task, loader: DeviceLoader,

@@ -29,7 +29,7 @@ SHARED_CONFIG_KEYS = ("task.name", "data.name", "data.path", "data.train_path", 
                       "data.labels", "data.image_size", "data.channels", "data.normalize")
 # data.json keys: what the model outputs mean and how raw inputs become model inputs.
 SHARED_RECORD_KEYS = ("name", "input_shape", "num_outputs", "class_names", "scale", "mean", "std",
-                      "sizes")
+                      "normalize", "sizes")
 
 
 class MemberError(ValueError):

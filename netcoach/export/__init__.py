@@ -125,7 +125,7 @@ def _metadata(source: RunSource, with_preprocessing: bool, probabilities: bool, 
     record = source.record
     meta = {"netcoach_run": source.path.name, "task": record.get("task", "classification"),
             "class_names": record.get("class_names"), "input_dtype": dtype,
-            "input_shape": ["N", *source.input_shape], "preprocessing_folded": with_preprocessing,
+            "input_shape": ["N", *source.fed_shape(with_preprocessing)], "preprocessing_folded": with_preprocessing,
             "output": "probabilities" if probabilities else "logits"}
     if source.is_ensemble:
         meta["ensemble_members"] = [p.name for p in source.members]

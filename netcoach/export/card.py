@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from netcoach.config import Config, to_dict
+from netcoach.data.preprocess import FITTED
 from netcoach.export.check import Check
 from netcoach.export.source import RunSource
 
@@ -21,7 +22,8 @@ def model_card(source: RunSource, fmt: str, file: Path, with_preprocessing: bool
                probabilities: bool, input_dtype: str, check: Optional[Check]) -> str:
     """The card's Markdown text."""
     record = source.record
-    shape = "x".join(map(str, source.input_shape))
+    fed = source.fed_shape(with_preprocessing)
+    shape = "x".join(map(str, fed))
     origin = (f"the weighted mean of {len(source.members)} member runs' `{source.which}` weights: "
               f"{', '.join(p.name for p in source.members)}" if source.is_ensemble
               else f"exported from the run's `{source.which}` weights")
@@ -29,7 +31,7 @@ def model_card(source: RunSource, fmt: str, file: Path, with_preprocessing: bool
              f"- File: `{file.name}` ({origin})",
              f"- Task: {record.get('task', 'classification')}",
              f"- Classes ({record['num_classes']}): {', '.join(map(str, record.get('class_names') or []))}",
-             f"- Input: `{input_dtype.replace('torch.', '')}`, shape (N, {', '.join(map(str, source.input_shape))}) "
+             f"- Input: `{input_dtype.replace('torch.', '')}`, shape (N, {', '.join(map(str, fed))}) "
              f"(batch N dynamic; one sample {shape})",
              f"- Output: {'probabilities' if probabilities else _scores(source)}, "
              f"shape (N, {source.num_outputs})", "",
@@ -40,7 +42,7 @@ def model_card(source: RunSource, fmt: str, file: Path, with_preprocessing: bool
     config = non_default_config(source)
     lines += ["## Training config (keys that differ from the defaults)", ""]
     lines += [f"- `{k}` = `{v!r}`" for k, v in config.items()] or ["- all defaults"]
-    lines += ["", "## How to load it", "", *USAGE[fmt](file.name, source, input_dtype), ""]
+    lines += ["", "## How to load it", "", *USAGE[fmt](file.name, fed, input_dtype), ""]
     return "\n".join(lines)
 
 
@@ -55,6 +57,12 @@ def _preprocessing(record: dict, folded: bool) -> list[str]:
     steps = f"x / {record['scale']:g} (stored value -> [0, 1])"
     if mean is not None:
         steps += f", then (x - mean) / std per channel with mean {_fmt(mean)}, std {_fmt(std)}"
+    fitted = record.get("normalize") or {}
+    if fitted.get("mode") in FITTED:
+        params = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in fitted.items()
+                           if k not in ("mode", "output_shape"))
+        steps += (f", then data.normalize {fitted['mode']} ({params}; fitted on the training split, "
+                  f"tensors in the run's normalize.safetensors) giving shape {tuple(fitted['output_shape'])}")
     where = ("folded into the graph: feed the raw values as stored" if folded else
              "NOT in the file: apply it before calling the model")
     return [f"- {steps}", f"- {where}"]
@@ -69,25 +77,25 @@ def _metrics(test: dict) -> list[str]:
         or ["- none recorded (the run did not finish)"]
 
 
-def _onnx_usage(name: str, source: RunSource, dtype: str) -> list[str]:
+def _onnx_usage(name: str, fed: tuple[int, ...], dtype: str) -> list[str]:
     np_dtype = dtype.replace("torch.", "")
-    shape = ", ".join(map(str, source.input_shape))
+    shape = ", ".join(map(str, fed))
     return ["```python", "import numpy as np", "import onnxruntime as ort", "",
             f'session = ort.InferenceSession("{name}", providers=["CPUExecutionProvider"])',
             f"x = np.zeros((16, {shape}), dtype=np.{np_dtype})",
             'scores = session.run(["output"], {"input": x})[0]', "```"]
 
 
-def _pt2_usage(name: str, source: RunSource, dtype: str) -> list[str]:
-    shape = ", ".join(map(str, source.input_shape))
+def _pt2_usage(name: str, fed: tuple[int, ...], dtype: str) -> list[str]:
+    shape = ", ".join(map(str, fed))
     return ["```python", "import torch", "",
             f'program = torch.export.load("{name}")  # trusted files only: may unpickle',
             "model = program.module()",
             f"scores = model(torch.zeros(16, {shape}, dtype={dtype}))", "```"]
 
 
-def _safetensors_usage(name: str, source: RunSource, dtype: str) -> list[str]:
-    shape = ", ".join(map(str, source.input_shape))
+def _safetensors_usage(name: str, fed: tuple[int, ...], dtype: str) -> list[str]:
+    shape = ", ".join(map(str, fed))
     return ["```python", "import torch", "from netcoach.export import load_exported", "",
             f'model = load_exported("{name}")  # reads {Path(name).with_suffix(".json").name} too',
             f"scores = model(torch.zeros(16, {shape}))  # normalized float inputs", "```",

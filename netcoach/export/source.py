@@ -46,10 +46,21 @@ class RunSource:
     @property
     def is_ensemble(self) -> bool:
         return bool(self.members)
+    normalizer: Optional[nn.Module] = None  # data.normalize's fitted module (mean image, PCA, ZCA)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """One stored sample's shape (what a file with the preprocessing folded in takes)."""
         return tuple(self.record["input_shape"])
+
+    @property
+    def model_input_shape(self) -> tuple[int, ...]:
+        """What the model itself takes (PCA and patch whitening change the shape)."""
+        return tuple((self.record.get("normalize") or {}).get("output_shape") or self.input_shape)
+
+    def fed_shape(self, with_preprocessing: bool) -> tuple[int, ...]:
+        """The per-sample shape an exported file takes."""
+        return self.input_shape if with_preprocessing else self.model_input_shape
 
     @property
     def num_outputs(self) -> int:
@@ -85,7 +96,8 @@ def load_source(run_dir: str | Path, which: str = "best") -> RunSource:
         raise FileNotFoundError(f"{run.path}: the run has no {which} weights ({weights} not found; "
                                 f"valid --which: {', '.join(WHICH)} where the file exists)")
     config, model = load_run(run.path, which=which, device="cpu")
-    return RunSource(run.path, which, config, model.eval(), run.data_record(), run.summary() or {})
+    return RunSource(run.path, which, config, model.eval(), run.data_record(), run.summary() or {},
+                     normalizer=run.normalizer())
 
 
 def ensemble_source(path: str | Path, which: str) -> RunSource:
@@ -93,7 +105,8 @@ def ensemble_source(path: str | Path, which: str) -> RunSource:
     ensemble = load_ensemble(path, which=which)
     first = RunFolder(ensemble.paths[0])
     return RunSource(Path(path), which, first.config(), EnsembleOutputs(ensemble).eval(), dict(ensemble.record),
-                     {"test": read_summary(path).get("ensemble", {})}, tuple(Path(p) for p in ensemble.paths))
+                     {"test": read_summary(path).get("ensemble", {})}, tuple(Path(p) for p in ensemble.paths),
+                     normalizer=first.normalizer())  # members share data.normalize (checked)
 
 
 def stored_dtype(source: RunSource) -> torch.dtype:
@@ -161,4 +174,4 @@ def random_inputs(shape: tuple[int, ...], dtype: torch.dtype, scale: float, coun
 def normalize(source: RunSource, raw: torch.Tensor) -> torch.Tensor:
     """Stored inputs -> the float batch the model saw in training (``netcoach.predict``'s
     own preparation, so export and prediction cannot drift apart)."""
-    return prepare_inputs(raw, source.record)
+    return prepare_inputs(raw, source.record, normalizer=source.normalizer)

@@ -32,11 +32,12 @@ def sidecar(source: RunSource) -> dict:
     """What a consumer needs besides the weights to rebuild and feed the model."""
     record = source.record
     return {"format": FORMAT, "netcoach": netcoach.__version__, "task": record.get("task"),
-            "input_shape": list(source.input_shape), "num_outputs": source.num_outputs,
+            "input_shape": list(source.model_input_shape), "num_outputs": source.num_outputs,
             "num_classes": record["num_classes"],
             "class_names": record.get("class_names"),
             "preprocessing": {"dtype": record.get("dtype"), "scale": record["scale"],
-                              "mean": record.get("mean"), "std": record.get("std")},
+                              "mean": record.get("mean"), "std": record.get("std"),
+                              "normalize": record.get("normalize")},
             "config": to_dict(source.config)}
 
 

@@ -14,23 +14,27 @@ from netcoach.tasks import task_of_run
 
 
 class Preprocess(nn.Module):
-    """Stored values -> normalized floats: x / scale, then (x - mean) / std per channel.
+    """Stored values -> normalized floats: x / scale, then (x - mean) / std per channel,
+    or the run's fitted ``data.normalize`` module (mean image, PCA, ZCA) instead.
 
     The same arithmetic as ``netcoach.predict.prepare_inputs`` (a test checks that the
     two agree), written as a module so the exporters can trace it into the graph.
     """
 
     def __init__(self, scale: float, mean: Optional[list[float]], std: Optional[list[float]],
-                 sample_dims: int):
+                 sample_dims: int, normalizer: Optional[nn.Module] = None):
         super().__init__()
         self.scale = float(scale)
         view = (1, -1) + (1,) * (sample_dims - 1)
         self.normalized = mean is not None
         self.register_buffer("mean", torch.tensor(mean or [0.0]).view(view))
         self.register_buffer("std", torch.tensor(std or [1.0]).view(view))
+        self.normalizer = normalizer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(torch.float32) / self.scale
+        if self.normalizer is not None:
+            return self.normalizer(x)
         return (x - self.mean) / self.std if self.normalized else x
 
 
@@ -52,8 +56,8 @@ class Exported(nn.Module):
 def exported_module(source: RunSource, with_preprocessing: bool, probabilities: bool) -> nn.Module:
     """The module to export for ``source`` (eval mode)."""
     record = source.record
-    pre = (Preprocess(record["scale"], record.get("mean"), record.get("std"), len(source.input_shape))
-           if with_preprocessing else None)
+    pre = (Preprocess(record["scale"], record.get("mean"), record.get("std"), len(source.input_shape),
+                      source.normalizer) if with_preprocessing else None)
     post = task_of_run(source.config, record).postprocess if probabilities else None  # targets' units
     return Exported(source.model, pre, post).eval()
 

@@ -5,7 +5,8 @@ whiten (2x2 patch-whitening conv, frozen, set from the first training batch) -> 
 (64, 256, 256) x ``width_mult`` -> global max-pool -> Linear(no bias) x 1/9.
 
 Batch norm uses airbench's settings (momentum 0.4 in torch's convention, i.e. 0.6 kept,
-eps 1e-12). The whitening layer is ours: torch has no patch-whitening init. Its weights
+eps 1e-12). The whitening layer is ours: torch has no patch-whitening init; its arithmetic is
+``netcoach.data.whiten``'s, shared with ``data.normalize zca`` (``data.zca_patch``). Its weights
 are the eigenvectors of the 2x2-patch covariance scaled by 1/sqrt(eigenvalue + eps)
 (and their negatives), computed once from the first batch the model trains on, so no
 data is needed at build time; they are a buffer (never trained) saved with the
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from netcoach.config import ModelConfig
+from netcoach.data.whiten import moments, patch_rows, pca_whitening_rows
 from netcoach.models.network import Network
 from netcoach.models.registry import image_shape, models, scaled
 from netcoach.models.resnet import Scale
@@ -42,13 +44,11 @@ class PatchWhitening(nn.Module):
 
     @torch.no_grad()
     def fit(self, x: Tensor) -> None:
-        """Set the filters from the patches of ``x`` (N, C, H, W)."""
+        """Set the filters from the patches of ``x`` (N, C, H, W): PCA whitening of their
+        second moment (airbench does not center), by ``data.whiten``'s arithmetic."""
         c, p = x.shape[1], self.patch
-        patches = x.float().unfold(2, p, 1).unfold(3, p, 1).transpose(1, 3).reshape(-1, c * p * p)
-        cov = (patches.T.double() @ patches.double()) / len(patches)
-        values, vectors = torch.linalg.eigh(cov)
-        values, vectors = values.flip(0), vectors.T.flip(0)
-        filters = (vectors / torch.sqrt(values.clamp_min(0) + self.eps).unsqueeze(1)).reshape(-1, c, p, p)
+        _, outer, count = moments(patch_rows(x, p, chunk=len(x)))
+        filters = pca_whitening_rows(outer / count, self.eps).reshape(-1, c, p, p)
         self.weight.copy_(torch.cat([filters, -filters]).to(self.weight.dtype))
         self.ready.fill_(True)
 

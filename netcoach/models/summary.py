@@ -162,7 +162,7 @@ def model_summary(config=None, *, input_shape: tuple[int, ...] | None = None,
     config = config or Config()
     if input_shape is None or num_classes is None:
         bundle = build_data(config, torch.device("cpu"))
-        input_shape = input_shape or tuple(bundle.input_shape)
+        input_shape = input_shape or tuple(bundle.model_input_shape)
         num_classes = num_classes or bundle.num_classes
     model = model or build_model(config.model, tuple(input_shape), num_classes)
     summary = summarize(model, tuple(input_shape))

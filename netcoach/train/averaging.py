@@ -81,7 +81,7 @@ class WeightAverage(Callback):
         if self.recompute_bn:
             train = trainer.loaders["train"]
             plain = DeviceLoader(train.split, trainer.loaders["val"].batch_size, scale=train.scale)
-            plain.mean, plain.inv_std = train.mean, train.inv_std
+            plain.mean, plain.inv_std, plain.normalizer = train.mean, train.inv_std, train.normalizer
             update_bn(plain, self.averaged, device=next(trainer.model.parameters()).device)
         return self.averaged.module
 

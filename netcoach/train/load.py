@@ -34,7 +34,8 @@ def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu",
                              f"passed to netcoach.train(model=...); its config cannot rebuild it: "
                              f"construct the same module and call load_run({str(run_dir)!r}, model=...)")
         data = run.data_record()
-        model = build_model(config.model, tuple(data["input_shape"]),
+        shape = (data.get("normalize") or {}).get("output_shape") or data["input_shape"]  # what the model takes
+        model = build_model(config.model, tuple(shape),
                             data.get("num_outputs", data["num_classes"]))
     weights = run.checkpoints / f"{which}.safetensors"
     if not weights.is_file():

@@ -8,6 +8,8 @@ each file::
       env.json                 versions, device, seed, code revision
       data.json                dataset, classes, input shape, normalization (train split only)
       preprocessing.json       the fitted CSV transform (column kinds, fills, categories, classes)
+      normalize.safetensors    data.normalize's fitted tensors (mean image, PCA, ZCA; described
+                               in data.json's "normalize")
       model.json               where the model came from (the config's registry, or user code)
       model_summary.json       per-layer shapes, parameters, multiply-accumulates
       augment_preview.png      what the model sees after augmentation
@@ -42,7 +44,9 @@ import numpy as np
 import torch
 
 from netcoach.config import Config, NetcoachError, load_toml, to_toml
-from netcoach.train.checkpoint import save_flat_training_state, save_state, save_training_state, save_weights
+from netcoach.data.preprocess import needs_tensors, normalizer_from
+from netcoach.train.checkpoint import (cpu_state, load_weights, save_flat_training_state, save_state,
+                                       save_training_state, save_weights)
 from netcoach.utils.io import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text,
                                fsync_file, full_disk_is_clear, read_jsonl)
 from netcoach.utils.runtime import Runtime
@@ -55,6 +59,7 @@ PREDICTIONS, SUMMARY, REPORT, PLOTS = "predictions.safetensors", "summary.json",
 CHECKPOINTS, TENSORBOARD, EXPORT = "checkpoints", "tb", "export"
 LOCK = ".lock"
 PREPROCESSING = "preprocessing.json"
+NORMALIZER = "normalize.safetensors"
 EPOCH_LOGS = (METRICS, STEPS, MONITORS)  # per-epoch rows, cut back on resume
 MARKERS = (CONFIG, METRICS, SUMMARY)     # any of them makes a folder a run folder
 
@@ -184,6 +189,11 @@ class RunFolder:
     def write_preprocessing(self, record: dict) -> None:
         self._json(PREPROCESSING, record)
 
+    def write_normalizer(self, module: torch.nn.Module) -> None:
+        """The fitted ``data.normalize`` module's tensors (its description is in data.json)."""
+        if self.writes:
+            save_weights(self.path / NORMALIZER, cpu_state(module), {"mode": module.mode})
+
     def write_model(self, record: dict) -> None:
         self._json(MODEL, record)
 
@@ -278,6 +288,18 @@ class RunFolder:
     def preprocessing(self) -> Optional[dict]:
         """``preprocessing.json``: how raw rows became inputs (CSV runs only; None otherwise)."""
         return self._read_json(PREPROCESSING, required=False)
+
+    def normalizer(self) -> Optional[torch.nn.Module]:
+        """The run's fitted ``data.normalize`` module (None for per_channel and none), rebuilt
+        from data.json's ``normalize`` and ``normalize.safetensors``."""
+        record = self.data_record()
+        if not needs_tensors(record):
+            return None
+        path = self.path / NORMALIZER
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: data.json says data.normalize "
+                                    f"{record['normalize']['mode']}, whose fitted tensors live there")
+        return normalizer_from(record["normalize"], load_weights(path))
 
     def model_record(self) -> dict:
         """``model.json``; a run written before it existed was built from its config."""

@@ -94,12 +94,14 @@ def split_features(run_dir: str | Path, config: Config, device: str = "cpu") -> 
     if tuple(bundle.input_shape) != tuple(record["input_shape"]):
         raise ConfigError(f"the data has inputs of shape {tuple(bundle.input_shape)}, but {run_dir} "
                           f"was trained on {tuple(record['input_shape'])}")
-    if config.data.normalize:
+    if config.data.normalize == "per_channel":
         bundle = replace(bundle, mean=record["mean"], std=record["std"])
+    bundle = replace(bundle, normalizer=RunFolder(run_dir).normalizer())  # the run's own fit, if any
     bundle = build_data(config, torch.device(device), bundle)
     loaders = build_loaders(config, bundle)
     loaders["train"] = type(loaders["val"])(bundle.train, config.data.eval_batch_size, scale=bundle.scale,
-                                            mean=bundle.mean, std=bundle.std)  # in order, no augmentation
+                                            mean=bundle.mean, std=bundle.std,
+                                            normalizer=bundle.normalizer)  # in order, no augmentation
     return {split: features_and_logits(model, loaders[split]) for split in SPLITS}
 
 

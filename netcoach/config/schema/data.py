@@ -22,7 +22,20 @@ class DataConfig:
     split_seed: int = opt(0, "seed of the train/val/test split (independent of train.seed)", min=0, max=2**32 - 1)
     batch_size: int = opt(64, "mini-batch size for training", min=1)
     eval_batch_size: int = opt(1024, "batch size for evaluation (no gradients, so larger is fine)", min=1)
-    normalize: bool = opt(True, "standardize inputs per channel with statistics of the training split")
+    normalize: str = opt("per_channel", "input preprocessing fitted on the training split: per_channel "
+                                        "(standardize each channel), mean_image (subtract the mean image), "
+                                        "pca (project onto principal components; flat inputs for mlp/linear), "
+                                        "zca (whitening; see zca_patch), none ([0, 1] units)",
+                         choices=("per_channel", "mean_image", "pca", "zca", "none"))
+    pca_components: Optional[int] = opt(None, "data.normalize pca: keep this many components "
+                                              "(instead of data.pca_variance)", min=1)
+    pca_variance: Optional[float] = opt(None, "data.normalize pca: keep the fewest components explaining "
+                                              "this fraction of the variance (default 0.99)", above=0.0, max=1.0)
+    zca_epsilon: float = opt(1e-2, "data.normalize zca: added to every eigenvalue before 1/sqrt, so "
+                                   "directions of tiny variance (noise) are not blown up", above=0.0)
+    zca_patch: int = opt(0, "data.normalize zca: 0 whitens whole inputs (images keep their shape); k > 0 "
+                            "whitens every k x k patch as airbench's first layer (C*k*k channels of "
+                            "(H-k+1) x (W-k+1))", min=0, max=16)
     cache_dir: Optional[str] = opt(None, "where downloads and decode caches go (default: $NETCOACH_CACHE, "
                                          "else the user's cache folder, e.g. ~/.cache/netcoach)")
     download: bool = opt(True, "download the standard sets (mnist, fashion-mnist, cifar10, cifar100) "
@@ -51,6 +64,21 @@ class DataConfig:
             raise ConfigError(f"data.val_fraction + data.test_fraction = {self.val_fraction:g} + "
                               f"{self.test_fraction:g} = {total:g} >= 1: nothing is left for training; "
                               f"lower one of them")
+        self._check_normalize()
+
+    def _check_normalize(self) -> None:
+        """The mode's own options only with that mode, and one way to choose PCA's size."""
+        if self.pca_components is not None and self.pca_variance is not None:
+            raise ConfigError(f"data.pca_components {self.pca_components} and data.pca_variance "
+                              f"{self.pca_variance:g}: give one of them (a count or a variance fraction)")
+        chosen = [k for k, v in (("pca_components", self.pca_components), ("pca_variance", self.pca_variance))
+                  if v is not None]
+        if chosen and self.normalize != "pca":
+            raise ConfigError(f"data.{chosen[0]}: applies to data.normalize pca, not {self.normalize!r}; "
+                              f"set --data.normalize pca or drop it")
+        if self.zca_patch and self.normalize != "zca":
+            raise ConfigError(f"data.zca_patch {self.zca_patch}: applies to data.normalize zca, not "
+                              f"{self.normalize!r}; set --data.normalize zca or drop it")
     target: list[str] = opt([], "csv source: the target column(s) (class labels for classification; "
                                 "numbers for regression)")
     features: list[str] = opt([], "csv source: the input columns (empty: every column but the target)")

@@ -12,7 +12,7 @@ from netcoach.config.schema.fields import opt
 
 
 PREFLIGHT_CHECKS = ("output_layer", "initial_loss", "overfit_batch", "gradient_check", "data",
-                    "init_units")
+                    "init_units", "dropout_bn")
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,10 @@ class DiagnoseConfig:
     preflight: bool = opt(True, "run the recipe checks before training")
     strict: bool = opt(False, "stop before training (exit 1, no run folder) when a preflight check FAILs")
     checks: list[str] = opt(["output_layer", "initial_loss", "overfit_batch", "gradient_check",
-                             "data", "init_units"],
+                             "data", "init_units", "dropout_bn"],
                             "preflight checks to run (subset of: output_layer, initial_loss, "
-                            "overfit_batch, gradient_check, data, init_units)", choices=PREFLIGHT_CHECKS)
+                            "overfit_batch, gradient_check, data, init_units, dropout_bn)",
+                            choices=PREFLIGHT_CHECKS)
     batch_size: int = opt(256, "samples used by the initial-loss and units-at-init checks", min=1)
     overfit_size: int = opt(16, "size of the single batch the overfit check must memorise", min=1)
     overfit_steps: int = opt(300, "step budget of the overfit-one-batch check (it stops when done)", min=1)
