@@ -109,24 +109,41 @@ INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 class CtrlC(Callback):
     """Ctrl-C during training: the first asks the trainer to stop after the current step
     (the API then writes the checkpoint, summary and report), the second exits at once.
-    The handler is installed only while ``fit`` runs; outside it Ctrl-C behaves as usual."""
+    The handler is installed only while ``fit`` runs; outside it Ctrl-C behaves as usual.
+
+    The handler itself prints nothing: a signal arrives in the middle of whatever the main
+    thread does, also inside the live progress display's own write, and a line printed there
+    garbles the display. Its message is printed at the next batch boundary instead, through
+    ``sys.stderr``: while the progress display (a console of its own) is live, rich routes that
+    stream above the bars, where a second console's output would land between them and be
+    erased with them."""
+
+    MESSAGE = "interrupt: stopping after the current step and saving (Ctrl-C again to exit at once)"
 
     def __init__(self, console: Console):
-        self.console, self.trainer, self.previous = console, None, None
+        self.console, self.trainer, self.previous, self.pending = console, None, None, False
 
     def on_fit_start(self, trainer) -> None:
         self.trainer = trainer
         self.previous = signal.signal(signal.SIGINT, self.handle)
 
+    def on_batch_end(self, trainer, batch: dict) -> None:
+        self._say()
+
     def on_fit_end(self, trainer, logs: dict) -> None:
         signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
+        self._say()
+
+    def _say(self) -> None:
+        if self.pending:
+            self.pending = False
+            print(self.MESSAGE, file=sys.stderr, flush=True)
 
     def handle(self, signum, frame) -> None:
         if self.trainer.interrupted:
             raise KeyboardInterrupt  # the second Ctrl-C: exit now (netcoach.cli exits 130)
         self.trainer.interrupt()
-        self.console.print("[yellow]interrupt: stopping after the current step and saving "
-                           "(Ctrl-C again to exit at once)[/yellow]")
+        self.pending = True
 
 
 class StartReporter:
