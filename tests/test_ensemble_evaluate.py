@@ -5,30 +5,23 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-import netcoach
 from netcoach.cli import main
 from netcoach.ensemble import build_ensemble
 from netcoach.predict import evaluate, predict
 
-
-def _train(parent: Path, seed: int) -> Path:
-    over = {"model.name": "mlp", "model.width": "16", "train.epochs": "2", "optim.lr": "0.003",
-            "run.dir": str(parent), "run.name": f"s{seed}", "train.seed": str(seed),
-            "diagnose.preflight": "false", "report.enabled": "false"}
-    return netcoach.train(netcoach.load_config(overrides=over), progress=False).run_dir
+from helpers.runs import train_small_member
 
 
 @pytest.fixture(scope="module")
 def ensemble(tmp_path_factory):
     parent = tmp_path_factory.mktemp("members")
-    runs = [_train(parent, s) for s in (0, 1, 2)]
+    runs = [train_small_member(parent, s) for s in (0, 1, 2)]
     return build_ensemble(runs, weights=[1, 1, 2], name="ens", out_dir=parent), runs
 
 

@@ -4,7 +4,6 @@ ONNX Runtime against PyTorch, answering with the members' weighted mean predicti
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,24 +11,18 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import netcoach
 from netcoach.cli import main
 from netcoach.ensemble import build_ensemble
 from netcoach.export import export_run
 from netcoach.predict import predict
 
-
-def _train(parent: Path, seed: int) -> Path:
-    over = {"model.name": "mlp", "model.width": "16", "train.epochs": "2", "optim.lr": "0.003",
-            "run.dir": str(parent), "run.name": f"s{seed}", "train.seed": str(seed),
-            "diagnose.preflight": "false", "report.enabled": "false"}
-    return netcoach.train(netcoach.load_config(overrides=over), progress=False).run_dir
+from helpers.runs import train_small_member
 
 
 @pytest.fixture(scope="module")
 def ensemble(tmp_path_factory):
     parent = tmp_path_factory.mktemp("members")
-    runs = [_train(parent, s) for s in (0, 1)]
+    runs = [train_small_member(parent, s) for s in (0, 1)]
     return build_ensemble(runs, weights=[3, 1], name="ens", out_dir=parent).path, runs
 
 

@@ -104,7 +104,7 @@ class Browser:
         try:
             self.call("Browser.close", session=False)
         except (BrowserError, OSError):
-            pass
+            pass  # already gone or not answering: the wait below, then kill, ends it either way
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

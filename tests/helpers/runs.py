@@ -54,3 +54,13 @@ def assert_same_run(a: Path, b: Path, context: str) -> None:
     """Runs ``a`` and ``b`` match in ``comparable`` and in the last, best and EMA weights."""
     assert comparable(a) == comparable(b), context
     assert_same_weights(a, b, ("last", "best", "ema"), context)
+
+
+def train_small_member(parent: Path, seed: int) -> Path:
+    """A two-epoch digits MLP run ``parent/s<seed>``: a cheap ensemble member (no preflight, no report)."""
+    import netcoach
+
+    over = {"model.name": "mlp", "model.width": "16", "train.epochs": "2", "optim.lr": "0.003",
+            "run.dir": str(parent), "run.name": f"s{seed}", "train.seed": str(seed),
+            "diagnose.preflight": "false", "report.enabled": "false"}
+    return netcoach.train(netcoach.load_config(overrides=over), progress=False).run_dir
