@@ -69,7 +69,8 @@ def test_norm_bias_lr_mult_moves_bn_shifts_to_a_group_with_64x_lr_and_decay_over
     # the decay per step lr x wd is the same in both groups: 0.75 x 1.3304e-3 = 9.978e-4
     assert shifted["lr"] * shifted["weight_decay"] == pytest.approx(9.978e-4, rel=1e-4)
     assert by_name["decay"]["lr"] * by_name["decay"]["weight_decay"] == pytest.approx(9.978e-4, rel=1e-4)
-    assert model[1].weight in by_name["decay"]["params"] and model[3].bias in by_name["decay"]["params"]
+    held = {id(p) for p in by_name["decay"]["params"]}
+    assert id(model[1].weight) in held and id(model[3].bias) in held
 
 
 def test_norm_bias_lr_mult_one_keeps_the_usual_groups_and_a_bad_value_is_refused():
@@ -166,3 +167,40 @@ def test_cifar10_fast_settings_train_in_bf16_channels_last_and_resume_bit_exactl
     weights = load_file(str(whole / "checkpoints" / "last.safetensors"))
     scales = [v for k, v in weights.items() if k.endswith(".weight") and v.dim() == 1]
     assert scales and all(torch.equal(v, torch.ones_like(v)) for v in scales)  # BN scales fixed at 1
+
+
+def test_lookahead_pulls_to_the_slow_weights_with_the_ramped_share():
+    from netcoach.train.lookahead import Lookahead
+
+    look = Lookahead(every=5, decay=0.95 ** 5, power=3.0)
+    assert look.factor(5, 10) == pytest.approx(0.95 ** 5 * 0.5 ** 3)   # 0.0967
+    assert look.factor(10, 10) == pytest.approx(0.7737809)
+    layer = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    look.pull(layer, 0.5)                      # the first pull only starts the slow copy
+    assert float(layer.weight) == 1.0
+    with torch.no_grad():
+        layer.weight.fill_(3.0)
+    look.pull(layer, 0.25)                     # slow = 0.25 x 1 + 0.75 x 3 = 2.5; fast <- slow
+    assert float(layer.weight) == pytest.approx(2.5) and float(look.slow["weight"]) == pytest.approx(2.5)
+    again = Lookahead()
+    again.load_state_dict(look.state_dict())
+    assert torch.equal(again.slow["weight"], look.slow["weight"])
+    with pytest.raises(ValueError, match="average.lookahead_every"):
+        Lookahead(every=0)
+
+
+def test_a_lookahead_run_ends_on_its_slow_weights(tmp_path):
+    torch.set_num_threads(1)
+    over = {"model.name": "mlp", "model.width": "16", "train.epochs": "2", "average.lookahead": "true",
+            "average.lookahead_every": "3", "average.lookahead_power": "0", "average.lookahead_decay": "0.5",
+            "run.dir": str(tmp_path), "run.name": "la", "diagnose.preflight": "false",
+            "report.enabled": "false"}
+    result = netcoach.train(netcoach.load_config(overrides=over), progress=False)
+    checkpoints = result.run_dir / "checkpoints"
+    pointer = json.loads((checkpoints / "last.json").read_text())
+    saved = load_file(str(checkpoints / pointer["tensors"]))
+    last = load_file(str(checkpoints / "last.safetensors"))
+    slow = {name: next(v for k, v in saved.items() if "lookahead" in k and k.endswith(name)) for name in last}
+    assert all(torch.equal(last[k], slow[k]) for k in last)  # the run ended on the slow weights
