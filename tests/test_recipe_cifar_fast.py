@@ -17,7 +17,10 @@ from netcoach.train.resume import with_overrides
 from netcoach.models import build_model
 from netcoach.nn.init import inits
 from netcoach.optim import build_optimizer, build_schedule
+from netcoach.api import build_trainer
 from netcoach.recipes import get_recipe
+from netcoach.train import final
+from netcoach.train.load import load_run
 from safetensors.torch import load_file
 
 from helpers.runs import assert_same_weights
@@ -44,6 +47,7 @@ def test_cifar10_fast_gives_airbench94s_steps_in_mean_loss_units():
     assert config.loss.label_smoothing == 0.2
     assert (config.model.norm_scale, config.model.init, config.model.width_mult) == ("fixed", "dirac", 1.0)
     assert (config.train.precision, config.train.channels_last) == ("bf16", True)
+    assert config.average.lookahead and config.train.test_weights == "last"
 
 
 def test_cifar10_94_gives_the_same_steps_at_batch_1024():
@@ -204,3 +208,19 @@ def test_a_lookahead_run_ends_on_its_slow_weights(tmp_path):
     last = load_file(str(checkpoints / "last.safetensors"))
     slow = {name: next(v for k, v in saved.items() if "lookahead" in k and k.endswith(name)) for name in last}
     assert all(torch.equal(last[k], slow[k]) for k in last)  # the run ended on the slow weights
+
+
+def test_test_weights_last_evaluates_the_last_epoch_not_the_best_one(tmp_path):
+    torch.set_num_threads(1)
+    over = {"model.name": "mlp", "model.width": "16", "train.epochs": "3", "train.test_weights": "last",
+            "schedule.name": "onecycle", "optim.lr": "0.01", "run.dir": str(tmp_path), "run.name": "last",
+            "diagnose.preflight": "false", "report.enabled": "false"}
+    result = netcoach.train(netcoach.load_config(overrides=over), progress=False)
+    assert "tested the last epoch's weights (train.test_weights last)" in result.summary["notes"]
+    _, last = load_run(result.run_dir, "last")
+    trainer = build_trainer(netcoach.load_config(overrides={**over, "run.name": "again"}))
+    trainer.model.load_state_dict(last.state_dict())
+    outputs = final.predict(trainer.model, trainer.loaders["test"])
+    tested = final.test_metrics(trainer.task, outputs, trainer.loaders["test"].split.y.cpu())
+    assert tested["test_acc"] == result.summary["test"]["test_acc"]
+    assert tested["test_loss"] == pytest.approx(result.summary["test"]["test_loss"], rel=1e-9)

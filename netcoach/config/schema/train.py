@@ -20,6 +20,9 @@ class TrainConfig:
     mode: str = opt("auto", "whether the monitored metric is better when larger (max) or smaller (min); "
                             "auto: from its name (loss, error -> min; acc, f1 -> max)",
                     choices=("auto", "min", "max"))
+    test_weights: str = opt("best", "weights the test split evaluates (without early stopping): the best "
+                                    "epoch's by train.monitor, or the last epoch's (schedules that anneal "
+                                    "to the end, e.g. onecycle)", choices=("best", "last"))
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
     threads: int = opt(0, "CPU threads for torch (0: torch's default); 1 avoids a large slowdown "
                           "when other processes already use every core")
