@@ -183,11 +183,11 @@ def test_lookahead_pulls_to_the_slow_weights_with_the_ramped_share():
     with torch.no_grad():
         layer.weight.fill_(1.0)
     look.pull(layer, 0.5)                      # the first pull only starts the slow copy
-    assert float(layer.weight) == 1.0
+    assert float(layer.weight.detach()) == 1.0
     with torch.no_grad():
         layer.weight.fill_(3.0)
     look.pull(layer, 0.25)                     # slow = 0.25 x 1 + 0.75 x 3 = 2.5; fast <- slow
-    assert float(layer.weight) == pytest.approx(2.5) and float(look.slow["weight"]) == pytest.approx(2.5)
+    assert float(layer.weight.detach()) == pytest.approx(2.5) and float(look.slow["weight"]) == pytest.approx(2.5)
     again = Lookahead()
     again.load_state_dict(look.state_dict())
     assert torch.equal(again.slow["weight"], look.slow["weight"])
