@@ -7,6 +7,7 @@ from torch import nn
 from netcoach.config import ModelConfig
 from netcoach.models.external import build_external, is_external
 from netcoach.models.network import ModelContractError, Network
+from netcoach.nn.norms import fix_scales
 from netcoach.registry import Registry
 
 models: Registry = Registry("model")
@@ -27,6 +28,8 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int
     if not isinstance(model, Network):
         raise ModelContractError(f"model builder '{cfg.name}' returned a {type(model).__name__}; "
                                  "builders return netcoach.models.Network(backbone, head)")
+    if cfg.norm_scale == "fixed":
+        fix_scales(model)
     # In module order, backbone then head: the same draws as when the layers were one Sequential.
     return model.init_scheme.apply(model)
 
