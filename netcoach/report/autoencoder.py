@@ -21,6 +21,7 @@ from netcoach.report import html as h
 from netcoach.report.draw import figure, guarded
 from netcoach.report.images import _caption_grid, _to_uint8_rgb, _upscale, save_pil, to_display
 from netcoach.report.records import RunRecord, _natural_key, load_predictions
+from netcoach.train.run import CHECKPOINTS
 
 SHOWN = 16          # test samples shown beside their reconstructions
 MAX_UNITS = 256     # hidden units drawn as feature images
@@ -91,7 +92,7 @@ def reconstructions_section(rec: RunRecord, out: Path, task) -> str:
 def first_dense_weight(path: Path, input_size: int, notes: list[str]) -> Optional[tuple[str, np.ndarray]]:
     """The first 2-D weight of the best checkpoint (layer order) that reads all
     ``input_size`` input values: the first layer of an MLP."""
-    file = path / "checkpoints" / "best.safetensors"
+    file = path / CHECKPOINTS / "best.safetensors"
     if not file.exists():
         notes.append("checkpoints/best.safetensors is missing: no learned features")
         return None
