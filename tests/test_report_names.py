@@ -1,5 +1,6 @@
-"""The report's code names run-folder files only through ``RunFolder``'s names
-(netcoach/train/run.py), so renaming a file there renames it everywhere."""
+"""How report modules depend on each other and on the run folder: run-folder file names
+come only from ``RunFolder``'s module (netcoach/train/run.py), so renaming a file there
+renames it everywhere, and the picture helpers other modules share are public ones."""
 
 from __future__ import annotations
 
@@ -20,3 +21,14 @@ def test_report_modules_spell_no_run_folder_file_name_themselves():
                for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
                if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names]
     assert spelled == [], "use the names of netcoach/train/run.py: " + ", ".join(spelled)
+
+
+def test_other_report_modules_use_only_the_public_helpers_of_images():
+    used = [f"{p.name}: {alias.name}" for p in sorted(REPORT_CODE.glob("*.py")) if p.name != "images.py"
+            for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+            if isinstance(node, ast.ImportFrom) and node.module == "netcoach.report.images"
+            for alias in node.names if alias.name.startswith("_")]
+    assert used == []
+    from netcoach.report import images
+    for name in ("caption_grid", "to_uint8_rgb", "upscale", "save_pil", "to_display"):
+        assert getattr(images, name).__doc__, name
