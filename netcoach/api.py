@@ -37,7 +37,7 @@ from netcoach.ensemble.snapshots import snapshot_plan, snapshot_savers, snapshot
 from netcoach.integrations.mlflow import MLflowLogger, finish_tracking, mlflow_client_class
 from netcoach.models import build_model
 from netcoach.models.network import as_network
-from netcoach.models.registry import count_parameters
+from netcoach.models.registry import check_normalized_input, count_parameters
 from netcoach.models.summary import model_summary, summary_record
 from netcoach.optim import build_optimizer, build_schedule
 from netcoach.optim.optimizers import FULL_BATCH
@@ -128,6 +128,8 @@ def build_trainer(config: Config, *, model: Optional[nn.Module] = None, data=Non
     validate_bundle(task, bundle)
     task.fit(bundle.train.y, task.num_outputs(bundle))  # class prior, target statistics: train split only
     if model is None:
+        check_normalized_input(config.model, config.data.normalize, tuple(bundle.train.x.shape[1:]),
+                               bundle.model_input_shape, task.num_outputs(bundle))
         check_model_fits(config, bundle.model_input_shape, task.num_outputs(bundle), runtime.device)
     torch.manual_seed(tc.seed)  # model init does not depend on how data was loaded
     model = (model or build_model(config.model, bundle.model_input_shape,
