@@ -195,6 +195,20 @@ def test_modes_that_cannot_apply_are_refused_before_any_run_folder(tmp_path, qui
     assert not (tmp_path / "runs").exists()
 
 
+def test_pca_with_an_image_model_names_the_mode_and_the_alternatives_before_any_run_folder(tmp_path,
+                                                                                           quick_overrides):
+    config = netcoach.load_config(overrides={**quick_overrides, "model.name": "cnn", "data.normalize": "pca",
+                                             "data.pca_components": "10"})
+    with pytest.raises(ConfigError) as info:
+        netcoach.train(config)
+    message = str(info.value)
+    assert message.startswith("data.normalize pca: gives inputs of shape (10,) instead of (1, 8, 8)")
+    assert "model.name cnn cannot take" in message and "needs image inputs (C, H, W)" in message
+    assert message.endswith("use a model for such inputs, or keep cnn with data.normalize per_channel, "
+                            "mean_image, zca, none") and "model.name mlp or linear" in message
+    assert not (tmp_path / "runs").exists()
+
+
 def test_full_zca_on_large_inputs_points_to_patch_whitening():
     x = torch.zeros(4, 3, 64, 64, dtype=torch.uint8)
     with pytest.raises(ConfigError, match=r"12288 values.*use data.zca_patch 2"):

@@ -36,6 +36,14 @@ def _train(runs: Path, name: str, **overrides) -> Path:
 
 
 @pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for every page of this module (each check_page reads only the
+    console messages of its own page): starting one per check cost seconds each."""
+    with Browser() as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
 def pages(tmp_path_factory) -> dict[str, Path]:
     """report.html of a digits run (+ lr-find --run) and of a CIFAR-named RGB folder run, and
     a compare page of two identical digits runs and the CIFAR-free third one."""
@@ -60,9 +68,9 @@ def pages(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("name", ["digits", "cifar", "compare"])
-def test_page_text_never_overlaps_and_no_console_errors(pages, name, tmp_path):
+def test_page_text_never_overlaps_and_no_console_errors(pages, browser, name, tmp_path):
     shot = tmp_path / f"{name}.png"
-    result = check_page(pages[name], 1280, 900, screenshot=shot)
+    result = check_page(pages[name], 1280, 900, screenshot=shot, browser=browser)
     assert result.console == [], result.console
     assert result.problems == [], "\n".join(result.problems)
     with Image.open(shot) as im:
@@ -133,7 +141,7 @@ def _bad_picture(path: Path) -> Path:
     return save_pil(img, path, boxes)
 
 
-def test_the_check_catches_overlaps_cut_and_tiny_text_and_console_errors(tmp_path):
+def test_the_check_catches_overlaps_cut_and_tiny_text_and_console_errors(browser, tmp_path):
     png = _bad_picture(tmp_path / "bad.png")
     data = base64.b64encode(png.read_bytes()).decode()
     page = tmp_path / "bad.html"
@@ -141,8 +149,7 @@ def test_the_check_catches_overlaps_cut_and_tiny_text_and_console_errors(tmp_pat
                     '<p style="margin-top:-20px">over the picture? no: text over text</p>'
                     '<p style="margin-top:-30px">text over text</p>'
                     "<script>console.error('boom')</script></body></html>")
-    with Browser() as browser:
-        result = check_page(page, 800, 600, browser=browser)
+    result = check_page(page, 800, 600, browser=browser)
     assert any("'pred 1' overlaps '51%'" in p for p in result.overlaps)
     assert any("'cut off here' is cut" in p for p in result.cut)
     assert any("'tiny' shown at" in p for p in result.small)

@@ -164,3 +164,23 @@ def test_a_low_initial_loss_is_no_leak_when_the_targets_are_the_inputs():
     clf = diagnose_history(history, {"preflight": preflight}, netcoach.load_config())
     assert "data_leakage" not in [f["label"] for f in ae]
     assert "data_leakage" in [f["label"] for f in clf]
+
+
+def test_preflight_explains_initial_loss_and_the_one_batch_fit_in_reconstruction_terms(tmp_path):
+    from netcoach.diagnose.checks import check_initial_loss
+    from netcoach.diagnose.overfit import check_overfit_batch
+    from netcoach.diagnose.preflight import sample_batch
+
+    ae, clf = build_task("autoencoder"), build_task("classification")
+    for measured in (0.01, 0.15, 0.5):  # below half, a bit off, beyond twice the expected 0.1
+        text = check_initial_loss(measured, 0.1, 16, ae.chance_name(4), ae.preflight_words)["reason"]
+        assert "reconstruct" in text and "outputting zeros" in text, text
+        assert not re.search(r"labels|uniform|class|chance", text), text
+    assert "labels leaking" in check_initial_loss(0.01, 2.3, 16, "ln 10", clf.preflight_words)["reason"]
+    trainer = build_trainer(netcoach.load_config(overrides={
+        "task.name": "autoencoder", "model.name": "mlp_ae", "run.dir": str(tmp_path / "runs"),
+        "diagnose.preflight": "false", "report.enabled": "false"}))
+    x, y = sample_batch(trainer, 8)
+    found = check_overfit_batch(trainer, x, y, steps=300, lr=1e-2)
+    assert re.match(r"(reconstructed 8 samples in \d+ steps|learning, but did not reconstruct 8 samples)",
+                    found["reason"]), found["reason"]

@@ -162,8 +162,8 @@ def test_transfer_options_on_a_model_without_a_backbone_say_so():
 
 def test_discriminative_lr_with_a_one_range_schedule_is_refused(tmp_path, quick_overrides):
     cfg = netcoach.load_config(overrides={**quick_overrides, "transfer.layer_decay": "0.5",
-                                          "schedule.name": "onecycle"})
-    with pytest.raises(ConfigError, match="schedule.name onecycle sets one lr range"):
+                                          "schedule.name": "cyclic"})
+    with pytest.raises(ConfigError, match="schedule.name cyclic sets one lr range"):
         netcoach.train(cfg, progress=False)
     assert not (tmp_path / "runs").exists()
 

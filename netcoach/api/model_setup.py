@@ -14,7 +14,7 @@ from netcoach.data import DataBundle
 from netcoach.distributed.setup import convert_sync_bn, seed_rank
 from netcoach.models import build_model
 from netcoach.models.network import as_network
-from netcoach.models.registry import count_parameters
+from netcoach.models.registry import check_normalized_input, count_parameters
 from netcoach.tasks import Task
 from netcoach.utils.runtime import Runtime
 
@@ -30,6 +30,8 @@ def build_network(config: Config, bundle: DataBundle, task: Task, runtime: Runti
     across processes when asked."""
     tc = config.train
     if model is None:
+        check_normalized_input(config.model, config.data.normalize, tuple(bundle.train.x.shape[1:]),
+                               bundle.model_input_shape, task.num_outputs(bundle))
         check_model_fits(config, bundle.model_input_shape, task.num_outputs(bundle), runtime.device)
     torch.manual_seed(tc.seed)
     model = (model or build_model(config.model, bundle.model_input_shape,

@@ -1,7 +1,8 @@
 """Geometric transforms: flips, crop with padding, translation, rotation, scale + shear.
 
 Integer moves (flips, crop, translation) copy pixels exactly with one ``gather``
-per run of consecutive moves; rotation and scale/shear build one 2x3 affine matrix
+per run of consecutive moves (flips with one zero-filled shift: ``flipshift``, plane by
+plane); rotation and scale/shear build one 2x3 affine matrix
 per sample and resample the whole batch with one ``affine_grid`` + ``grid_sample``
 (bilinear) call.
 """
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from netcoach.augment.base import Params, Transform, degrees, outer, randint, transforms, uniform, where_active
+from netcoach.augment.flipshift import FlipShiftScratch, flip_shift
 
 FILLS = ("zero", "reflect")
 
@@ -121,14 +123,14 @@ class IntegerMoves:
     def __init__(self, steps: list[IntegerMove]):
         self.steps = steps
         self.erasers: list = []  # zero-filling transforms with ``keep(params, h, w, dtype)``
-        self.borders = ZeroBorders()  # flip_shift's padded slots, kept from batch to batch
+        self.scratch = FlipShiftScratch()  # flip_shift's buffers, kept from batch to batch
 
     def __call__(self, x, y, generator):
         params = [step.sample(x, generator) for step in self.steps]
         erase_params = [step.sample(x, generator) for step in self.erasers]
         n, _, h, w = x.shape
         if self.is_flip_shift():
-            return flip_shift(x, *self.flip_shift_maps(params, h, w), self.pads(h, w), borders=self.borders), y
+            return flip_shift(x, *self.flip_shift_maps(params, h, w), self.pads(h, w), scratch=self.scratch), y
         coords = identity_coords(n, h, w, x.device)
         for step, p in zip(reversed(self.steps), reversed(params)):  # output side first
             coords = step.source(coords, p, h, w)
@@ -141,27 +143,29 @@ class IntegerMoves:
 
     def is_flip_shift(self) -> bool:
         """Flips and at most one zero-filling crop or translation, no erasers: every axis is
-        then ``source = sign * out + offset`` per sample, copied by ``flip_shift``."""
+        then a mirror flag and an offset per sample, copied by ``flip_shift``."""
         shifts = [s for s in self.steps if isinstance(s, _Shift)]
         return (not self.erasers and len(shifts) <= 1 and all(s.fill == "zero" for s in shifts)
                 and all(isinstance(s, (_Shift, HorizontalFlip, VerticalFlip)) for s in self.steps))
 
     def flip_shift_maps(self, params: list, h: int, w: int):
-        """Per-sample (sign, offset) of rows and of columns: the steps composed from the
-        output side, as ``source`` composes the coordinate tables (a flip maps t to
-        size - 1 - t, a shift t to t - d; inactive samples keep t)."""
-        n = params[0]["active"].shape[0]
-        one = torch.ones(n, dtype=torch.long, device=params[0]["active"].device)
-        ay, by, ax, bx = one, torch.zeros_like(one), one, torch.zeros_like(one)
+        """Per-sample mirror flags and offsets (fy, ry, fx, rx) of ``flip_shift``: output
+        (i, j) reads the sample, mirrored where the flags say, at (i + ry, j + rx). The steps
+        compose from the output side, as ``source`` composes the coordinate tables: a flip
+        toggles its axis' flag, and a shift by d adds -d to the offset, or +d on an axis
+        already mirrored (mirrored coordinates run the other way); inactive samples keep both."""
+        active = params[0]["active"]
+        fy = fx = torch.zeros_like(active)
+        ry = rx = torch.zeros(active.shape, dtype=torch.long, device=active.device)
         for step, p in zip(reversed(self.steps), reversed(params)):
-            on = p["active"].long()
             if isinstance(step, HorizontalFlip):
-                ax, bx = ax * (1 - 2 * on), bx + on * (w - 1 - 2 * bx)
+                fx = fx ^ p["active"]
             elif isinstance(step, VerticalFlip):
-                ay, by = ay * (1 - 2 * on), by + on * (h - 1 - 2 * by)
+                fy = fy ^ p["active"]
             else:
-                by, bx = by - p["dy"] * on, bx - p["dx"] * on
-        return ay, by, ax, bx
+                dy, dx = p["dy"] * p["active"], p["dx"] * p["active"]
+                ry, rx = ry + torch.where(fy, dy, -dy), rx + torch.where(fx, dx, -dx)
+        return fy, ry, fx, rx
 
     def pads(self, h: int, w: int) -> tuple[int, int]:
         """The largest shift along rows and columns (0 without a shift)."""
@@ -171,62 +175,6 @@ class IntegerMoves:
             if isinstance(s, Translate):
                 return round(s.max * h), round(s.max * w)
         return 0, 0
-
-
-class ZeroBorders:
-    """A reusable buffer of zero-padded image slots for ``flip_shift``: only slot interiors
-    are ever written, so the borders stay zero and the buffer is neither cleared nor
-    allocated again for the next batch of the same shape (a fresh zeroed buffer per batch
-    cost about a sixth of the copy)."""
-
-    def __init__(self):
-        self.buffer: "torch.Tensor | None" = None
-
-    def slots(self, k: int, like: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
-        """``k`` slots of ``shape`` (C, Hp, Wp) with zero borders, in ``like``'s dtype and device."""
-        b = self.buffer
-        if b is None or len(b) < k or b.shape[1:] != shape or b.dtype != like.dtype or b.device != like.device:
-            self.buffer = b = like.new_zeros((max(k, 2 * like.shape[0]), *shape))
-        return b[:k]
-
-
-def flip_shift(x: torch.Tensor, ay, by, ax, bx, pads: tuple[int, int],
-               mirror_all: "bool | None" = None, borders: "ZeroBorders | None" = None) -> torch.Tensor:
-    """out[n, :, i, j] = x[n, :, ay*i + by, ax*j + bx] per sample (signs ±1), zero where
-    that falls outside the image (never more than ``pads`` (rows, columns) pixels out).
-
-    Written for memory speed in any dtype (uint8 above all): the batch is zero-padded
-    once, the samples whose columns run backwards get a mirrored copy of their padded
-    rows, and then every output row is one contiguous run of W values of some padded
-    row, so a single ``index_select`` over a strided view of all W-long windows copies
-    the result row by row; per-element gathers cost several times more (bench/augment.py).
-    ``mirror_all`` (default: off the CPU) mirrors every sample instead of counting the
-    ones that need it, which would make the host wait for an accelerator every batch.
-    ``borders``: a ``ZeroBorders`` kept between calls (default: a fresh buffer).
-    """
-    n, c, h, w = x.shape
-    py, px = pads
-    hp, wp = h + 2 * py, w + 2 * px
-    backwards = ax < 0
-    every = torch.arange(n, device=x.device)
-    if mirror_all is None:
-        mirror_all = x.device.type != "cpu"
-    if mirror_all:
-        mirrored, rank = every, every
-    else:  # only the samples that need it
-        mirrored, rank = backwards.nonzero().view(-1), backwards.long().cumsum(0) - 1
-    padded = (borders or ZeroBorders()).slots(n + len(mirrored), x, (c, hp, wp))
-    padded[:n, :, py:py + h, px:px + w] = x
-    if len(mirrored):
-        padded[n:, :, py:py + h, px:px + w] = x.index_select(0, mirrored).flip(-1)
-    slot = torch.where(backwards, n + rank, every)  # where sample n's (maybe mirrored) padded rows are
-    # first column of each output row in its padded row (mirrored: wp - 1 - its column)
-    col0 = torch.where(ax > 0, bx + px, w - 1 + px - bx)
-    rows = ay.view(n, 1) * torch.arange(h, device=x.device).view(1, h) + (by + py + slot * (c * hp)).view(n, 1)
-    start = (rows * wp + col0.view(n, 1)).view(n, 1, h) + (torch.arange(c, device=x.device) * (hp * wp)).view(1, c, 1)
-    flat = padded.view(-1)
-    windows = flat.as_strided((flat.numel() - w + 1, w), (1, 1))
-    return windows.index_select(0, start.view(-1)).view(n, c, h, w)
 
 
 def _flipped(table: torch.Tensor, size: int, active: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from netcoach.diagnose.units import layer_map, probe, summarise
+from netcoach.tasks.base import PreflightWords
 
 # The last module types that turn scores into something cross-entropy does not expect.
 PROBABILITY_OUTPUTS = (nn.Softmax, nn.Softmax2d)
@@ -83,9 +84,11 @@ def _check_regression_output(out: torch.Tensor, target: torch.Tensor, kind: str)
                   f"targets [{t_lo:.3g}, {t_hi:.3g}]", **details)
 
 
-def check_initial_loss(measured: float, expected: float, batch: int, what: str = "expected") -> dict:
+def check_initial_loss(measured: float, expected: float, batch: int, what: str = "expected",
+                       words: PreflightWords = PreflightWords()) -> dict:
     """Measured loss before any update vs the task's ``expected`` initial loss (``what``
-    names it, e.g. ``ln 10`` for uniform predictions over 10 classes).
+    names it, e.g. ``ln 10`` for uniform predictions over 10 classes); ``words``, the
+    task's ``preflight_words``, explain a miss in the task's terms.
 
     Pass within 25% of it, warn up to twice it (or below half of it, which random
     predictions cannot reach: suspect leaked labels), fail beyond.
@@ -97,13 +100,10 @@ def check_initial_loss(measured: float, expected: float, batch: int, what: str =
     if abs(measured - expected) <= 0.25 * expected:
         return result("initial_loss", "pass", text, **details)
     if measured > 2 * expected:
-        return result("initial_loss", "fail", text + ": the untrained model is confidently wrong "
-                      "(initial scores far too large: check the init scale of the last layer)", **details)
+        return result("initial_loss", "fail", f"{text}: {words.too_high}", **details)
     if measured < 0.5 * expected:
-        return result("initial_loss", "warn", text + ": far better than chance before training "
-                      "(labels leaking into the inputs?)", **details)
-    return result("initial_loss", "warn", text + ": predictions at init are not close to uniform",
-                  **details)
+        return result("initial_loss", "warn", f"{text}: {words.too_low}", **details)
+    return result("initial_loss", "warn", f"{text}: {words.off}", **details)
 
 
 def check_init_units(stats: dict[str, dict], dead_max: float, warn_above: float = 0.1) -> dict:

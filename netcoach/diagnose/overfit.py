@@ -89,12 +89,13 @@ def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, step
         return result(name, "fail", f"the loss became non-finite while fitting one batch ({err})",
                       steps=last[0], lr=lr)
     step, loss_v, acc = last
+    words = task.preflight_words
     details = dict(steps=step, budget=steps, batch=len(y), loss=loss_v, acc=acc,
                    initial_loss=first[1], lr=lr, params_without_grad=no_grad)
     suffix = f"; {len(no_grad)} parameter tensors get no gradient ({', '.join(no_grad[:3])})" if no_grad else ""
     if acc >= 1.0 and loss_v <= LOSS_TARGET:
         return result(name, "warn" if no_grad else "pass",
-                      f"memorised {len(y)} samples in {step} steps (loss {first[1]:.3f} -> "
+                      f"{words.fitted} {len(y)} samples in {step} steps (loss {first[1]:.3f} -> "
                       f"{loss_v:.4f}{_acc_text(task, acc)})" + suffix, **details)
     if step < steps:  # stopped before memorising: only the time budget ends the loop early
         return result(name, "warn", f"stopped by the time budget (diagnose.budget_s) after {step} of "
@@ -104,7 +105,7 @@ def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, step
         return result(name, "warn", f"reached 100% accuracy on {len(y)} samples but loss is still "
                       f"{loss_v:.3f} after {step} steps" + suffix, **details)
     if loss_v <= STALLED * first[1]:
-        return result(name, "warn", f"learning, but did not memorise {len(y)} samples in {steps} "
+        return result(name, "warn", f"learning, but did not {words.fit} {len(y)} samples in {steps} "
                       f"steps (loss {first[1]:.3f} -> {loss_v:.3f}{_acc_text(task, acc)}): slow units or "
                       "little capacity" + suffix, **details)
     return result(name, "fail", f"could not fit one batch of {len(y)} samples in {steps} steps "

@@ -129,7 +129,7 @@ def model_checks(trainer, cfg, wanted: set[str], x: torch.Tensor, y: torch.Tenso
     if "initial_loss" in wanted:
         out += _guarded("initial_loss", lambda: checks.check_initial_loss(
             float(task.loss(logits, y)), task.expected_initial_loss(k), len(y),
-            task.chance_name(k)))
+            task.chance_name(k), task.preflight_words))
     if "overfit_batch" in wanted:
         # the one check whose cost grows with the model: it gets what is left of the budget
         left = None if cfg.budget_s == 0 else max(cfg.budget_s - (time.perf_counter() - started), 0.1)

@@ -8,6 +8,10 @@ The formulas (n_in = fan-in, n_out = fan-out of the layer):
     he/kaiming normal       W ~ N(0, 2/n_in)      (for ReLU networks)
     lecun normal            W ~ N(0, 1/n_in)      (for SELU networks)
     normal                  W ~ N(0, std^2)       (the course's linear classifier: 1e-3 * randn)
+    dirac                   conv W[o, i] = delta(o = i) at the kernel's centre for the first
+                            min(C_out, C_in) filters, the other filters and Linear layers as
+                            built: the conv starts close to passing its input through
+                            (airbench's init; torch.nn.init.dirac_ on those filters)
 
 The sampling is torch.nn.init's; this module picks the function by name and
 applies it. Normalization layers keep scale 1 and shift 0.
@@ -65,6 +69,12 @@ def _lecun_normal(weight: torch.Tensor, std: float) -> None:
 @inits.register("normal")
 def _normal(weight: torch.Tensor, std: float) -> None:
     nn.init.normal_(weight, 0.0, std)
+
+
+@inits.register("dirac")
+def _dirac(weight: torch.Tensor, std: float) -> None:
+    if weight.dim() >= 3:  # conv: (C_out, C_in, *kernel); a Linear keeps its init
+        nn.init.dirac_(weight[: min(weight.shape[0], weight.shape[1])])
 
 
 for _alias, _target in [("glorot_uniform", "xavier_uniform"), ("glorot_normal", "xavier_normal"),

@@ -61,6 +61,26 @@ def divisor_at_most(channels: int, groups: int) -> int:
     return 1
 
 
+NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
+
+
+def fix_scales(model: nn.Module) -> list[str]:
+    """Keep the scale (gamma, initialised to 1) of every normalization layer of ``model``
+    fixed: ``requires_grad = False``, so no optimizer group holds it and it stays 1.
+
+    With a fixed scale a normalized unit can still be shifted (the bias trains) but not
+    rescaled; the next layer's weights do the rescaling. airbench trains this way: one
+    parameter fewer per channel to tune, and its BN shifts get a larger lr instead.
+    Returns the qualified names of the fixed scales.
+    """
+    fixed = []
+    for name, module in model.named_modules():
+        if isinstance(module, NORM_LAYERS) and getattr(module, "weight", None) is not None:
+            module.weight.requires_grad_(False)
+            fixed.append(f"{name}.weight" if name else "weight")
+    return fixed
+
+
 def make_norm(name: str, channels: int, spatial: bool, groups: int = 8) -> nn.Module:
     """A normalization layer for ``channels`` features (``spatial``: of (N, C, H, W) maps).
 

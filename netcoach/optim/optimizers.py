@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from netcoach.config import OptimConfig
-from netcoach.optim.params import param_groups, regroup, scaled_param_groups
+from netcoach.optim.params import param_groups, regroup, scale_norm_biases, scaled_param_groups
 from netcoach.optim.variants import AdaDeltaSum, AdamNoBiasCorrection
 from netcoach.registry import Registry
 
@@ -120,6 +120,8 @@ def _check(cfg: OptimConfig) -> None:
             raise ValueError(f"optim.{key} must be in [0, 1), got {getattr(cfg, key)}")
     if cfg.weight_decay < 0:
         raise ValueError(f"optim.weight_decay must be >= 0, got {cfg.weight_decay}")
+    if cfg.norm_bias_lr_mult <= 0:
+        raise ValueError(f"optim.norm_bias_lr_mult must be > 0, got {cfg.norm_bias_lr_mult}")
     if cfg.initial_accumulator < 0:
         raise ValueError(f"optim.initial_accumulator must be >= 0, got {cfg.initial_accumulator}")
 
@@ -136,7 +138,8 @@ def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig,
     looked up there and the groups are split the same way (:func:`regroup`); without
     an owner there is nothing to look up, and every parameter counts as a weight.
     ``lr_scales`` (``[(name, parameters, multiplier)]`` of a module) gives parts of the
-    model their own lr (:func:`scaled_param_groups`).
+    model their own lr (:func:`scaled_param_groups`). ``optim.norm_bias_lr_mult`` gives the
+    normalization biases of a module their own groups (:func:`scale_norm_biases`).
     """
     _check(cfg)
     builder = optimizers.get(cfg.name)
@@ -149,6 +152,7 @@ def build_optimizer(model: Union[nn.Module, Iterable], cfg: OptimConfig,
                                                  cfg.decay_bias_norm)
         else:
             groups, report = param_groups(model, cfg.weight_decay, cfg.decay_bias_norm)
+        groups = scale_norm_biases(groups, model, cfg.lr, cfg.norm_bias_lr_mult)
         optimizer = builder(groups, cfg)
         optimizer.group_report = report
         return optimizer

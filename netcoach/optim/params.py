@@ -146,6 +146,41 @@ def scaled_param_groups(model: nn.Module, scales: list[tuple[str, list, float]],
     return groups, report
 
 
+def is_norm_bias(name: str, module: nn.Module) -> bool:
+    """True for the shift (beta) of a normalization layer."""
+    return name == "bias" and isinstance(module, NORM_TYPES)
+
+
+def scale_norm_biases(groups: list[dict], model: nn.Module, lr: float, mult: float) -> list[dict]:
+    """Move the normalization biases of each group into a sibling group whose lr is the
+    group's times ``mult`` and whose weight decay is the group's divided by ``mult``.
+
+    torch's SGD decays by lr x weight_decay per step, so the product (the decay) stays
+    what it was and only the gradient step grows: airbench's "bias_scaler", which lets
+    the BN shifts move 64x faster than the weights. The new groups come after all the
+    others, so ``param_groups[0]`` (whose lr is logged) is unchanged; each is named
+    ``"<group>.norm_bias"`` and carries ``lr_mult`` (the schedules scale their peaks by it).
+    """
+    if mult == 1.0:
+        return groups
+    biases = {id(p) for _, module in model.named_modules()
+              for n, p in module.named_parameters(recurse=False) if is_norm_bias(n, module)}
+    kept, moved = [], []
+    for group in groups:
+        members = list(group["params"])
+        rest = [p for p in members if id(p) not in biases]
+        shifted = [p for p in members if id(p) in biases]
+        base = {k: v for k, v in group.items() if k != "params"}
+        if rest:
+            kept.append({**base, "params": rest})
+        if shifted:
+            own = base.get("lr_mult", 1.0)
+            moved.append({**base, "params": shifted, "lr": base.get("lr", lr) * mult, "lr_mult": own * mult,
+                          "weight_decay": base.get("weight_decay", 0.0) / mult,
+                          "name": f"{base.get('name', 'group')}.norm_bias"})
+    return kept + moved
+
+
 def _all_parameters(model: nn.Module, decay_bias_norm: bool):
     """(name, parameter) of every decayed parameter, trainable or not."""
     for mod_name, module in model.named_modules():

@@ -18,8 +18,11 @@ S = steps per epoch), each the torch scheduler named:
                 c = floor(1 + t/2H), x = |t/H - 2c + 1|, lr = lo + (hi - lo) max(0, 1 - x)   CyclicLR
 * cosine_restarts  min_lr + (lr0 - min_lr)(1 + cos(pi T_cur/T_i))/2 per step, T_0 = t0_epochs S,
                 T_i+1 = t_mult T_i (SGDR)                              CosineAnnealingWarmRestarts
-* onecycle      cosine up from max_lr/25 to max_lr over pct_start of the steps, then down
-                to max_lr/25/1e4                                      OneCycleLR
+* onecycle      up from max_lr/div_factor to max_lr over pct_start of the steps, then down
+                to max_lr/div_factor/final_div_factor (torch's defaults 25 and 1e4), along a
+                cosine or, with anneal_strategy linear, a straight line    OneCycleLR
+                Each parameter group peaks at max_lr x its lr multiplier (``lr_mult``,
+                e.g. ``optim.norm_bias_lr_mult``); without schedule.max_lr at its own lr.
 
 Composable on top of any of them (written here: torch's SequentialLR/ChainedScheduler
 cannot combine a per-step warmup with per-epoch or closed-form schedules):
@@ -223,9 +226,12 @@ def cosine_restarts(optimizer, cfg: ScheduleConfig, epochs: int, steps_per_epoch
 
 @schedules.register("onecycle")
 def onecycle(optimizer, cfg: ScheduleConfig, epochs: int, steps_per_epoch: int):
-    peak = cfg.max_lr if cfg.max_lr is not None else optimizer.param_groups[0]["lr"]
-    return lr_scheduler.OneCycleLR(optimizer, max_lr=peak, total_steps=max(2, epochs * steps_per_epoch),
-                                   pct_start=cfg.pct_start, cycle_momentum=False), "batch"
+    groups = optimizer.param_groups
+    peaks = [g["lr"] if cfg.max_lr is None else cfg.max_lr * g.get("lr_mult", 1.0) for g in groups]
+    return lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=max(2, epochs * steps_per_epoch),
+                                   pct_start=cfg.pct_start, anneal_strategy=cfg.anneal_strategy,
+                                   div_factor=cfg.div_factor, final_div_factor=cfg.final_div_factor,
+                                   cycle_momentum=False), "batch"
 
 
 def _check(cfg: ScheduleConfig) -> None:

@@ -19,8 +19,9 @@ from safetensors import safe_open
 
 from netcoach.report import html as h
 from netcoach.report.draw import figure, guarded
-from netcoach.report.images import _caption_grid, _to_uint8_rgb, _upscale, save_pil, to_display
+from netcoach.report.images import caption_grid, save_pil, to_display, to_uint8_rgb, upscale
 from netcoach.report.records import RunRecord, _natural_key, load_predictions
+from netcoach.train.run import CHECKPOINTS
 
 SHOWN = 16          # test samples shown beside their reconstructions
 MAX_UNITS = 256     # hidden units drawn as feature images
@@ -42,8 +43,8 @@ def unit_images(weight: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 def plot_features(weight: np.ndarray, shape: Sequence[int], path: str | Path, title: str,
                   max_units: int = MAX_UNITS) -> Path:
     """The first ``max_units`` rows of ``weight`` as a grid of images (16 per row)."""
-    tiles = _to_uint8_rgb(unit_images(weight[:max_units], shape))
-    grid, boxes = _caption_grid(_upscale(tiles, 28), [], title, 16, background="#b8b8b8")
+    tiles = to_uint8_rgb(unit_images(weight[:max_units], shape))
+    grid, boxes = caption_grid(upscale(tiles, 28), [], title, 16, background="#b8b8b8")
     return save_pil(grid, path, boxes)
 
 
@@ -57,7 +58,7 @@ def plot_reconstructions(inputs: np.ndarray, recons: np.ndarray, errors: Sequenc
         tiles += list(inputs[row]) + [np.zeros_like(inputs[0])] * (cols - len(inputs[row]))
         tiles += list(recons[row]) + [np.zeros_like(recons[0])] * (cols - len(recons[row]))
         captions += ["input"] * cols + [f"mse {e:.4f}" for e in errors[row]] + [""] * (cols - len(errors[row]))
-    grid, boxes = _caption_grid(_upscale(_to_uint8_rgb(np.stack(tiles)), 64), captions,
+    grid, boxes = caption_grid(upscale(to_uint8_rgb(np.stack(tiles)), 64), captions,
                                 "test inputs (upper row) and their reconstructions (lower row)", cols)
     return save_pil(grid, path, boxes)
 
@@ -91,7 +92,7 @@ def reconstructions_section(rec: RunRecord, out: Path, task) -> str:
 def first_dense_weight(path: Path, input_size: int, notes: list[str]) -> Optional[tuple[str, np.ndarray]]:
     """The first 2-D weight of the best checkpoint (layer order) that reads all
     ``input_size`` input values: the first layer of an MLP."""
-    file = path / "checkpoints" / "best.safetensors"
+    file = path / CHECKPOINTS / "best.safetensors"
     if not file.exists():
         notes.append("checkpoints/best.safetensors is missing: no learned features")
         return None

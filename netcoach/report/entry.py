@@ -23,10 +23,8 @@ from netcoach.report.layers import display_names, labelled
 from netcoach.report.records import RunRecord, first_conv_weight, load_predictions, load_run_record
 from netcoach.report.scores import distill_section, snapshots_section
 from netcoach.tasks import task_of_config
+from netcoach.train.run import PLOTS, REPORT
 from netcoach.utils.io import atomic_write_text
-
-PLOTS_DIR = "plots"
-REPORT_FILE = "report.html"
 
 
 def _option(rec: RunRecord, key: str, default):
@@ -238,17 +236,17 @@ def write_report(run_dir: str | Path) -> Optional[Path]:
     """
     started = time.perf_counter()
     rec = load_run_record(run_dir)
-    out = rec.path / PLOTS_DIR
+    out = rec.path / PLOTS
     out.mkdir(exist_ok=True)
     # temp files of a report killed mid-write; the caller holds the run folder's lock, so
     # no other writer owns them
-    for torn in [*out.glob(".*.tmp"), *rec.path.glob(f".{REPORT_FILE}.*.tmp")]:
+    for torn in [*out.glob(".*.tmp"), *rec.path.glob(f".{REPORT}.*.tmp")]:
         torn.unlink(missing_ok=True)
     parts = build_sections(rec, out)
     data = (rec.data or {}).get("name") or ((rec.config or {}).get("data") or {}).get("name", "?")
     model = ((rec.config or {}).get("model") or {}).get("name", "?")
     footer = (f"netcoach report of {rec.path.resolve()}, built {time.strftime('%Y-%m-%d %H:%M:%S')} "
               f"in {time.perf_counter() - started:.2f} s; rebuild with: netcoach report {rec.path}")
-    report = rec.path / REPORT_FILE
+    report = rec.path / REPORT
     atomic_write_text(report, h.page(f"netcoach run {rec.name}", f"{data} · {model}", parts, footer))
     return report

@@ -1,4 +1,8 @@
-"""Image grids of a run: worst mistakes and first-layer filters (Pillow, PNG).
+"""Image grids of a run: worst mistakes and first-layer filters (Pillow, PNG), and the
+building blocks every report picture of tiles uses (the autoencoder's reconstructions and
+learned features too): ``to_display`` and ``to_uint8_rgb`` turn arrays into pixels,
+``upscale`` enlarges small tiles, ``caption_grid`` lays them out with captions and returns
+the box of every text it draws, and ``save_pil`` writes the PNG with those boxes.
 
 The grids are composed with numpy and Pillow rather than matplotlib: they are
 pixel mosaics with short captions, and drawing them with matplotlib took about
@@ -50,14 +54,15 @@ def save_pil(image, path: str | Path, boxes: Sequence[TextBox] = ()) -> Path:
     return path
 
 
-def _to_uint8_rgb(images: np.ndarray) -> np.ndarray:
-    """(N, H, W) or (N, H, W, 3) floats in [0, 1] -> (N, H, W, 3) uint8."""
+def to_uint8_rgb(images: np.ndarray) -> np.ndarray:
+    """(N, H, W) or (N, H, W, 3) floats in [0, 1] -> (N, H, W, 3) uint8 (grey repeated)."""
     x = np.clip(images * 255 + 0.5, 0, 255).astype(np.uint8)
     return np.repeat(x[..., None], 3, axis=-1) if x.ndim == 3 else x
 
 
-def _upscale(images: np.ndarray, target: int) -> np.ndarray:
-    """Nearest-neighbour upscaling by an integer factor so tiles are about ``target`` px."""
+def upscale(images: np.ndarray, target: int) -> np.ndarray:
+    """(N, h, w, ...) tiles enlarged by nearest-neighbour repetition, by the integer factor
+    that makes their longer side about ``target`` pixels (at least 1: never shrunk)."""
     factor = max(1, round(target / max(images.shape[1:3])))
     return images.repeat(factor, axis=1).repeat(factor, axis=2)
 
@@ -77,11 +82,13 @@ def fit_text(text: str, font, width: float) -> str:
     return text + "…"
 
 
-def _caption_grid(tiles: np.ndarray, captions: Sequence[str], title: str, cols: int,
+def caption_grid(tiles: np.ndarray, captions: Sequence[str], title: str, cols: int,
                   font_size: int = CAPTION_PX, background: str = "white"):
-    """Tiles (N, h, w, 3) uint8 on a grid, each with its caption above it; returns the
-    image and the box of every text drawn. Each column is as wide as its widest caption
-    (measured with the font that draws it), so neighbouring captions never touch."""
+    """Tiles (N, h, w, 3) uint8 on a grid of at most ``cols`` columns (fewer when the
+    report's page column is narrower), each with its caption above it (``captions`` may
+    be empty), under ``title``; returns the Pillow image and the box of every text drawn
+    (for ``save_pil``). Each column is as wide as its widest caption (measured with the
+    font that draws it), so neighbouring captions never touch."""
     from PIL import Image, ImageDraw, ImageFont
 
     n, h, w = tiles.shape[:3]
@@ -125,8 +132,8 @@ def mistake_captions(true: Sequence[int], pred: Sequence[int], conf: Sequence[fl
 def mistakes_grid(images: np.ndarray, true: Sequence[int], pred: Sequence[int],
                   conf: Sequence[float], class_names: Sequence[str], cols: int = 8):
     """The worst-mistakes grid as a Pillow image and the boxes of its texts."""
-    tiles = _upscale(_to_uint8_rgb(images), 80)
-    return _caption_grid(tiles, mistake_captions(true, pred, conf, class_names),
+    tiles = upscale(to_uint8_rgb(images), 80)
+    return caption_grid(tiles, mistake_captions(true, pred, conf, class_names),
                          "most confidently misclassified test samples", cols)
 
 
@@ -153,7 +160,7 @@ def plot_filters(weight: np.ndarray, path: str | Path, max_filters: int = 64) ->
     w = weight[:max_filters]
     if w.shape[1] == 3:
         scale = np.abs(w).max(axis=(1, 2, 3), keepdims=True)
-        tiles = _to_uint8_rgb((w / np.maximum(2 * scale, 1e-12) + 0.5).transpose(0, 2, 3, 1))
+        tiles = to_uint8_rgb((w / np.maximum(2 * scale, 1e-12) + 0.5).transpose(0, 2, 3, 1))
     else:
         first = w[:, 0]
         tiles = filter_colours(first / np.maximum(np.abs(first).max(axis=(1, 2), keepdims=True), 1e-12))
@@ -161,5 +168,5 @@ def plot_filters(weight: np.ndarray, path: str | Path, max_filters: int = 64) ->
     title = (f"first-layer filters ({len(w)} of {weight.shape[0]}, "
              f"{weight.shape[2]}x{weight.shape[3]}{extra})")
     # grey background: white is the colour of zero weights
-    grid, boxes = _caption_grid(_upscale(tiles, 40), [], title, 16, background="#b8b8b8")
+    grid, boxes = caption_grid(upscale(tiles, 40), [], title, 16, background="#b8b8b8")
     return save_pil(grid, path, boxes)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from netcoach.config import ConfigError
 from netcoach.data.base import Split
-from netcoach.tasks.base import Task, labels_np, tasks
+from netcoach.tasks.base import PreflightWords, Task, labels_np, tasks
 
 LOSSES = ("mse", "bce")
 KEPT = 64                # test inputs and reconstructions kept in predictions.safetensors (report)
@@ -59,6 +59,13 @@ class Autoencoder(Task):
     has_classes = False
     targets_are_inputs = True
     loss_text = "reconstruction error"
+    preflight_words = PreflightWords(
+        too_high=("the untrained reconstructions are far from the inputs (outputs far too large: check "
+                  "the init scale of the decoder's last layer)"),
+        too_low=("the untrained model already reconstructs far better than outputting zeros (does the "
+                 "input reach the output directly, e.g. a skip connection past the bottleneck?)"),
+        off="the untrained reconstructions are not close to outputting zeros",
+        fitted="reconstructed", fit="reconstruct")
 
     def __init__(self, loss_name: Optional[str] = None):
         loss_name = loss_name or "mse"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -32,6 +33,20 @@ from netcoach.config import ConfigError
 from netcoach.registry import Registry
 
 tasks: Registry = Registry("task")
+
+
+@dataclass(frozen=True)
+class PreflightWords:
+    """How preflight explains, in the task's terms, an initial loss far from the expected
+    one (``too_high``, ``too_low``, ``off``) and the overfit-one-batch result: "<fitted> 32
+    samples in 40 steps", "did not <fit> 32 samples". The defaults speak of class scores."""
+
+    too_high: str = ("the untrained model is confidently wrong (initial scores far too large: check "
+                     "the init scale of the last layer)")
+    too_low: str = "far better than chance before training (labels leaking into the inputs?)"
+    off: str = "predictions at init are not close to uniform"
+    fitted: str = "memorised"
+    fit: str = "memorise"
 
 
 class Task(ABC):
@@ -63,6 +78,7 @@ class Task(ABC):
             the targets); the labels of the data are not used.
         loss_text: what the doctor calls the loss in its verdicts ("training loss", or for the
             autoencoder "training reconstruction error").
+        preflight_words: how preflight's initial-loss and overfit-one-batch messages read.
     """
 
     name: str = ""
@@ -74,6 +90,7 @@ class Task(ABC):
     stratify: bool = False
     accuracy_like: bool = False
     chance_text: str = "the loss of an untrained model"
+    preflight_words: PreflightWords = PreflightWords()
     report_sections: tuple[str, ...] = ()
     prediction_key: str = "predictions"
     has_classes: bool = False

@@ -26,6 +26,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from netcoach.data.loader import DeviceLoader
 from netcoach.train.callbacks import Callback
 from netcoach.train.checkpoint import cpu_state
+from netcoach.train.lookahead import Lookahead
 
 
 def _has_bn(model: nn.Module) -> bool:
@@ -95,9 +96,12 @@ class WeightAverage(Callback):
         self.last_logs = dict(state.get("last_logs", {}))
 
 
-def build_averagers(config, model: nn.Module, run=None) -> list[WeightAverage]:
-    """The averagers ``[average]`` asks for."""
+def build_averagers(config, model: nn.Module, run=None) -> list:
+    """The averagers ``[average]`` asks for: the lookahead first (it changes the weights
+    the others then average), then the weight averages."""
     cfg, out = config.average, []
+    if cfg.lookahead:
+        out.append(Lookahead(cfg.lookahead_every, cfg.lookahead_decay, cfg.lookahead_power))
     if cfg.ema:
         out.append(WeightAverage("ema", model, decay=cfg.ema_decay, run=run))
     if cfg.polyak:

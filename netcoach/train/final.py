@@ -75,12 +75,14 @@ def save_predictions(path: Path, loader: DeviceLoader, outputs: torch.Tensor, ta
 def evaluate_final(trainer, run_path: Optional[Path] = None) -> dict:
     """Test metrics of the model as it is now (the caller restored the best weights)."""
     loader = trainer.loaders["test"]
-    outputs = predict(trainer.model, loader)
+    with trainer.inference_precision():
+        outputs = predict(trainer.model, loader)
     labels = loader.split.y.cpu()
     if run_path is not None:
         save_predictions(run_path / "predictions.safetensors", loader, outputs, trainer.task)
     metrics = test_metrics(trainer.task, outputs, labels)
-    metrics.update(tta_metrics(trainer, loader))  # augment.tta: test_<metric>_tta, reported separately
+    with trainer.inference_precision():  # augment.tta: test_<metric>_tta, reported separately
+        metrics.update(tta_metrics(trainer, loader))
     return metrics
 
 
@@ -90,7 +92,8 @@ def averages_on_test(trainer) -> dict:
     for cb in trainer.callbacks:
         module = cb.module(trainer) if isinstance(cb, WeightAverage) else None
         if module is not None:
-            logits = predict(module, trainer.loaders["test"])
+            with trainer.inference_precision():
+                logits = predict(module, trainer.loaders["test"])
             test = test_metrics(trainer.task, logits, trainer.loaders["test"].split.y.cpu())
             out[cb.kind] = {**{k[:-len(cb.kind) - 1]: v for k, v in cb.last_logs.items()}, **test}
     return out

@@ -121,9 +121,15 @@ def restore_best(trainer, best, stopper=None) -> list[str]:
 
     Early stopping (when present) decides: its best epoch's weights when it restores,
     the last epoch's when it does not. Without it, the best checkpoint's weights are
-    used for the test evaluation. Returns the notes for the summary.
+    used for the test evaluation, unless ``train.test_weights`` is ``last`` (a schedule
+    that anneals to its last step, such as onecycle, means the last epoch is the one
+    trained to be used; a small validation split's best is then mostly its noise).
+    Returns the notes for the summary.
     """
     notes = []
+    config = getattr(trainer, "config", None)
+    if stopper is None and config is not None and config.train.test_weights == "last":
+        return ["tested the last epoch's weights (train.test_weights last)"]
     if stopper is not None:
         if stopper.message:
             notes.append(stopper.message)

@@ -353,6 +353,11 @@ class Trainer:
             out, y = torch.cat([p["outputs"] for p in parts]), torch.cat([p["targets"] for p in parts])
         return out, y
 
+    def inference_precision(self):
+        """The training step's autocast for evaluation outside the loop (the final test
+        split, TTA, weight averages): a bf16 run is tested as fast as it trains."""
+        return self.autocast() if self.autocast is not None else contextlib.nullcontext()
+
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 

@@ -19,7 +19,7 @@ from netcoach.transfer.weights import LoadReport, load_pretrained
 
 
 # Schedules whose torch scheduler is given one lr range for all groups (CyclicLR, OneCycleLR).
-ONE_RANGE_SCHEDULES = ("cyclic", "onecycle")
+ONE_RANGE_SCHEDULES = ("cyclic",)  # onecycle peaks each group at max_lr x its lr_mult
 
 
 @dataclass
@@ -57,7 +57,7 @@ def prepare(model: nn.Module, config: Config) -> TransferSetup:
         raise ConfigError(f"schedule.name {config.schedule.name} sets one lr range for every parameter "
                           f"group, which would undo transfer.backbone_lr_mult/layer_decay; use a schedule "
                           f"that scales each group's own lr (constant, step, multistep, exponential, "
-                          f"cosine_restarts, plateau) or leave both at 1")
+                          f"cosine_restarts, plateau, onecycle) or leave both at 1")
     frozen = frozen_modules(model, cfg.freeze)
     if frozen and config.dist.nproc > 1:
         raise ConfigError("transfer.freeze with dist.nproc > 1 is not supported: DistributedDataParallel "

@@ -25,6 +25,8 @@ class ModelConfig:
                     choices=("default", "batch", "layer", "instance", "group", "none"))
     norm_position: str = opt("before", "place the normalization before or after the activation",
                              choices=("before", "after"))
+    norm_scale: str = opt("learned", "the scale (gamma) of every normalization layer: learned, or fixed "
+                                     "at 1 (not trained, as airbench)", choices=("learned", "fixed"))
     norm_groups: int = opt(8, "groups of group norm (rounded down to a divisor of each layer's width)", min=1)
     block_dropout: float = opt(0.0, "dropout probability after every hidden block (or of its weights "
                                     "for dropconnect)", min=0.0, below=1.0)
@@ -32,7 +34,9 @@ class ModelConfig:
                             choices=("inverted", "direct", "spatial", "alpha", "dropconnect"))
     input_dropout: float = opt(0.0, "dropout probability applied to the input features", min=0.0, below=1.0)
     init: str = opt("default", "weight init of Linear/Conv layers: default, xavier_uniform, "
-                               "xavier_normal, he_uniform, he_normal, lecun_normal, normal "
+                               "xavier_normal, he_uniform, he_normal, lecun_normal, normal, "
+                               "dirac (conv layers: the first C_in filters pass their input "
+                               "channel through, the rest and Linear layers as default) "
                                "(glorot_*/kaiming_* are aliases)")
     init_std: float = opt(0.01, "standard deviation of init normal (the course uses 0.001 for a "
                                 "linear classifier)", above=0.0)

@@ -27,6 +27,9 @@ class OptimConfig:
                                     choices=("ema", "sum"))
     initial_accumulator: float = opt(0.0, "adagrad: starting value v0 of the squared-gradient sum "
                                           "(torch's default 0; Keras uses 0.1)", min=0.0)
+    norm_bias_lr_mult: float = opt(1.0, "multiply the lr of normalization-layer biases (shifts) by "
+                                        "this and divide their weight decay by it, so lr x decay per "
+                                        "step is unchanged (airbench's bias_scaler 64)", above=0.0)
     decay_bias_norm: bool = opt(False, "also apply weight decay, L1/L2 and max-norm to biases and "
                                        "normalization parameters (excluded by default)")
 
@@ -51,6 +54,11 @@ class ScheduleConfig:
     t0_epochs: int = opt(10, "cosine_restarts: epochs of the first cycle", min=1)
     t_mult: int = opt(1, "cosine_restarts: each cycle is t_mult times longer than the previous one", min=1)
     pct_start: float = opt(0.3, "onecycle: fraction of the steps spent increasing the lr", above=0.0, below=1.0)
+    div_factor: float = opt(25.0, "onecycle: the lr starts at max_lr / div_factor", above=0.0)
+    final_div_factor: float = opt(1e4, "onecycle: the lr ends at max_lr / div_factor / final_div_factor",
+                                  above=0.0)
+    anneal_strategy: str = opt("cos", "onecycle: the shape of both phases, a half cosine (cos) or a "
+                                      "straight line (linear)", choices=("cos", "linear"))
     warmup_steps: int = opt(0, "linear warmup over this many optimizer steps, on top of any schedule", min=0)
     grow_batch: bool = opt(False, "instead of decaying the lr, grow the training batch by the same "
                                   "factors (Smith et al. 2017; per-epoch schedules only)")

@@ -20,6 +20,9 @@ class TrainConfig:
     mode: str = opt("auto", "whether the monitored metric is better when larger (max) or smaller (min); "
                             "auto: from its name (loss, error -> min; acc, f1 -> max)",
                     choices=("auto", "min", "max"))
+    test_weights: str = opt("best", "weights the test split evaluates (without early stopping): the best "
+                                    "epoch's by train.monitor, or the last epoch's (schedules that anneal "
+                                    "to the end, e.g. onecycle)", choices=("best", "last"))
     deterministic: bool = opt(True, "ask PyTorch for deterministic algorithms")
     threads: int = opt(0, "CPU threads for torch (0: torch's default); 1 avoids a large slowdown "
                           "when other processes already use every core")
@@ -68,6 +71,14 @@ class AverageConfig:
     polyak: bool = opt(False, "keep the uniform (Polyak-Ruppert) average of all iterates (evaluated as *_polyak)")
     swa: bool = opt(False, "stochastic weight averaging: average the weights once per epoch (evaluated as *_swa)")
     swa_start: int = opt(0, "first epoch (1-based) averaged by SWA (0: the last quarter of train.epochs)", min=0)
+    lookahead: bool = opt(False, "lookahead: every lookahead_every steps pull the weights to slow weights "
+                                 "slow <- d slow + (1 - d) fast, d = lookahead_decay (t/T)^lookahead_power, "
+                                 "and end on the slow weights (airbench94)")
+    lookahead_every: int = opt(5, "optimizer steps between lookahead pulls", min=1)
+    lookahead_decay: float = opt(0.95 ** 5, "lookahead: the slow weights' share d at the last step "
+                                            "(airbench: 0.95^5 = 0.774)", min=0.0, below=1.0)
+    lookahead_power: float = opt(3.0, "lookahead: d grows as (t/T)^power over the run (0: constant d, "
+                                      "the classic Lookahead)", min=0.0)
 
 
 @dataclass(frozen=True)
