@@ -100,3 +100,24 @@ def test_progress_defaults_to_off_when_output_is_not_a_terminal(capsys, tmp_path
     assert show_progress(True) is True and show_progress(False) is False
     netcoach.train(_config(tmp_path), save=False)
     assert capsys.readouterr().out == ""
+
+
+def test_api_names_that_scripts_import_are_the_functions_of_their_modules():
+    from netcoach.api import build, callbacks, data_setup
+
+    assert netcoach.api.build_trainer is build.build_trainer is netcoach.build_trainer
+    assert netcoach.api.default_callbacks is callbacks.default_callbacks
+    assert netcoach.api.show_progress is callbacks.show_progress
+    assert netcoach.api.data_record is data_setup.data_record
+    for name in netcoach.api.__all__:
+        assert callable(getattr(netcoach.api, name)), name
+
+
+def test_build_task_and_data_refuses_a_balanced_sampler_for_a_task_without_classes():
+    from netcoach.api.data_setup import build_task_and_data
+    from netcoach.config import ConfigError
+
+    config = netcoach.load_config(overrides={"task.name": "regression", "data.sampler": "balanced"})
+    x, y = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32), np.arange(40.0)
+    with pytest.raises(ConfigError, match="data.sampler balanced: task regression has no classes to balance"):
+        build_task_and_data(config, torch.device("cpu"), (x, y))

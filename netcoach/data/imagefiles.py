@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 
 from netcoach.data.errors import DataError
+from netcoach.data.splits import SplitTooSmall
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 
@@ -158,10 +159,9 @@ def require_classes(classes: list[str], source) -> None:
 
 
 def split_error(exc: ValueError, labels, classes: list[str], source) -> Exception:
-    """scikit-learn's stratified-split error, with the class folders' names and counts
-    instead of class indices; other errors are returned unchanged."""
-    text = str(exc)
-    if "least populated class" not in text and "number of classes" not in text:
+    """The stratified split's error, with the class folders' names and counts instead of
+    class indices; other errors are returned unchanged."""
+    if not isinstance(exc, SplitTooSmall):
         return exc
     counts = np.bincount(np.asarray(labels), minlength=len(classes))
     fewest = sorted(range(len(classes)), key=lambda i: counts[i])[:3]
