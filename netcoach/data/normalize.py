@@ -13,7 +13,7 @@ def channel_stats(x: torch.Tensor, scale: float, chunk: int = 8192) -> tuple[lis
         scale: stored value that means 1.0.
     """
     if x.dtype == torch.uint8:
-        count, total, total_sq = _uint8_sums(x, scale)
+        count, total, total_sq = _uint8_sums(x, scale, chunk)
     else:
         count, total, total_sq = _float_sums(x, scale, chunk)
     mean = total / count
@@ -24,14 +24,19 @@ def channel_stats(x: torch.Tensor, scale: float, chunk: int = 8192) -> tuple[lis
     return mean.tolist(), std.tolist()
 
 
-def _uint8_sums(x: torch.Tensor, scale: float) -> tuple[int, torch.Tensor, torch.Tensor]:
+def _uint8_sums(x: torch.Tensor, scale: float, chunk: int) -> tuple[int, torch.Tensor, torch.Tensor]:
     """Sums of a uint8 tensor's values and squares per channel, from a 256-bin histogram
     per channel: exact integer sums, and ~25x faster than summing float64 copies (a
-    60,000-image MNIST training split: 0.39 s -> 0.016 s of CPU, measured)."""
+    60,000-image MNIST training split: 0.39 s -> 0.016 s of CPU, measured). Chunks of
+    ``chunk`` samples, as a streamed split decodes what it is sliced."""
+    c = x.shape[1]
+    hist = torch.zeros(c, 256, dtype=torch.int64)
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk]
+        hist += torch.stack([torch.bincount(part[:, k].reshape(-1), minlength=256).cpu() for k in range(c)])
     values = torch.arange(256, dtype=torch.float64)
-    hist = torch.stack([torch.bincount(x[:, k].reshape(-1), minlength=256).cpu() for k in range(x.shape[1])])
+    count = int(hist[0].sum())
     hist = hist.to(torch.float64)  # counts below 2**53: exact in float64
-    count = x.numel() // x.shape[1]
     return count, hist @ values / scale, hist @ (values * values) / (scale * scale)
 
 
