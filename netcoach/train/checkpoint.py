@@ -183,7 +183,8 @@ class BackgroundWriter:
     overlap: each write (atomic itself) has completed before the next one starts, and at
     most one job waits, so memory holds at most two snapshots. A process killed
     mid-write leaves the previous checkpoint valid, exactly as a synchronous write
-    would. ``flush`` waits for every submitted job and re-raises a job's error; we wrote
+    would. ``flush`` waits for every submitted job and re-raises a job's error (``wait``
+    only waits); we wrote
     this small queue ourselves because ``concurrent.futures`` executors do not bound
     their queue.
     """
@@ -203,6 +204,12 @@ class BackgroundWriter:
     def flush(self) -> None:
         self._jobs.join()
         self._raise()
+
+    def wait(self) -> None:
+        """Wait for every submitted job, keeping a job's error to itself: for a run that
+        ends by an exception of its own, which is the one its caller must see."""
+        self._jobs.join()
+        self._error = None
 
     def _raise(self) -> None:
         if self._error is not None:
