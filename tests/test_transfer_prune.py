@@ -176,3 +176,22 @@ def test_prune_cli_prints_rounds_and_layers(tmp_path, source, capsys):
                  "--out", str(tmp_path / "job")]) == 0
     out = capsys.readouterr().out
     assert "round 1" in out and "sparsity 0.500" in out and "backbone.1" in out and "pruned.safetensors" in out
+
+
+def test_a_job_killed_while_a_round_folder_was_being_made_resumes(tmp_path, source, full_job, monkeypatch):
+    # the folder exists (with its lock) but config.toml was never written: a kill inside RunFolder.create
+    from netcoach.train.run import RunFolder
+
+    real = RunFolder.write_config
+
+    def dies_in_round_2(self, config):
+        if self.path.name == "round-2":
+            raise KeyboardInterrupt
+        real(self, config)
+
+    monkeypatch.setattr(RunFolder, "write_config", dies_in_round_2)
+    with pytest.raises(KeyboardInterrupt):
+        prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=tmp_path / "cut")
+    assert [p.name for p in (tmp_path / "cut" / "round-2").iterdir()] == [".lock"]
+    monkeypatch.setattr(RunFolder, "write_config", real)
+    _assert_ends_as(full_job, tmp_path / "cut")

@@ -21,6 +21,7 @@ zeroes channels but also keeps the tensor shapes.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -190,6 +191,8 @@ def prune_run(run_dir: str | Path, amount: float, rounds: int, finetune_epochs: 
             load_into(model, folder / "checkpoints" / "best.safetensors")
             continue
         started = RunFolder(folder)
+        if folder.is_dir() and not started.is_run():  # killed while RunFolder.create made it: only its lock
+            shutil.rmtree(folder)
         if not started.has_checkpoint("last"):  # else its checkpoint holds the masks and weights
             prune_to(model, target, structured)
             if rewound is not None:
