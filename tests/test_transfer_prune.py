@@ -22,11 +22,14 @@ SHAPE = (1, 8, 8)
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    """An MLP trained on digits with a checkpoint per epoch (read only: jobs write elsewhere)."""
+    """An MLP trained on digits with a checkpoint per epoch (read only: jobs write elsewhere);
+    its rounds checkpoint every epoch too (``checkpoint.min_interval_s 0``), so an interrupt
+    can land before or after a round's first checkpoint."""
     runs = tmp_path_factory.mktemp("prune-source")
     cfg = netcoach.load_config(overrides={"model.name": "mlp", "model.width": "32", "train.epochs": "2",
                                           "run.dir": str(runs), "run.name": "src",
-                                          "checkpoint.every_epochs": "1", "diagnose.preflight": "false",
+                                          "checkpoint.every_epochs": "1", "checkpoint.min_interval_s": "0",
+                                          "diagnose.preflight": "false",
                                           "report.enabled": "false"})
     return netcoach.train(cfg, progress=False).run_dir
 

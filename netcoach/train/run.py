@@ -254,15 +254,17 @@ class RunFolder:
                 rows = [r for r in read_jsonl(path) if int(r.get("epoch", 0)) <= epochs]
                 atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
-    def save_weights(self, name: str, state: dict, meta: dict) -> None:
-        """``checkpoints/<name>.safetensors`` with ``meta`` in its header."""
+    def save_weights(self, name: str, state: dict, meta: dict, durable: bool = True) -> None:
+        """``checkpoints/<name>.safetensors`` with ``meta`` in its header. ``durable=False``
+        (no fsync; still atomic) for weights the resumable state also holds: ``best`` and
+        ``last``, which a resume writes again from it."""
         if self.writes:
-            save_weights(self.checkpoints / f"{name}.safetensors", state, meta)
+            save_weights(self.checkpoints / f"{name}.safetensors", state, meta, durable)
 
-    def save_meta(self, name: str, meta: dict) -> None:
+    def save_meta(self, name: str, meta: dict, durable: bool = True) -> None:
         """``checkpoints/<name>.json``: what a checkpoint's weights are (epoch, value)."""
         if self.writes:
-            save_state(self.checkpoints / f"{name}.json", meta)
+            save_state(self.checkpoints / f"{name}.json", meta, durable)
 
     def save_training_state(self, name: str, state: dict) -> None:
         if self.writes:
