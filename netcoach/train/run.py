@@ -257,7 +257,7 @@ class RunFolder:
     def save_weights(self, name: str, state: dict, meta: dict, durable: bool = True) -> None:
         """``checkpoints/<name>.safetensors`` with ``meta`` in its header. ``durable=False``
         (no fsync; still atomic) for weights the resumable state also holds: ``best`` and
-        ``last``, which a resume writes again from it."""
+        ``last`` (a resume writes ``best`` again from it, ``last`` at its next checkpoint)."""
         if self.writes:
             save_weights(self.checkpoints / f"{name}.safetensors", state, meta, durable)
 
