@@ -43,6 +43,7 @@ from helpers.kill import Killer  # noqa: E402
 
 OVERRIDES = {"model.name": "mlp", "model.width": "16", "train.epochs": "3", "schedule.name": "step",
              "schedule.step_size": "1", "schedule.gamma": "0.7", "checkpoint.every_steps": "5",
+             "checkpoint.min_interval_s": "0",  # every checkpoint written: kills land between them
              "log.csv": "true", "average.ema": "true", "average.ema_decay": "0.9",
              "diagnose.preflight": "false", "report.enabled": "true", "train.threads": "1",
              "run.name": "run"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 import threading
 import time
 
@@ -34,7 +35,11 @@ class FakeClock:
 def test_disk_schedule_is_due_only_after_the_interval():
     clock = FakeClock()
     disk = DiskSchedule(10.0, clock=clock)
-    assert disk.due()  # the first checkpoint is never delayed
+    disk.start()  # training starts: the first checkpoint waits for the interval too
+    clock.now += 9.9
+    assert not disk.due()
+    clock.now += 0.1
+    assert disk.due()
     disk.write(lambda: None)
     clock.now += 9.9
     assert not disk.due()
@@ -112,7 +117,7 @@ def test_long_interval_skips_the_middle_epochs(tmp_path, monkeypatch):
                                                            real(self, name, meta, tensors)))
     netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "rare", **{
         "train.epochs": "4", "checkpoint.min_interval_s": "3600"})))
-    assert saved == [1, 4]  # the first epoch, then only the end of training
+    assert saved == [4]  # a run shorter than the interval: only the end of training
     saved.clear()
     netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "every", **{
         "train.epochs": "3", "checkpoint.min_interval_s": "0"})))
@@ -140,3 +145,58 @@ def test_sigkill_during_a_background_write_keeps_the_previous_checkpoint(tmp_pat
     netcoach.train(resume=torn)
     assert_same_run(reference, torn, f"killed during background write {kill_write}")
     assert not list((torn / "checkpoints").rglob(".*.tmp"))
+
+
+class _Raise(netcoach.Callback):
+    """Raises after ``at_batch`` training batches (a user's callback failing mid-run)."""
+
+    def __init__(self, at_batch):
+        self.at_batch, self.n = at_batch, 0
+
+    def on_batch_end(self, trainer, batch):
+        self.n += 1
+        if self.n == self.at_batch:
+            raise KeyboardInterrupt
+
+
+def test_a_run_ended_by_an_exception_finishes_its_background_writes_before_train_returns(tmp_path, monkeypatch):
+    # a slow disk: the epoch-1 checkpoint is still being written when the callback raises
+    from netcoach.train import run as run_module
+
+    real = run_module.RunFolder.save_flat_training_state
+
+    def slow(self, name, meta, tensors):
+        time.sleep(0.5)
+        real(self, name, meta, tensors)
+
+    monkeypatch.setattr(run_module.RunFolder, "save_flat_training_state", slow)
+    with pytest.raises(KeyboardInterrupt):
+        netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "cut", **{
+            "checkpoint.background": "true", "checkpoint.min_interval_s": "0"})), callbacks=[_Raise(STEPS_PER_EPOCH + 1)])
+    last = tmp_path / "cut" / "checkpoints" / "last.json"
+    assert last.is_file(), "the write in flight must land before the folder's lock is given back"
+    assert json.loads(last.read_text())["state"]["epoch"] == 1
+
+
+def test_only_the_resumable_state_and_the_logs_it_counts_are_fsynced(tmp_path, monkeypatch):
+    # best/last weights are copies of tensors the state holds (a resume writes them again),
+    # so they are written atomically but not fsynced; the state, last.json and logs are
+    from netcoach.train import run as run_module
+    from netcoach.utils import io
+
+    real, durable, synced_logs = io.atomic_path, {}, []
+
+    def recording(target, durable_flag=True):
+        durable[Path(target).relative_to(tmp_path / "run").as_posix()] = durable_flag
+        return real(target, durable_flag)
+
+    monkeypatch.setattr(io, "atomic_path", recording)
+    monkeypatch.setattr(run_module, "fsync_file", lambda path: synced_logs.append(Path(path).name))
+    netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "run", **{"train.epochs": "2"})))
+    checkpoints = {k: v for k, v in durable.items() if k.startswith("checkpoints/")}
+    state = [k for k in checkpoints if k.startswith("checkpoints/state/")]
+    assert len(state) == 1 and checkpoints[state[0]] and checkpoints["checkpoints/last.json"]
+    assert not any(checkpoints[k] for k in ("checkpoints/best.safetensors", "checkpoints/best.json",
+                                            "checkpoints/last.safetensors"))
+    assert sorted(synced_logs) == ["metrics.jsonl", "monitors.jsonl", "steps.jsonl"]
+    assert durable["summary.json"]  # files no state holds stay durable

@@ -81,7 +81,7 @@ class FillDisk(netcoach.Callback):
 
 def test_full_disk_is_a_clear_error_and_the_last_checkpoint_resumes_exactly(tmp_path, small_disk):
     torch.set_num_threads(1)
-    over = {"checkpoint.every_steps": "5", "train.epochs": "3"}
+    over = {"checkpoint.every_steps": "5", "checkpoint.min_interval_s": "0", "train.epochs": "3"}
     reference = netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "ref", **over)))
     config = netcoach.load_config(overrides=quick(small_disk, "full", **over))
     with pytest.raises(DiskFullError, match=r"full/.*: no space left on the device .*previous version is intact"):

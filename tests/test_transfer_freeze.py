@@ -123,7 +123,8 @@ class _Interrupt(netcoach.Callback):
 def test_resume_across_the_unfreeze_epoch_equals_an_uninterrupted_run(tmp_path, quick_overrides,
                                                                        source_run, at_batch):
     common = dict(train__epochs=3, transfer__freeze="backbone", transfer__unfreeze_epoch=2,
-                  transfer__layer_decay=0.5, checkpoint__every_steps=3, optim__weight_decay=1e-3)
+                  transfer__layer_decay=0.5, checkpoint__every_steps=3, checkpoint__min_interval_s=0,
+                  optim__weight_decay=1e-3)
     full = netcoach.train(netcoach.load_config(overrides=_overrides(
         quick_overrides, source_run, run__name="full", **common)), progress=False)
     cfg = netcoach.load_config(overrides=_overrides(quick_overrides, source_run, run__name="cut", **common))

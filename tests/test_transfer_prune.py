@@ -22,11 +22,14 @@ SHAPE = (1, 8, 8)
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    """An MLP trained on digits with a checkpoint per epoch (read only: jobs write elsewhere)."""
+    """An MLP trained on digits with a checkpoint per epoch (read only: jobs write elsewhere);
+    its rounds checkpoint every epoch too (``checkpoint.min_interval_s 0``), so an interrupt
+    can land before or after a round's first checkpoint."""
     runs = tmp_path_factory.mktemp("prune-source")
     cfg = netcoach.load_config(overrides={"model.name": "mlp", "model.width": "32", "train.epochs": "2",
                                           "run.dir": str(runs), "run.name": "src",
-                                          "checkpoint.every_epochs": "1", "diagnose.preflight": "false",
+                                          "checkpoint.every_epochs": "1", "checkpoint.min_interval_s": "0",
+                                          "diagnose.preflight": "false",
                                           "report.enabled": "false"})
     return netcoach.train(cfg, progress=False).run_dir
 
@@ -91,19 +94,45 @@ class _Interrupt(netcoach.Callback):
             raise KeyboardInterrupt
 
 
-def test_an_interrupted_job_resumes_to_the_same_result(tmp_path, source):
-    full = prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=tmp_path / "full")
-    with pytest.raises(KeyboardInterrupt):  # in round 2's second epoch, after its first checkpoint
-        prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=tmp_path / "cut",
-                  callbacks=[_Interrupt(17 * 2 + 17 + 5)])
-    resumed = prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=tmp_path / "cut")
+@pytest.fixture(scope="module")
+def full_job(tmp_path_factory, source):
+    """The 2-round job run without interruption: what every interrupted job must end as."""
+    out = tmp_path_factory.mktemp("prune-full") / "full"
+    return prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=out), out
+
+
+def _interrupt(source, cut, at_batch):
+    """Run the job until a KeyboardInterrupt after ``at_batch`` training batches (both rounds counted)."""
+    with pytest.raises(KeyboardInterrupt):
+        prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=cut, callbacks=[_Interrupt(at_batch)])
+
+
+def _assert_ends_as(full_job, cut):
+    """Resume the job in ``cut``; its rounds (masks per layer, test metrics) and export equal the uninterrupted job's."""
+    resumed = prune_run(full_job[0]["source"], amount=0.7, rounds=2, finetune_epochs=2, out=cut)
+    full, out = full_job
     strip = [[{k: v for k, v in r.items() if k != "run"} for r in rep["rounds"]] for rep in (full, resumed)]
     assert strip[0] == strip[1]
-    a = load_file(tmp_path / "full" / "pruned.safetensors")
-    b = load_file(tmp_path / "cut" / "pruned.safetensors")
+    a, b = load_file(out / "pruned.safetensors"), load_file(cut / "pruned.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_interrupted_job_resumes_to_the_same_result(tmp_path, source, full_job):
+    _interrupt(source, tmp_path / "cut", 17 * 2 + 17 + 5)  # round 2's second epoch
+    assert (tmp_path / "cut" / "round-2" / "checkpoints" / "last.json").is_file()
+    _assert_ends_as(full_job, tmp_path / "cut")
     with pytest.raises(ConfigError, match="other settings"):
         prune_run(source, amount=0.5, rounds=2, finetune_epochs=2, out=tmp_path / "cut")
+
+
+def test_a_job_interrupted_before_a_rounds_first_checkpoint_prunes_it_as_the_uninterrupted_one(
+        tmp_path, source, full_job):
+    # round 2 has a folder but no checkpoint: the resume prunes round 1's best weights
+    # loaded from disk into a model whose last forward pass saw other weights
+    _interrupt(source, tmp_path / "cut", 17 * 2 + 5)
+    assert not (tmp_path / "cut" / "round-2" / "checkpoints" / "last.json").exists()
+    assert (tmp_path / "cut" / "round-2" / "config.toml").is_file()
+    _assert_ends_as(full_job, tmp_path / "cut")
 
 
 def test_rewind_resets_surviving_weights_to_the_initialisation_and_keeps_the_mask():
@@ -150,3 +179,22 @@ def test_prune_cli_prints_rounds_and_layers(tmp_path, source, capsys):
                  "--out", str(tmp_path / "job")]) == 0
     out = capsys.readouterr().out
     assert "round 1" in out and "sparsity 0.500" in out and "backbone.1" in out and "pruned.safetensors" in out
+
+
+def test_a_job_killed_while_a_round_folder_was_being_made_resumes(tmp_path, source, full_job, monkeypatch):
+    # the folder exists (with its lock) but config.toml was never written: a kill inside RunFolder.create
+    from netcoach.train.run import RunFolder
+
+    real = RunFolder.write_config
+
+    def dies_in_round_2(self, config):
+        if self.path.name == "round-2":
+            raise KeyboardInterrupt
+        real(self, config)
+
+    monkeypatch.setattr(RunFolder, "write_config", dies_in_round_2)
+    with pytest.raises(KeyboardInterrupt):
+        prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=tmp_path / "cut")
+    assert [p.name for p in (tmp_path / "cut" / "round-2").iterdir()] == [".lock"]
+    monkeypatch.setattr(RunFolder, "write_config", real)
+    _assert_ends_as(full_job, tmp_path / "cut")

@@ -1,11 +1,12 @@
 """Built-in callbacks every run gets: the best weights and the resumable checkpoints.
 
 Durability must not cost speed: both write to disk at most every
-``checkpoint.min_interval_s`` seconds (and always when training ends), and with a
-``BackgroundWriter`` the files are serialised and fsynced on another thread from a
-snapshot taken at the step boundary (flattened once, each tensor copied once). Resume
-stays exact either way (the resumable state holds the best weights too); only the work
-redone after a kill grows.
+``checkpoint.min_interval_s`` seconds from the start of training (and always when it
+ends), and with a ``BackgroundWriter`` the files are serialised on another thread from a
+snapshot taken at the step boundary (flattened once, each tensor copied once). Only the
+resumable state, ``last.json`` and the logs it counts are fsynced (about 0.4 ms of CPU
+each); the best and last weights, which the state also holds, are atomic but not fsynced.
+Resume stays exact either way; only the work redone after a kill grows.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ __all__ = ["BestCheckpoint", "Checkpointer", "DiskSchedule", "MetricsLogger", "S
 
 
 class DiskSchedule:
-    """When a checkpoint file is written: the first time, then at most every
-    ``min_interval_s`` seconds (0: every time), on the calling thread or through ``writer``
-    (a ``BackgroundWriter``). The first write is never delayed, so a run stopped by the
-    NaN guard after its first epoch always has a good checkpoint to resume from."""
+    """When a checkpoint file is written: at most every ``min_interval_s`` seconds
+    (0: every time), counted from ``start`` (training starts) and from each write, on the
+    calling thread or through ``writer`` (a ``BackgroundWriter``).
+
+    The first write waits for the interval too: a run killed before it restarts from
+    scratch, which is exact and loses at most ``min_interval_s`` of work, the bound every
+    later kill has; a run shorter than the interval writes its files once, when it ends.
+    """
 
     def __init__(self, min_interval_s: float = 0.0, writer: Optional[BackgroundWriter] = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -34,6 +39,10 @@ class DiskSchedule:
             raise ValueError(f"checkpoint.min_interval_s must be >= 0, got {min_interval_s}")
         self.min_interval_s, self.writer, self.clock = min_interval_s, writer, clock
         self.last: Optional[float] = None
+
+    def start(self) -> None:
+        """Training starts: the interval counts from now."""
+        self.last = self.clock()
 
     def due(self) -> bool:
         return (self.min_interval_s == 0 or self.last is None
@@ -83,6 +92,9 @@ class BestCheckpoint(Callback):
     best_value = property(lambda self: self.tracker.best)
     best_epoch = property(lambda self: self.tracker.best_epoch)
 
+    def on_fit_start(self, trainer) -> None:
+        self.disk.start()
+
     def on_eval_end(self, trainer, logs: dict) -> None:
         value = monitored_value(logs, self.monitor, "train.monitor")
         if not self.tracker.update(value, logs["epoch"]):
@@ -95,7 +107,10 @@ class BestCheckpoint(Callback):
     def save(self) -> None:
         run, state, meta = self.run, self.best_state, {"epoch": self.best_epoch, self.monitor: self.best_value}
         self._unsaved = False
-        self.disk.write(lambda: (run.save_weights("best", state, meta), run.save_meta("best", meta)))
+        # not fsynced: the resumable state holds these weights, and a resume writes them again
+        # (``load_state_dict`` marks them unsaved)
+        self.disk.write(lambda: (run.save_weights("best", state, meta, durable=False),
+                                 run.save_meta("best", meta, durable=False)))
 
     def on_fit_end(self, trainer, logs: dict) -> None:
         if self._unsaved:
@@ -130,6 +145,7 @@ class Checkpointer(Callback):
         self.disk = disk or DiskSchedule()
 
     def on_fit_start(self, trainer) -> None:
+        self.disk.start()
         if self.run.writes:
             remove_torn(self.run.checkpoints)  # nothing writes yet: any temp file is torn
 
@@ -142,7 +158,10 @@ class Checkpointer(Callback):
         flat = flatten(capture(trainer), tensors)  # copies: the snapshot owns every tensor
         run, meta = self.run, {"epoch": trainer.epoch, "step": trainer.step}
         weights = flat_part(flat, tensors, "model")
-        self.disk.write(lambda: (run.sync_epoch_logs(), run.save_weights("last", weights, meta),
+        # last.safetensors (a copy of the state's weights for readers; not fsynced) before the
+        # commit, so a kill between them redoes this epoch and writes it again; then fsynced:
+        # the logs the state counts, its tensors, and last.json (the commit)
+        self.disk.write(lambda: (run.save_weights("last", weights, meta, durable=False), run.sync_epoch_logs(),
                                  run.save_flat_training_state("last", flat, tensors)))
 
     def on_epoch_end(self, trainer, logs: dict) -> None:

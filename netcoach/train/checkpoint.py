@@ -29,11 +29,13 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
-def save_weights(path: str | Path, state: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
+def save_weights(path: str | Path, state: dict[str, torch.Tensor], metadata: dict | None = None,
+                 durable: bool = True) -> None:
+    """Weights as safetensors, atomically (``durable``: fsynced, see ``atomic_path``)."""
     from safetensors.torch import save as st_save  # imported where used: `import netcoach` stays cheap
 
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}
-    atomic_write_bytes(path, st_save({k: v.contiguous() for k, v in state.items()}, metadata=meta))
+    atomic_write_bytes(path, st_save({k: v.contiguous() for k, v in state.items()}, metadata=meta), durable)
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -59,10 +61,10 @@ def load_into(model: nn.Module, path: str | Path) -> None:
         raise CheckpointError(f"{path}: weights do not fit this model: {' '.join(first)}") from None
 
 
-def save_state(path: str | Path, state: dict) -> None:
+def save_state(path: str | Path, state: dict, durable: bool = True) -> None:
     """Compact JSON: without indentation ``json`` uses its C encoder, several times faster
     on a long history than the indented pure-Python one."""
-    atomic_write_bytes(path, json.dumps(state, separators=(",", ":")).encode("utf-8"))
+    atomic_write_bytes(path, json.dumps(state, separators=(",", ":")).encode("utf-8"), durable)
 
 
 def load_state(path: str | Path) -> dict:
@@ -183,7 +185,8 @@ class BackgroundWriter:
     overlap: each write (atomic itself) has completed before the next one starts, and at
     most one job waits, so memory holds at most two snapshots. A process killed
     mid-write leaves the previous checkpoint valid, exactly as a synchronous write
-    would. ``flush`` waits for every submitted job and re-raises a job's error; we wrote
+    would. ``flush`` waits for every submitted job and re-raises a job's error (``wait``
+    only waits); we wrote
     this small queue ourselves because ``concurrent.futures`` executors do not bound
     their queue.
     """
@@ -203,6 +206,12 @@ class BackgroundWriter:
     def flush(self) -> None:
         self._jobs.join()
         self._raise()
+
+    def wait(self) -> None:
+        """Wait for every submitted job, keeping a job's error to itself: for a run that
+        ends by an exception of its own, which is the one its caller must see."""
+        self._jobs.join()
+        self._error = None
 
     def _raise(self) -> None:
         if self._error is not None:

@@ -45,7 +45,7 @@ import torch
 
 from netcoach.config import Config, NetcoachError, load_toml, to_toml
 from netcoach.data.preprocess import needs_tensors, normalizer_from
-from netcoach.train.checkpoint import (cpu_state, load_weights, save_flat_training_state, save_state,
+from netcoach.train.checkpoint import (BackgroundWriter, cpu_state, load_weights, save_flat_training_state, save_state,
                                        save_training_state, save_weights)
 from netcoach.utils.io import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text,
                                fsync_file, full_disk_is_clear, read_jsonl)
@@ -79,6 +79,7 @@ class RunFolder:
         self.path = Path(path)
         self.writes = runtime is None or runtime.is_main
         self._lock_fd: Optional[int] = None
+        self._writer: Optional[BackgroundWriter] = None
 
     # ------------------------------------------------------------------ locking
     def lock(self) -> "RunFolder":
@@ -113,14 +114,27 @@ class RunFolder:
             for torn in folder.glob(".*.tmp"):
                 torn.unlink(missing_ok=True)
 
+    def background_writer(self) -> BackgroundWriter:
+        """The folder's one checkpoint-writing thread (``checkpoint.background``), shared by
+        every writer of checkpoints so their writes never overlap."""
+        if self._writer is None:
+            self._writer = BackgroundWriter()
+        return self._writer
+
     def release(self) -> None:
-        """Give the lock back (the PID stays in ``.lock``; only the flock means "in use")."""
+        """Give the lock back (the PID stays in ``.lock``; only the flock means "in use"),
+        once the background writes are done: a run that ended by an exception may have left
+        one in flight, and no write may land after the next holder (a resume in this same
+        process) has read the folder."""
+        if self._writer is not None:
+            self._writer.wait()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor drops the flock
             self._lock_fd = None
 
     def __del__(self):
-        self.release()
+        if self._lock_fd is not None:  # no waiting for writes here: at exit the writer thread may be gone
+            os.close(self._lock_fd)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -240,15 +254,17 @@ class RunFolder:
                 rows = [r for r in read_jsonl(path) if int(r.get("epoch", 0)) <= epochs]
                 atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
-    def save_weights(self, name: str, state: dict, meta: dict) -> None:
-        """``checkpoints/<name>.safetensors`` with ``meta`` in its header."""
+    def save_weights(self, name: str, state: dict, meta: dict, durable: bool = True) -> None:
+        """``checkpoints/<name>.safetensors`` with ``meta`` in its header. ``durable=False``
+        (no fsync; still atomic) for weights the resumable state also holds: ``best`` and
+        ``last`` (a resume writes ``best`` again from it, ``last`` at its next checkpoint)."""
         if self.writes:
-            save_weights(self.checkpoints / f"{name}.safetensors", state, meta)
+            save_weights(self.checkpoints / f"{name}.safetensors", state, meta, durable)
 
-    def save_meta(self, name: str, meta: dict) -> None:
+    def save_meta(self, name: str, meta: dict, durable: bool = True) -> None:
         """``checkpoints/<name>.json``: what a checkpoint's weights are (epoch, value)."""
         if self.writes:
-            save_state(self.checkpoints / f"{name}.json", meta)
+            save_state(self.checkpoints / f"{name}.json", meta, durable)
 
     def save_training_state(self, name: str, state: dict) -> None:
         if self.writes:

@@ -21,6 +21,7 @@ zeroes channels but also keeps the tensor shapes.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Optional
@@ -81,21 +82,28 @@ def _masked(module: nn.Module) -> int:
 
 def prune_to(model: nn.Module, target: float, structured: bool = False) -> None:
     """Prune ``model`` in place until ``target`` of its prunable weights are masked:
-    globally by |w| (unstructured), or per layer by the L2 norm of whole output channels."""
+    globally by |w| (unstructured), or per layer by the L2 norm of whole output channels.
+
+    The magnitudes are those of ``effective_weight``, passed to torch as importance scores:
+    torch would read ``module.weight``, which a pruned layer recomputes only in its next
+    forward pass, so after loading a checkpoint (a resumed job) it still holds the weights
+    from before the load, and the masks would depend on what ran before.
+    """
     layers = prunable_layers(model, structured)
     if not structured:
         total = sum(m.weight.numel() for _, m in layers)
         extra = round(target * total) - sum(_masked(m) for _, m in layers)
         if extra > 0:  # an int amount counts the weights still unpruned, as torch's container does
             prune.global_unstructured([(m, "weight") for _, m in layers],
-                                      pruning_method=prune.L1Unstructured, amount=extra)
+                                      pruning_method=prune.L1Unstructured, amount=extra,
+                                      importance_scores={(m, "weight"): effective_weight(m) for _, m in layers})
         return
     for _, m in layers:
         channels = m.weight.shape[0]
         done = int((m.weight_mask.flatten(1).sum(1) == 0).sum()) if hasattr(m, "weight_mask") else 0
         extra = min(round(target * channels), channels - 1) - done
         if extra > 0:
-            prune.ln_structured(m, "weight", amount=extra, n=2, dim=0)
+            prune.ln_structured(m, "weight", amount=extra, n=2, dim=0, importance_scores=effective_weight(m))
 
 
 def pruning_skeleton(model: nn.Module) -> nn.Module:
@@ -183,6 +191,8 @@ def prune_run(run_dir: str | Path, amount: float, rounds: int, finetune_epochs: 
             load_into(model, folder / "checkpoints" / "best.safetensors")
             continue
         started = RunFolder(folder)
+        if folder.is_dir() and not started.is_run():  # killed while RunFolder.create made it: only its lock
+            shutil.rmtree(folder)
         if not started.has_checkpoint("last"):  # else its checkpoint holds the masks and weights
             prune_to(model, target, structured)
             if rewound is not None:

@@ -52,8 +52,8 @@ class Killer:
         real, killer = io.atomic_path, self
 
         @contextmanager
-        def dying(target):
-            with real(target) as tmp:
+        def dying(target, *args, **kwargs):
+            with real(target, *args, **kwargs) as tmp:
                 yield tmp
                 if not killer.counts(Path(target)):
                     return
