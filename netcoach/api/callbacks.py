@@ -12,7 +12,6 @@ from netcoach.integrations.mlflow import MLflowLogger
 from netcoach.train import BestCheckpoint, Callback, MetricsLogger, RunFolder, Trainer
 from netcoach.train.averaging import build_averagers
 from netcoach.train.builtin import Checkpointer, DiskSchedule, StepCheckpointer
-from netcoach.train.checkpoint import BackgroundWriter
 from netcoach.train.early_stopping import EarlyStopping
 from netcoach.train.loggers import CSVLogger, StepsLogger, TensorBoardLogger
 from netcoach.train.monitor import early_stop_monitor
@@ -55,7 +54,7 @@ def best_checkpoint(config: Config, monitor, run: Optional[RunFolder]) -> BestCh
     run's checkpoint writer (shared with the ``Checkpointer`` that ``default_callbacks``
     adds, so writes never overlap)."""
     ck = config.checkpoint
-    writer = BackgroundWriter() if run is not None and ck.background else None
+    writer = run.background_writer() if run is not None and ck.background else None
     return BestCheckpoint(monitor, run=run, disk=DiskSchedule(ck.min_interval_s, writer))
 
 
