@@ -124,3 +124,18 @@ def test_model_is_left_untouched():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert next(model.parameters()).dtype == torch.float32
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_a_channels_last_conv_is_checked_and_left_untouched():
+    # A channels-last conv weight is not contiguous in logical (N, C, H, W) order, so a flat
+    # view of it does not exist; the check must still perturb the right element in place.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.Flatten(), nn.Linear(3 * 2 * 2, 4))
+    net = net.to(memory_format=torch.channels_last)
+    assert not net[0].weight.is_contiguous()
+    before = net[0].weight.detach().clone()
+    x = torch.randn(5, 2, 4, 4).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 4, (5,))
+    r = check_gradients(net, x, y, Classification().loss, eps=1e-5, coords=4)
+    assert r["status"] == "pass", r
+    assert torch.equal(net[0].weight, before)

@@ -32,13 +32,14 @@ FLOOR = 1e-6  # below this, |a - n| is float64 round-off of (f+ - f-)/2ε rather
 
 def central_difference(f: Callable[[], float], value: torch.Tensor, index: int, eps: float) -> float:
     """(f(x + ε) − f(x − ε)) / 2ε for the element ``index`` of ``value`` (restored afterwards)."""
-    flat = value.view(-1)
-    original = flat[index].item()
-    flat[index] = original + eps
+    # a position, not a flat view: a channels-last weight is not contiguous in logical order
+    pos = tuple(int(i) for i in torch.unravel_index(torch.tensor(index), value.shape))
+    original = value[pos].item()
+    value[pos] = original + eps
     plus = f()
-    flat[index] = original - eps
+    value[pos] = original - eps
     minus = f()
-    flat[index] = original
+    value[pos] = original
     return (plus - minus) / (2 * eps)
 
 
@@ -67,7 +68,7 @@ def _numeric(f, value: torch.Tensor, index: int, eps: float, analytic: float) ->
 def _coordinates(grad: torch.Tensor, k: int, gen: torch.Generator) -> list[int]:
     """The largest-|gradient| coordinate plus up to k-1 random ones."""
     n = grad.numel()
-    picks = [int(grad.abs().view(-1).argmax())]
+    picks = [int(grad.abs().reshape(-1).argmax())]
     picks += torch.randint(0, n, (max(k - 1, 0),), generator=gen).tolist()
     return list(dict.fromkeys(picks))  # unique, order kept
 
@@ -101,7 +102,7 @@ def gradient_errors(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn,
         worst = {"max_rel_error": 0.0, "analytic": 0.0, "numeric": 0.0, "index": 0}
         with torch.no_grad():
             for i in _coordinates(grad, coords, gen):
-                a = float(grad.view(-1)[i])
+                a = float(grad.reshape(-1)[i])
                 num, err, retried = _numeric(f, p.data, i, eps, a)
                 kinks += retried
                 if err >= worst["max_rel_error"]:
