@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -175,3 +176,19 @@ def test_freezing_with_several_processes_is_refused(tmp_path, quick_overrides):
     cfg = netcoach.load_config(overrides={**quick_overrides, "transfer.freeze": "backbone", "dist.nproc": "2"})
     with pytest.raises(ConfigError, match="dist.nproc > 1 is not supported"):
         prepare(build_model(ModelConfig(name="mlp", width=8), SHAPE, 10), cfg)
+
+
+def test_unfreezing_leaves_the_models_fixed_norm_scales_fixed():
+    from netcoach.transfer.freeze import Freezer
+
+    model = build_model(ModelConfig(name="cnn", width=8, depth=2, norm_scale="fixed"), (1, 16, 16), 10)
+    blocks = backbone_blocks(model)
+    scales = [m.weight for b in blocks for m in b if isinstance(m, nn.BatchNorm2d)]
+    convs = [m.weight for b in blocks for m in b if isinstance(m, nn.Conv2d)]
+    assert scales and not any(s.requires_grad for s in scales)
+    freezer = Freezer([m for b in blocks for m in b], unfreeze_epoch=1)
+    freezer.on_fit_start(SimpleNamespace(epoch=0))
+    assert not any(c.requires_grad for c in convs)
+    freezer.on_epoch_start(SimpleNamespace(epoch=1))  # the unfreeze epoch
+    assert all(c.requires_grad for c in convs)
+    assert not any(s.requires_grad for s in scales)  # still fixed at 1, in no optimizer group

@@ -111,6 +111,9 @@ class Freezer(Callback):
         self.modules, self.unfreeze_epoch = modules, unfreeze_epoch
         self._hooks: list = []
         self._frozen: Optional[bool] = None
+        # parameters the model itself keeps fixed (e.g. model.norm_scale fixed): unfreezing
+        # must not make them trainable
+        self._fixed = {id(p) for m in modules for p in m.parameters() if not p.requires_grad}
 
     def frozen_at(self, completed_epochs: int) -> bool:
         return not self.unfreeze_epoch or completed_epochs < self.unfreeze_epoch
@@ -133,7 +136,7 @@ class Freezer(Callback):
         self._hooks = []
         for module in self.modules:
             for p in module.parameters():
-                p.requires_grad_(not frozen)
+                p.requires_grad_(not frozen and id(p) not in self._fixed)
             if frozen:
                 self._hooks += [m.register_forward_pre_hook(_stay_eval)
                                 for m in module.modules() if isinstance(m, NORM_TYPES)]
