@@ -17,6 +17,7 @@ import pytest
 from test_train_resume import EPOCHS, STEPS_PER_EPOCH, overrides
 
 import netcoach
+from tests.helpers.interrupt import RaiseAt
 from netcoach.train.builtin import DiskSchedule
 from netcoach.train.checkpoint import BackgroundWriter
 
@@ -147,18 +148,6 @@ def test_sigkill_during_a_background_write_keeps_the_previous_checkpoint(tmp_pat
     assert not list((torn / "checkpoints").rglob(".*.tmp"))
 
 
-class _Raise(netcoach.Callback):
-    """Raises after ``at_batch`` training batches (a user's callback failing mid-run)."""
-
-    def __init__(self, at_batch):
-        self.at_batch, self.n = at_batch, 0
-
-    def on_batch_end(self, trainer, batch):
-        self.n += 1
-        if self.n == self.at_batch:
-            raise KeyboardInterrupt
-
-
 def test_a_run_ended_by_an_exception_finishes_its_background_writes_before_train_returns(tmp_path, monkeypatch):
     # a slow disk: the epoch-1 checkpoint is still being written when the callback raises
     from netcoach.train import run as run_module
@@ -172,7 +161,7 @@ def test_a_run_ended_by_an_exception_finishes_its_background_writes_before_train
     monkeypatch.setattr(run_module.RunFolder, "save_flat_training_state", slow)
     with pytest.raises(KeyboardInterrupt):
         netcoach.train(netcoach.load_config(overrides=quick(tmp_path, "cut", **{
-            "checkpoint.background": "true", "checkpoint.min_interval_s": "0"})), callbacks=[_Raise(STEPS_PER_EPOCH + 1)])
+            "checkpoint.background": "true", "checkpoint.min_interval_s": "0"})), callbacks=[RaiseAt(STEPS_PER_EPOCH + 1)])
     last = tmp_path / "cut" / "checkpoints" / "last.json"
     assert last.is_file(), "the write in flight must land before the folder's lock is given back"
     assert json.loads(last.read_text())["state"]["epoch"] == 1

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import netcoach
+from tests.helpers.interrupt import InterruptAt
 from netcoach.config import ModelConfig, OptimConfig, ScheduleConfig
 from netcoach.train.resume import with_overrides
 from netcoach.models import build_model
@@ -140,16 +141,6 @@ def _images(n: int = 96, seed: int = 0):
     return x, y
 
 
-class _InterruptAt(netcoach.Callback):
-    def __init__(self, n: int):
-        self.n, self.seen = n, 0
-
-    def on_batch_end(self, trainer, batch):
-        self.seen += 1
-        if self.seen == self.n:
-            trainer.interrupt()
-
-
 def test_cifar10_fast_settings_train_in_bf16_channels_last_and_resume_bit_exactly(tmp_path):
     torch.set_num_threads(1)
     base = {"model.width_mult": "0.125", "train.epochs": "2", "data.batch_size": "16",
@@ -160,7 +151,7 @@ def test_cifar10_fast_settings_train_in_bf16_channels_last_and_resume_bit_exactl
     whole = netcoach.train(with_overrides(recipe, {**base, "run.name": "whole"}),
                            data=data, progress=False).run_dir
     cut_config = with_overrides(recipe, {**base, "run.name": "cut"})
-    cut = netcoach.train(cut_config, data=data, callbacks=[_InterruptAt(5)], progress=False).run_dir
+    cut = netcoach.train(cut_config, data=data, callbacks=[InterruptAt(5)], progress=False).run_dir
     assert not (cut / "summary.json").exists() or json.loads((cut / "summary.json").read_text())["epochs_run"] < 2
     netcoach.train(resume=cut, data=data, progress=False)
     assert_same_weights(whole, cut, ("last", "best"), "interrupted after batch 5 and resumed")

@@ -12,6 +12,7 @@ from safetensors.numpy import load_file
 from torch import nn
 
 import netcoach
+from tests.helpers.interrupt import InterruptAt
 from netcoach.api import build_trainer
 from netcoach.cli import main
 from netcoach.config import ModelConfig
@@ -144,18 +145,6 @@ def test_cli_train_and_predict_an_autoencoder(tmp_path, capsys):
     assert "reconstruction_mse" in out
 
 
-class _InterruptAt(netcoach.Callback):
-    """Interrupts the run after its ``n``-th training batch (what Ctrl-C does)."""
-
-    def __init__(self, n: int):
-        self.n, self.seen = n, 0
-
-    def on_batch_end(self, trainer, batch):
-        self.seen += 1
-        if self.seen == self.n:
-            trainer.interrupt()
-
-
 def test_a_denoising_autoencoder_resumes_mid_epoch_bit_exactly(tmp_path):
     torch.set_num_threads(1)
     base = {"task.name": "autoencoder", "model.name": "mlp_ae", "model.width": "16", "model.depth": "1",
@@ -164,7 +153,7 @@ def test_a_denoising_autoencoder_resumes_mid_epoch_bit_exactly(tmp_path):
             "report.enabled": "false"}
     whole = netcoach.train(netcoach.load_config(overrides={**base, "run.name": "whole"})).run_dir
     config = netcoach.load_config(overrides={**base, "run.name": "cut"})
-    cut = netcoach.train(config, callbacks=[_InterruptAt(25)]).run_dir  # mid epoch 2 (17 batches each)
+    cut = netcoach.train(config, callbacks=[InterruptAt(25)]).run_dir  # mid epoch 2 (17 batches each)
     netcoach.train(resume=cut)
     for name in ("best.safetensors", "last.safetensors"):
         a, b = load_weights(whole / "checkpoints" / name), load_weights(cut / "checkpoints" / name)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import netcoach
+from tests.helpers.interrupt import RaiseAt
 from netcoach.config import ConfigError, ModelConfig, TransferConfig
 from netcoach.models import build_model
 from netcoach.transfer import backbone_blocks, lr_multipliers
@@ -110,16 +111,6 @@ def test_backbone_trains_from_the_unfreeze_epoch_on(tmp_path, quick_overrides, s
     assert not torch.equal(record.weights[2], start)
 
 
-class _Interrupt(netcoach.Callback):
-    def __init__(self, at_batch: int):
-        self.at_batch, self.n = at_batch, 0
-
-    def on_batch_end(self, trainer, batch):
-        self.n += 1
-        if self.n == self.at_batch:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("at_batch", [20, 34])  # mid-epoch 2 (still frozen); the unfreeze boundary
 def test_resume_across_the_unfreeze_epoch_equals_an_uninterrupted_run(tmp_path, quick_overrides,
                                                                        source_run, at_batch):
@@ -130,7 +121,7 @@ def test_resume_across_the_unfreeze_epoch_equals_an_uninterrupted_run(tmp_path, 
         quick_overrides, source_run, run__name="full", **common)), progress=False)
     cfg = netcoach.load_config(overrides=_overrides(quick_overrides, source_run, run__name="cut", **common))
     with pytest.raises(KeyboardInterrupt):
-        netcoach.train(cfg, callbacks=[_Interrupt(at_batch)], progress=False)
+        netcoach.train(cfg, callbacks=[RaiseAt(at_batch)], progress=False)
     resumed = netcoach.train(resume=tmp_path / "runs" / "cut", progress=False)
     drop = ("epoch_time", "samples_per_s")
     strip = [[{k: v for k, v in h.items() if k not in drop} for h in r.history] for r in (full, resumed)]

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 import netcoach
+from tests.helpers.interrupt import RaiseAt
 from netcoach.config import ConfigError, ModelConfig
 from netcoach.models import build_model
 from netcoach.transfer.prune import (effective_weight, permanent_state, prune_run, prune_to, pruning_skeleton, rewind,
@@ -84,16 +85,6 @@ def test_report_matches_a_direct_count_and_masks_live_in_the_checkpoints(tmp_pat
     assert report["dense"]["sparsity"] == 0.0
 
 
-class _Interrupt(netcoach.Callback):
-    def __init__(self, at_batch):
-        self.at_batch, self.n = at_batch, 0
-
-    def on_batch_end(self, trainer, batch):
-        self.n += 1
-        if self.n == self.at_batch:
-            raise KeyboardInterrupt
-
-
 @pytest.fixture(scope="module")
 def full_job(tmp_path_factory, source):
     """The 2-round job run without interruption: what every interrupted job must end as."""
@@ -104,7 +95,7 @@ def full_job(tmp_path_factory, source):
 def _interrupt(source, cut, at_batch):
     """Run the job until a KeyboardInterrupt after ``at_batch`` training batches (both rounds counted)."""
     with pytest.raises(KeyboardInterrupt):
-        prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=cut, callbacks=[_Interrupt(at_batch)])
+        prune_run(source, amount=0.7, rounds=2, finetune_epochs=2, out=cut, callbacks=[RaiseAt(at_batch)])
 
 
 def _assert_ends_as(full_job, cut):
