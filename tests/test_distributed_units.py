@@ -187,3 +187,16 @@ def test_restore_takes_this_ranks_own_generators_and_share_from_a_two_rank_state
     state["ranks"] = parts[:1]
     with pytest.raises(CheckpointError, match=r"written by a run of 1 process\(es\), this one has 2"):
         restore(fresh, state)
+
+
+def test_failure_line_blames_the_signalled_rank_not_the_peer_that_failed_first(tmp_path):
+    # rank 1 is SIGKILLed; rank 0 then fails in its collective and can be recorded earlier
+    error = tmp_path / "error.json"
+    error.write_text(json.dumps({"message": {"message": "RuntimeError: gloo: connection closed by peer",
+                                             "extraInfo": {"py_callstack": "...", "timestamp": "1"}}}))
+    peer = ProcessFailure(local_rank=0, pid=7, exitcode=1, error_file=str(error))
+    killed = ProcessFailure(local_rank=1, pid=8, exitcode=-9, error_file=str(tmp_path / "none.json"))
+    killed.timestamp = peer.timestamp + 5  # seen later by the agent
+    err = ChildFailedError("netcoach", {0: peer, 1: killed})
+    assert err.get_first_failure()[0] == 0
+    assert failure_line(err).startswith("rank 1 (pid 8) failed: Signal 9 (SIGKILL) received by PID 8;")

@@ -42,9 +42,17 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
         raise LaunchError(failure_line(err)) from None
 
 
+def root_failure(err: ChildFailedError):
+    """(rank, failure) to report: a worker killed by a signal when there is one, since its
+    peers then fail in their collectives as a consequence and may be recorded first;
+    otherwise the first worker that failed."""
+    signalled = sorted((rank, f) for rank, f in err.failures.items() if f.exitcode is not None and f.exitcode < 0)
+    return signalled[0] if signalled else err.get_first_failure()
+
+
 def failure_line(err: ChildFailedError) -> str:
-    """``rank R failed: REASON`` for the first worker that failed."""
-    rank, failure = err.get_first_failure()
+    """``rank R failed: REASON`` for the worker whose failure ended the job (``root_failure``)."""
+    rank, failure = root_failure(err)
     message = failure.message
     if isinstance(message, dict):  # an error file written by ``record``: {"message": ..., ...}
         message = message.get("message", "")
