@@ -194,7 +194,8 @@ def test_failure_line_blames_the_signalled_rank_not_the_peer_that_failed_first(t
     error = tmp_path / "error.json"
     error.write_text(json.dumps({"message": {"message": "RuntimeError: gloo: connection closed by peer",
                                              "extraInfo": {"py_callstack": "...", "timestamp": "1"}}}))
-    peer = ProcessFailure(local_rank=0, pid=7, exitcode=1, error_file=str(error))
+    # ... and is then stopped by the launcher's SIGTERM: a signal too, but after recording its error
+    peer = ProcessFailure(local_rank=0, pid=7, exitcode=-15, error_file=str(error))
     killed = ProcessFailure(local_rank=1, pid=8, exitcode=-9, error_file=str(tmp_path / "none.json"))
     killed.timestamp = peer.timestamp + 5  # seen later by the agent
     err = ChildFailedError("netcoach", {0: peer, 1: killed})

@@ -9,6 +9,8 @@ We only turn its report into one line naming the rank and the reason.
 
 from __future__ import annotations
 
+import os
+
 from typing import Callable, Sequence
 
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, record
@@ -43,11 +45,15 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
 
 
 def root_failure(err: ChildFailedError):
-    """(rank, failure) to report: a worker killed by a signal when there is one, since its
-    peers then fail in their collectives as a consequence and may be recorded first;
-    otherwise the first worker that failed."""
-    signalled = sorted((rank, f) for rank, f in err.failures.items() if f.exitcode is not None and f.exitcode < 0)
-    return signalled[0] if signalled else err.get_first_failure()
+    """(rank, failure) to report: a worker killed by a signal without recording an exception
+    when there is one (its peers then fail in their collectives, record that, and may be
+    stopped by a signal too, earlier); otherwise the first worker that failed."""
+    silent = sorted((f.timestamp, rank) for rank, f in err.failures.items()
+                    if f.exitcode is not None and f.exitcode < 0 and not os.path.isfile(f.error_file))
+    if silent:
+        rank = silent[0][1]
+        return rank, err.failures[rank]
+    return err.get_first_failure()
 
 
 def failure_line(err: ChildFailedError) -> str:
