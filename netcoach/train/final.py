@@ -77,13 +77,10 @@ def evaluate_final(trainer, run_path: Optional[Path] = None) -> dict:
     loader = trainer.loaders["test"]
     with trainer.inference_precision():
         outputs = predict(trainer.model, loader)
-    labels = loader.split.y.cpu()
+        tta = tta_metrics(trainer, loader)  # augment.tta: test_<metric>_tta, reported separately
     if run_path is not None:
         save_predictions(run_path / "predictions.safetensors", loader, outputs, trainer.task)
-    metrics = test_metrics(trainer.task, outputs, labels)
-    with trainer.inference_precision():  # augment.tta: test_<metric>_tta, reported separately
-        metrics.update(tta_metrics(trainer, loader))
-    return metrics
+    return {**test_metrics(trainer.task, outputs, loader.split.y.cpu()), **tta}
 
 
 def averages_on_test(trainer) -> dict:
@@ -112,7 +109,9 @@ def failure_message(trainer, run) -> Optional[str]:
 def summarize(trainer, best, stopper, run, started: float, resumed_from: Optional[dict]) -> dict:
     """Restore the chosen weights, evaluate them on the test split (predictions kept in
     the run folder), evaluate the weight averages, and return ``summary.json``'s content."""
-    notes = restore_best(trainer, best, stopper)
+    config = trainer.config
+    notes = restore_best(trainer, best, stopper,
+                         test_last=config is not None and config.train.test_weights == "last")
     diverged_early = trainer.failure and best.best_epoch is None
     if not diverged_early and all(torch.isfinite(p).all() for p in trainer.model.parameters()):
         calibrate(trainer)

@@ -116,19 +116,18 @@ def plateau_monitor(config) -> Optional[Monitor]:
 # ------------------------------------------------------------------ end of the run
 
 
-def restore_best(trainer, best, stopper=None) -> list[str]:
+def restore_best(trainer, best, stopper=None, test_last: bool = False) -> list[str]:
     """Put the best weights back into ``trainer.model`` once, at the end of the run.
 
     Early stopping (when present) decides: its best epoch's weights when it restores,
     the last epoch's when it does not. Without it, the best checkpoint's weights are
-    used for the test evaluation, unless ``train.test_weights`` is ``last`` (a schedule
+    used for the test evaluation, unless ``test_last`` (``train.test_weights last``: a schedule
     that anneals to its last step, such as onecycle, means the last epoch is the one
     trained to be used; a small validation split's best is then mostly its noise).
     Returns the notes for the summary.
     """
     notes = []
-    config = getattr(trainer, "config", None)
-    if stopper is None and config is not None and config.train.test_weights == "last":
+    if stopper is None and test_last:
         return ["tested the last epoch's weights (train.test_weights last)"]
     if stopper is not None:
         if stopper.message:
