@@ -156,8 +156,26 @@ class Schedule:
         self.inner_lrs = [float(v) for v in state.get("inner_lrs", self.inner_lrs)]
         self._apply()
 
+    @staticmethod
+    def merge_groups(state: dict, firsts: list[int]) -> dict:
+        """A saved state of a run whose optimizer had groups that are one group now
+        (``params.merge_saved_groups``): each per-group list keeps the entry of the first
+        saved group of each live group (the joined groups had equal options, so equal lrs)."""
+        pick = lambda values: [values[i] for i in firsts]  # noqa: E731
+        state = dict(state)
+        if "inner_lrs" in state:
+            state["inner_lrs"] = pick(state["inner_lrs"])
+        if "scheduler" in state:
+            state["scheduler"] = {k: pick(v) if k in PER_GROUP_KEYS and isinstance(v, list) else v
+                                  for k, v in state["scheduler"].items()}
+        return state
+
     def current_lrs(self) -> list[float]:
         return [g["lr"] for g in self._groups()]
+
+
+# The per-group lists of torch's schedulers' state dicts (one entry per parameter group).
+PER_GROUP_KEYS = ("base_lrs", "_last_lr", "max_lrs", "min_lrs", "base_momentums", "max_momentums")
 
 
 def _to_json(state: dict) -> dict:
