@@ -57,7 +57,7 @@ def test_one_merged_adam_group_updates_bit_identically_to_the_two_groups():
     model_two, model_one = net(), net()
     groups, _ = param_groups(model_two, weight_decay=0.0)
     two = torch.optim.Adam(groups, lr=1e-2)
-    one = build_optimizer(model_one, OptimConfig(name="adam", lr=1e-2))
+    one = build_optimizer(model_one, OptimConfig(name="adam", lr=1e-2, fused=False))  # torch's default step
     x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
     for model, opt in ((model_two, two), (model_one, one)):
         for _ in range(5):
@@ -75,19 +75,20 @@ def test_saved_groups_that_do_not_line_up_are_left_for_load_state_dict_to_refuse
     assert merge_saved_groups(saved, current) == (saved, None)
 
 
-def config(epochs: int):
+def config(epochs: int, **extra):
     return netcoach.load_config(overrides={
         "model.name": "mlp", "model.width": "16", "train.epochs": str(epochs), "schedule.name": "onecycle",
-        "diagnose.preflight": "false", "diagnose.monitor": "false"})
+        "diagnose.preflight": "false", "diagnose.monitor": "false", **extra})
 
 
 def test_a_state_saved_with_two_groups_resumes_exactly_into_one(monkeypatch):
-    """A run saved before equal groups merged (two Adam groups, the onecycle schedule's
-    per-group lists) continues bit-identically to the same run continued in the old layout."""
+    """A run saved before equal groups merged and Adam was fused (two for-loop Adam groups,
+    the onecycle schedule's per-group lists) continues bit-identically to the same run
+    continued in the old layout: the saved groups bring their ``fused`` (unset) along."""
     with single_thread():
-        with monkeypatch.context() as patch:  # the old layout: no merging
+        with monkeypatch.context() as patch:  # the old layout: no merging, torch's default step
             patch.setattr(optimizers_module, "merge_equal_groups", lambda groups: groups)
-            old = build_trainer(config(2))
+            old = build_trainer(config(2, **{"optim.fused": "false"}))
         assert len(old.optimizer.param_groups) == 2
         old.epochs = 1
         old.fit()
@@ -98,6 +99,7 @@ def test_a_state_saved_with_two_groups_resumes_exactly_into_one(monkeypatch):
         assert len(new.optimizer.param_groups) == 1
         restore(new, saved)
         assert len(new.schedule.state_dict()["scheduler"]["base_lrs"]) == 1
+        assert new.optimizer.param_groups[0]["fused"] is None  # the saved run's own step
         new.fit()
     assert new.epoch == old.epoch == 2
     assert all(torch.equal(p, q) for p, q in zip(old.model.parameters(), new.model.parameters()))
@@ -111,3 +113,25 @@ def test_a_state_of_another_model_is_still_refused_with_a_checkpoint_error():
             "model.name": "mlp", "model.width": "8", "model.depth": "3", "diagnose.preflight": "false"}))
     with pytest.raises(CheckpointError, match="does not fit this model/optimizer"):
         restore(other, capture(small))
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_is_fused_by_default_and_optim_fused_false_is_torchs_default_step(name):
+    cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    models = {"fused": net(), "loop": net(), "torch": net()}
+    opts = {"fused": build_optimizer(models["fused"], OptimConfig(name=name, lr=1e-2, weight_decay=1e-2)),
+            "loop": build_optimizer(models["loop"], OptimConfig(name=name, lr=1e-2, weight_decay=1e-2,
+                                                                fused=False)),
+            "torch": cls(param_groups(models["torch"], weight_decay=1e-2)[0], lr=1e-2)}
+    assert [g["fused"] for g in opts["fused"].param_groups] == [True, True]
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    with single_thread():
+        for key, model in models.items():
+            for _ in range(20):
+                opts[key].zero_grad()
+                nn.functional.cross_entropy(model(x), y).backward()
+                opts[key].step()
+    loop, fused, plain = (list(models[k].parameters()) for k in ("loop", "fused", "torch"))
+    assert all(torch.equal(p, q) for p, q in zip(loop, plain))
+    # the same update, rounded differently: equal to float32 precision after 20 steps
+    assert all(torch.allclose(p, q, rtol=0, atol=1e-6) for p, q in zip(fused, plain))
