@@ -213,7 +213,7 @@ class HorizontalFlip(IntegerMove):
     def draw(self, n, shape, generator) -> Params:
         return {}
 
-    def sample(self, x, generator, keys: "SampleKeys | None" = None) -> Params:
+    def sample(self, x, generator, keys: SampleKeys | None = None) -> Params:
         params = super().sample(x, generator)
         if self.mode == "alternate" and keys is not None:
             params["active"] = alternating_flips(keys, self.p).to(x.device)

@@ -26,6 +26,7 @@ import torch
 from netcoach.data.balanced import balanced_order
 from netcoach.data.base import Split
 
+
 @dataclass(frozen=True)
 class SampleKeys:
     """Which samples a training batch holds and when: what the loader hands a transform's
@@ -70,8 +71,8 @@ class DeviceLoader:
             A shuffling (training) loader refuses a batch smaller than ``world_size``: a
             rank without samples could not take part in the gradient average.
         key_seed: the seed handed to the transform with each batch's sample positions and
-            epoch (``augment.base.SampleKeys``), for draws keyed on the sample (the
-            alternating flip); the same on every rank.
+            epoch (``SampleKeys``), for draws keyed on the sample (the alternating flip);
+            the same on every rank.
     """
 
     def __init__(self, split: Split, batch_size: int, scale: float = 1.0,
@@ -181,7 +182,7 @@ class DeviceLoader:
                 continue
             if order is None:
                 x, y = self.split.x[first:end], self.split.y[first:end]
-                idx = None
+                idx = None if self.transform is None else torch.arange(first, end, device=x.device)
             else:
                 idx = order[first:end]
                 x, y = self.split.x[idx], self.split.y[idx]
