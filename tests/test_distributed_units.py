@@ -5,6 +5,10 @@ one-line failure report, the backend choice."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -201,3 +205,28 @@ def test_failure_line_blames_the_signalled_rank_not_the_peer_that_failed_first(t
     err = ChildFailedError("netcoach", {0: peer, 1: killed})
     assert err.get_first_failure()[0] == 0
     assert failure_line(err).startswith("rank 1 (pid 8) failed: Signal 9 (SIGKILL) received by PID 8;")
+
+
+def test_failure_line_blames_the_aborted_rank_not_the_one_the_launcher_then_sigtermed(tmp_path):
+    # neither records an error; the agent stamps both in the same second
+    aborted = ProcessFailure(local_rank=1, pid=8, exitcode=-6, error_file=str(tmp_path / "none1.json"))
+    stopped = ProcessFailure(local_rank=0, pid=7, exitcode=-15, error_file=str(tmp_path / "none0.json"))
+    stopped.timestamp = aborted.timestamp
+    line = failure_line(ChildFailedError("netcoach", {0: stopped, 1: aborted}))
+    assert line.startswith("rank 1 (pid 8) failed: Signal 6 (SIGABRT) received by PID 8;")
+
+
+def test_launched_worker_skips_finalization_but_its_output_and_exit_code_arrive():
+    # a launched worker leaves through os._exit (see netcoach/__main__.py): piped stdout is
+    # block-buffered, so what it printed arrives only if it is flushed first
+    probe = ("import atexit, runpy, sys; atexit.register(lambda: print('FINALIZED'));"
+             "sys.argv = ['netcoach', 'recipes']; runpy.run_module('netcoach', run_name='__main__')")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "mnist-fast" in proc.stdout and "cifar10-fast" in proc.stdout
+    assert "FINALIZED" not in proc.stdout  # atexit handlers are part of the finalization skipped
+    outside = {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    alone = subprocess.run([sys.executable, "-c", probe], env=outside, capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 0 and "FINALIZED" in alone.stdout  # an ordinary process finalizes

@@ -10,6 +10,7 @@ We only turn its report into one line naming the rank and the reason.
 from __future__ import annotations
 
 import os
+import signal
 
 from typing import Callable, Sequence
 
@@ -47,11 +48,13 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
 def root_failure(err: ChildFailedError):
     """(rank, failure) to report: a worker killed by a signal without recording an exception
     when there is one (its peers then fail in their collectives, record that, and may be
-    stopped by a signal too, earlier); otherwise the first worker that failed."""
-    silent = sorted((f.timestamp, rank) for rank, f in err.failures.items()
+    stopped by a signal too, earlier); otherwise the first worker that failed. Among the
+    silent ones, a signal other than SIGTERM comes first: SIGTERM is what the launcher
+    sends the remaining workers once one has failed (e.g. aborted with SIGABRT)."""
+    silent = sorted((f.exitcode == -signal.SIGTERM, f.timestamp, rank) for rank, f in err.failures.items()
                     if f.exitcode is not None and f.exitcode < 0 and not os.path.isfile(f.error_file))
     if silent:
-        rank = silent[0][1]
+        rank = silent[0][2]
         return rank, err.failures[rank]
     return err.get_first_failure()
 
