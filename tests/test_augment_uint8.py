@@ -107,7 +107,7 @@ def test_the_training_loader_moves_pixels_before_the_float_conversion(monkeypatc
     cfg = AugmentConfig(transforms=["hflip", "crop", "contrast"], crop_padding=3)
     moved = []
     real_call = IntegerMoves.__call__
-    monkeypatch.setattr(IntegerMoves, "__call__", lambda self, b, t, g: moved.append(b.dtype) or real_call(self, b, t, g))
+    monkeypatch.setattr(IntegerMoves, "__call__", lambda self, b, t, g, keys=None: moved.append(b.dtype) or real_call(self, b, t, g, keys))
 
     def batches(pipeline):
         loader = DeviceLoader(Split(x, y), 8, scale=255.0, shuffle=True, generator=make_generator(3, 1),

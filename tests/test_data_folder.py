@@ -190,6 +190,23 @@ def test_streaming_path_matches_in_memory(tmp_path):
     assert [y.tolist() for _, y in loaders["train"]] == [y.tolist() for y in rest]
 
 
+def test_streaming_gives_the_in_memory_alternating_flips_and_drops_the_same_last_batch(tmp_path):
+    from netcoach.augment import build_augment
+    from netcoach.config import AugmentConfig
+
+    root = make_folder(tmp_path / "imgs", per_class=8)
+    augment = AugmentConfig(transforms=["hflip"], hflip_mode="alternate")
+    batches = {}
+    for streaming in (False, True):
+        config = Config(data=cfg(tmp_path, path=str(root), streaming=streaming, num_workers=1, batch_size=5,
+                                 drop_last=True), augment=augment)
+        train = build_loaders(config, build_data(config, torch.device("cpu")), transform=build_augment(augment))["train"]
+        batches[streaming] = [b for _ in range(2) for b in train]  # two epochs: both ways round
+    assert len(batches[True]) == len(batches[False]) == 2 * (16 // 5)  # 16 train images: 1 left out
+    for (xa, ya), (xb, yb) in zip(batches[True], batches[False]):
+        assert len(ya) == 5 and torch.equal(ya, yb) and torch.allclose(xa, xb)
+
+
 @pytest.mark.parametrize("streaming", [False, True])
 def test_train_on_folder_end_to_end(tmp_path, quick_overrides, streaming):
     import netcoach

@@ -9,6 +9,11 @@ in [0, 1] of shape (N, C, H, W). It works in two explicit steps:
 2. ``apply(x, y, params)`` is a pure, vectorised function of the batch and those
    parameters (no Python loop over samples).
 
+A loader that knows which samples a batch holds passes ``keys`` (``SampleKeys``: their
+positions in the split and the epoch) down to ``sample``; a transform whose draw is a
+function of the sample and the epoch rather than of the generator alone (the alternating
+flip) reads them, every other transform ignores them.
+
 Keeping the draw separate makes the parameters testable: a test can draw them
 from a cloned generator and check that, e.g., the content moved by exactly the
 drawn shift. Each transform has a probability ``p``: a sample with ``active``
@@ -24,6 +29,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from netcoach.data.loader import SampleKeys
 from netcoach.registry import Registry
 
 Params = dict[str, Any]  # tensors (moved to the batch's device) and plain seeds
@@ -75,8 +81,10 @@ class Transform(ABC):
     def apply(self, x: torch.Tensor, y: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
         """The transform itself: vectorised over the batch, no randomness."""
 
-    def sample(self, x: torch.Tensor, generator: torch.Generator) -> Params:
-        """``active`` (N,) bool plus the transform's own parameters, on ``x.device``."""
+    def sample(self, x: torch.Tensor, generator: torch.Generator,
+               keys: Optional[SampleKeys] = None) -> Params:
+        """``active`` (N,) bool plus the transform's own parameters, on ``x.device``;
+        ``keys`` is unused here (see ``SampleKeys``)."""
         if x.dim() != 4:
             raise ValueError(f"augmentation '{self.name}' needs image batches (N, C, H, W), "
                              f"got shape {tuple(x.shape)}")
@@ -87,8 +95,9 @@ class Transform(ABC):
         # Tensors go to the batch's device; plain numbers (seeds) stay on the host.
         return {k: v.to(x.device) if isinstance(v, torch.Tensor) else v for k, v in params.items()}
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
-        return self.apply(x, y, self.sample(x, generator))
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
+                 keys: Optional[SampleKeys] = None):
+        return self.apply(x, y, self.sample(x, generator, keys))
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{self.arg(k)}={getattr(self, self.arg(k), None)!r}" for k in self.params)

@@ -16,6 +16,7 @@ from netcoach.augment import color, erase, geometric, mix  # noqa: F401  (regist
 from netcoach.augment.base import Transform, transforms
 from netcoach.augment.geometric import IntegerMove, IntegerMoves
 from netcoach.config import AugmentConfig, ConfigError
+from netcoach.data.loader import SampleKeys
 
 
 def build_transforms(cfg: AugmentConfig, num_classes: Optional[int] = None) -> list[Transform]:
@@ -71,18 +72,20 @@ class Pipeline:
             k += 1
         self.stored_runs, self.float_runs = runs[:k], runs[k:]
 
-    def __call__(self, x, y, generator):
+    def __call__(self, x, y, generator, keys: Optional[SampleKeys] = None):
         for run in self.stored_runs + self.float_runs:
-            x, y = run(x, y, generator)
+            x, y = run(x, y, generator, keys)
         return x, y
 
-    def from_stored(self, x, y, generator, prepare: Callable[[torch.Tensor], torch.Tensor]):
-        """Augment a stored batch; ``prepare`` converts stored values to floats in [0, 1]."""
+    def from_stored(self, x, y, generator, prepare: Callable[[torch.Tensor], torch.Tensor],
+                    keys: Optional[SampleKeys] = None):
+        """Augment a stored batch; ``prepare`` converts stored values to floats in [0, 1];
+        ``keys`` says which samples of which epoch the batch holds (``SampleKeys``)."""
         for run in self.stored_runs:
-            x, y = run(x, y, generator)
+            x, y = run(x, y, generator, keys)
         x = prepare(x)
         for run in self.float_runs:
-            x, y = run(x, y, generator)
+            x, y = run(x, y, generator, keys)
         return x, y
 
 

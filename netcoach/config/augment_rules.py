@@ -14,7 +14,7 @@ from netcoach.config.errors import ConfigError
 
 # transform name -> the AugmentConfig fields it reads, in ``augment.transforms`` order of the docs
 TRANSFORM_FIELDS: dict[str, tuple[str, ...]] = {
-    "hflip": ("hflip_p",),
+    "hflip": ("hflip_p", "hflip_mode"),
     "vflip": ("vflip_p",),
     "crop": ("crop_p", "crop_padding", "crop_fill"),
     "translate": ("translate_p", "translate_max", "translate_fill"),
@@ -81,6 +81,10 @@ def check_augment(cfg) -> None:
                 raise ConfigError(f"augment.{key}: a probability must be in [0, 1], got {value}")
             if key.endswith("_fill") and value not in FILLS:
                 raise ConfigError(f"augment.{key}: {value!r} is not valid; choose one of: {', '.join(FILLS)}")
+    if cfg.hflip_mode != "random" and "hflip" not in [n.lower() for n in cfg.transforms]:
+        raise ConfigError(f"augment.hflip_mode {cfg.hflip_mode}: applies to the hflip transform, which "
+                          f"augment.transforms does not list ({', '.join(cfg.transforms) or 'none'}); "
+                          f"add hflip or drop augment.hflip_mode")
     for keys, holds, rule in _RULES:
         values = [getattr(cfg, k) for k in keys]
         if not holds(*values):

@@ -60,9 +60,13 @@ def build_loaders(config: Config, bundle: DataBundle, transform: Optional[BatchT
     the test loader stays whole, because the final evaluation keeps every prediction.
     """
     seed = config.train.seed
+    if config.data.drop_last and len(bundle.train) < config.data.batch_size:
+        raise ConfigError(f"data.drop_last: the training split holds {len(bundle.train)} samples, fewer than "
+                          f"data.batch_size {config.data.batch_size}, so every batch would be left out; "
+                          f"lower data.batch_size or set data.drop_last false")
     norm = dict(scale=bundle.scale, mean=bundle.mean, std=bundle.std, normalizer=bundle.normalizer)
     share = dict(rank=rank, world_size=world_size)
-    train_cls, extra = DeviceLoader, {"sampler": config.data.sampler, **share}
+    train_cls, extra = DeviceLoader, {"sampler": config.data.sampler, "drop_last": config.data.drop_last, **share}
     if is_streaming(bundle.train):  # data.streaming: decode training images in DataLoader workers
         if config.data.sampler != "shuffle":
             raise ValueError(f"data.sampler {config.data.sampler}: not available with data.streaming; "
@@ -70,12 +74,13 @@ def build_loaders(config: Config, bundle: DataBundle, transform: Optional[BatchT
         if world_size > 1:
             raise ValueError("data.streaming: streaming from DataLoader workers runs in one process only; "
                              "with dist.nproc > 1 hold the data in memory (data.streaming false)")
-        train_cls, extra = StreamLoader, {"num_workers": config.data.num_workers}
+        train_cls, extra = StreamLoader, {"num_workers": config.data.num_workers,
+                                          "drop_last": config.data.drop_last}
     return {
         "train": train_cls(bundle.train, config.data.batch_size, shuffle=True,
                            generator=make_generator(seed, salt=1), transform=transform,
                            aug_generator=make_generator(seed, salt=2 + AUG_RANK_SALT * rank),
-                           **norm, **extra),
+                           key_seed=make_generator(seed, salt=3).initial_seed(), **norm, **extra),
         "val": DeviceLoader(bundle.val, config.data.eval_batch_size, **norm, **share),
         "test": DeviceLoader(bundle.test, config.data.eval_batch_size, **norm),
     }

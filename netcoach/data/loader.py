@@ -18,6 +18,7 @@ number of steps, as DistributedDataParallel needs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 import torch
@@ -25,8 +26,29 @@ import torch
 from netcoach.data.balanced import balanced_order
 from netcoach.data.base import Split
 
+
+@dataclass(frozen=True)
+class SampleKeys:
+    """Which samples a training batch holds and when: what the loader hands a transform's
+    ``from_stored`` for draws keyed on the sample (the alternating flip).
+
+    Attributes:
+        index: (N,) int64 positions of the batch's samples in the training split.
+        epoch: the epoch of the batch, counted from 0 by the loader (saved with its state,
+            so a resumed run continues with the same count).
+        size: samples in the training split (the length of a per-sample table).
+        seed: the run's seed for per-sample tables (fixed for the run, the same on every rank).
+    """
+
+    index: torch.Tensor
+    epoch: int
+    size: int
+    seed: int
+
+
 # (x in [0, 1] float, y, generator) -> (x, y); y may become soft targets (N, K). A transform
-# that also has ``from_stored(x, y, generator, prepare)`` is given the stored batch (see ``augment``).
+# that also has ``from_stored(x, y, generator, prepare, keys)`` is given the stored batch and
+# which samples of which epoch it holds (``SampleKeys``; see ``augment``).
 BatchTransform = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -48,6 +70,9 @@ class DeviceLoader:
         rank, world_size: this process's share of every batch (``batch_size`` is global).
             A shuffling (training) loader refuses a batch smaller than ``world_size``: a
             rank without samples could not take part in the gradient average.
+        key_seed: the seed handed to the transform with each batch's sample positions and
+            epoch (``SampleKeys``), for draws keyed on the sample (the alternating flip);
+            the same on every rank.
     """
 
     def __init__(self, split: Split, batch_size: int, scale: float = 1.0,
@@ -56,7 +81,7 @@ class DeviceLoader:
                  transform: Optional[BatchTransform] = None,
                  aug_generator: Optional[torch.Generator] = None, drop_last: bool = False,
                  sampler: str = "shuffle", rank: int = 0, world_size: int = 1,
-                 normalizer: Optional[torch.nn.Module] = None):
+                 normalizer: Optional[torch.nn.Module] = None, key_seed: int = 0):
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -77,6 +102,8 @@ class DeviceLoader:
         self.mean = None if mean is None else torch.tensor(mean, device=device).view(shape)
         self.inv_std = None if std is None else (1.0 / torch.tensor(std, device=device)).view(shape)
         self.normalizer = normalizer
+        self.key_seed = int(key_seed)
+        self.epoch = 0  # the epoch being iterated, or the next one between epochs
         self.position = 0  # batches already yielded in the current epoch
         self._epoch_state: Optional[torch.Tensor] = None  # generator state before this epoch's permutation
         self._skip = 0
@@ -124,15 +151,18 @@ class DeviceLoader:
         """Stored values -> float in [0, 1] (the unit augmentations work in)."""
         return x.float().div_(self.scale) if self.scale != 1.0 else x.float()
 
-    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def augment(self, x: torch.Tensor, y: torch.Tensor,
+                index: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Stored batch -> augmented floats in [0, 1]. A transform with ``from_stored``
         (netcoach's pipeline) is given the stored batch and this conversion, so its pixel
-        moves copy uint8 values rather than floats (same result, see ``Pipeline``)."""
+        moves copy uint8 values rather than floats (same result, see ``Pipeline``), and the
+        batch's ``index`` (positions in the split) with the epoch as ``SampleKeys``."""
         if self.transform is None:
             return self.prepare(x), y
         from_stored = getattr(self.transform, "from_stored", None)
         if from_stored is not None:
-            return from_stored(x, y, self.aug_generator, self.prepare)
+            keys = None if index is None else SampleKeys(index, self.epoch, len(self.split), self.key_seed)
+            return from_stored(x, y, self.aug_generator, self.prepare, keys)
         return self.transform(self.prepare(x), y, self.aug_generator)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,15 +184,17 @@ class DeviceLoader:
                 continue
             if order is None:
                 x, y = self.split.x[first:end], self.split.y[first:end]
+                idx = None if self.transform is None else torch.arange(first, end, device=x.device)
             else:
                 idx = order[first:end]
                 x, y = self.split.x[idx], self.split.y[idx]
-            x, y = self.augment(x, y)
+            x, y = self.augment(x, y, idx)
             self.position += 1
             x = self.normalize(x)
             self._last = (x, order, first, end)
             yield x, y
         self.position = 0
+        self.epoch += 1
         self._last = None
 
     def batch_indices(self, x: torch.Tensor) -> Optional[torch.Tensor]:
@@ -178,12 +210,14 @@ class DeviceLoader:
 
     def state_dict(self) -> dict:
         """What resuming needs: the generator state before the current epoch's
-        permutation, the batches already yielded, and the augmentation generator.
+        permutation, the batches already yielded, the epoch count (per-sample augmentation
+        draws depend on it) and the augmentation generator.
 
         A loader restored but not yet iterated gives back exactly what it was given,
         so capture -> restore -> capture is a fixed point (the LR finder relies on it)."""
         pending = self._skip > 0  # restored: the generator already sits at the epoch start
-        state = {"position": self._skip if pending else self.position, "world_size": self.world_size}
+        state = {"position": self._skip if pending else self.position, "world_size": self.world_size,
+                 "epoch": self.epoch}
         if self.shuffle:
             mid_epoch = self.position and not pending
             state["shuffle_state"] = self._epoch_state if mid_epoch else self.generator.get_state()
@@ -206,6 +240,7 @@ class DeviceLoader:
         if "aug_state" in state and self.aug_generator is not None:
             self.aug_generator.set_state(state["aug_state"])
         self._skip = int(state.get("position", 0))
+        self.epoch = int(state.get("epoch", 0))
         self.position = 0
 
 

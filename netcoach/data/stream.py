@@ -135,10 +135,13 @@ class StreamLoader(DeviceLoader):
                             pin_memory=self.split.x.device.type == "cuda")
         device = self.split.x.device
         for x, y in loader:
-            x, y = self.augment(x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+            first = self.position * bs
+            index = torch.tensor(order[first:first + len(x)], device=device)
+            x, y = self.augment(x.to(device, non_blocking=True), y.to(device, non_blocking=True), index)
             self.position += 1
             yield self.normalize(x), y
         self.position = 0
+        self.epoch += 1
 
 
 def is_streaming(split: Split) -> bool:

@@ -88,6 +88,10 @@ class DataConfig:
                                   "epoch) or balanced (every batch holds every class, in about the "
                                   "class proportions; classification and binary)",
                        choices=("shuffle", "balanced"))
+    drop_last: bool = opt(False, "training: leave out each epoch's last, incomplete batch (a new "
+                                 "sample set each epoch, as the order is reshuffled): a small last "
+                                 "batch takes a full learning-rate step on a noisy gradient and, "
+                                 "with a high BN momentum, sets much of the running statistics")
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,11 @@ class AugmentConfig:
                                     "saturation, hue, color_shift, noise, cutout, erase, gridmask, "
                                     "mixup, cutmix")
     hflip_p: float = opt(0.5, "probability of a left-right mirror")
+    hflip_mode: str = opt("random", "random: every epoch mirrors each sample with probability hflip_p; "
+                                    "alternate: airbench's alternating flip, the first epoch draws each "
+                                    "sample's mirror with probability hflip_p and every later epoch "
+                                    "mirrors exactly the samples the previous epoch did not",
+                          choices=("random", "alternate"))
     vflip_p: float = opt(0.5, "probability of a top-bottom mirror")
     crop_p: float = opt(1.0, "probability of a padded random crop")
     crop_padding: int = opt(4, "pixels of padding around the image before cropping back to size")
