@@ -50,7 +50,7 @@ def _run_in_pty(argv: list[str], interrupt_after: str, timeout: float = 240) -> 
             break
         out += chunk
         if not sent and interrupt_after.encode() in out:
-            time.sleep(0.5)  # past the epoch's end-of-epoch work: into the next epoch's steps
+            time.sleep(0.1)  # past the epoch's end-of-epoch work, into the next epoch (one takes ~0.1 s)
             proc.send_signal(signal.SIGINT)
             sent = True
     os.close(leader)

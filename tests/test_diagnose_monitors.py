@@ -12,7 +12,7 @@ from torch import nn
 
 import netcoach
 from netcoach.config import DiagnoseConfig
-from netcoach.diagnose.monitors import Monitor, sample_starts
+from netcoach.diagnose.monitors import Monitor, sample_starts, sampled_epoch
 
 KEYS = {"update_ratio", "grad_norm", "weight_norm", "dead_frac", "saturated_frac", "act_mean", "act_std"}
 
@@ -21,7 +21,7 @@ def test_update_ratio_and_norms_by_hand():
     model = nn.Sequential(nn.Linear(2, 1, bias=False), nn.ReLU())
     with torch.no_grad():
         model[0].weight.copy_(torch.tensor([[3.0, 4.0]]))  # ||w|| = 5
-    trainer = SimpleNamespace(model=model, loaders={"train": [None, None]})  # two batches: one pair
+    trainer = SimpleNamespace(model=model, loaders={"train": [None, None]}, epoch=0)  # two batches: one pair
     mon = Monitor(DiagnoseConfig(monitor_samples=1))
     mon.on_fit_start(trainer)
     mon.on_epoch_start(trainer)
@@ -50,8 +50,29 @@ def test_sample_starts_spread_over_the_epoch():
     assert sample_starts(2, 1) == {0}
 
 
+def test_sampled_epochs_start_at_least_min_batches_apart():
+    # 17 batches per epoch, 50 between sampled epochs: ceil(50 / 17) = 3, epochs 1, 4, 7, ...
+    assert [e for e in range(1, 11) if sampled_epoch(e, 17, 50)] == [1, 4, 7, 10]
+    assert [e for e in range(1, 6) if sampled_epoch(e, 17, 0)] == [1, 2, 3, 4, 5]
+    assert [e for e in range(1, 6) if sampled_epoch(e, 97, 50)] == [1, 2, 3, 4, 5]  # long epochs: all
+    assert [e for e in range(1, 6) if sampled_epoch(e, 50, 51)] == [1, 3, 5]
+
+
+def test_default_cadence_writes_a_record_for_each_sampled_epoch_only(tmp_path):
+    cfg = netcoach.load_config(overrides={"model.name": "mlp", "train.epochs": "7", "run.dir": str(tmp_path),
+                                          "run.name": "c", "diagnose.preflight": "false",
+                                          "report.enabled": "false"})
+    result = netcoach.train(cfg)  # digits: 17 training batches per epoch, default 50 between samples
+    lines = [json.loads(s) for s in (result.run_dir / "monitors.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 4, 7]
+    assert all(math.isfinite(r["layers"]["head.fc"]["update_ratio"]) for r in lines)
+    mon = next(cb for cb in result.trainer.callbacks if isinstance(cb, Monitor))
+    assert len(mon.overhead_s) == 7  # its cost is measured on every epoch, sampled or not
+
+
 def test_monitors_jsonl_contract_and_default_digits_ratios(tmp_path):
     cfg = netcoach.load_config(overrides={"train.epochs": "3", "run.dir": str(tmp_path), "run.name": "m",
+                                          "diagnose.monitor_min_batches": "0",  # every epoch
                                           "diagnose.preflight": "false", "report.enabled": "false"})
     result = netcoach.train(cfg)  # the default: digits, cnn, Adam 1e-3
     lines = [json.loads(s) for s in (result.run_dir / "monitors.jsonl").read_text().splitlines()]
@@ -82,7 +103,7 @@ def test_monitor_off_and_in_memory_without_run_folder():
                                           "optim.name": "sgd", "diagnose.preflight": "false"})
     result = netcoach.train(cfg, save=False)
     mon = next(cb for cb in result.trainer.callbacks if isinstance(cb, Monitor))
-    assert len(mon.records) == 2
+    assert [r["epoch"] for r in mon.records] == [1]  # 17-batch epochs: epoch 2 is not sampled
     assert any("dead units" in w or "too high" in w for w in mon.records[0]["warnings"]), mon.records[0]
 
 

@@ -33,6 +33,7 @@ def overrides(tmp_path: Path, name: str) -> dict:
             "log.csv": "true",
             "average.ema": "true", "average.ema_decay": "0.9", "early_stop.enabled": "true",
             "early_stop.patience": "5", "run.dir": str(tmp_path), "run.name": name,
+            "diagnose.monitor_min_batches": "0",  # every epoch sampled: a pair in each of the 3
             "diagnose.preflight": "false", "report.enabled": "false"}
 
 

@@ -51,8 +51,13 @@ def test_layer_decay_and_backbone_mult_give_hand_computed_group_lrs():
     assert [(name, mult) for name, _, mult in parts] == [("head", 1.0), ("block0", 0.025), ("block1", 0.05)]
     optimizer = netcoach.api.build_optimizer(model, netcoach.load_config().optim, lr_scales=parts)
     lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
-    assert lrs == pytest.approx({"head.decay": 1e-3, "head.no_decay": 1e-3, "block0.decay": 2.5e-5,
-                                 "block0.no_decay": 2.5e-5, "block1.decay": 5e-5, "block1.no_decay": 5e-5})
+    # without weight decay each part's decay and no-decay groups are one group
+    assert lrs == pytest.approx({"head": 1e-3, "block0": 2.5e-5, "block1": 5e-5})
+    decayed = netcoach.api.build_optimizer(model, netcoach.load_config(overrides={"optim.weight_decay": "1e-4"}).optim,
+                                           lr_scales=parts)
+    assert {g["name"]: g["lr"] for g in decayed.param_groups} == pytest.approx(
+        {"head.decay": 1e-3, "head.no_decay": 1e-3, "block0.decay": 2.5e-5, "block0.no_decay": 2.5e-5,
+         "block1.decay": 5e-5, "block1.no_decay": 5e-5})
     grouped = sum(len(g["params"]) for g in optimizer.param_groups)
     assert grouped == len(list(model.parameters()))
 

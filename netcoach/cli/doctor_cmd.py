@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"  - {escape(remedy)}")
     flagged = [r for r in RunFolder(args.run_dir).monitors() if r.get("warnings")]
     if flagged:  # the live monitor's per-layer warnings back up the curve reading
-        console.print(f"monitor warnings in {len(flagged)} epochs (first: epoch {flagged[0]['epoch']}):")
+        console.print(f"monitor warnings in {len(flagged)} sampled epochs (first: epoch {flagged[0]['epoch']}):")
         for warning in flagged[-1]["warnings"][:5]:
             console.print(f"  epoch {flagged[-1]['epoch']}: {escape(warning)}")
     if args.save and summary:

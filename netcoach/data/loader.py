@@ -121,6 +121,8 @@ class DeviceLoader:
     def shard(self, j: int) -> tuple[int, int]:
         """[first, end) positions in the epoch's order that this rank takes of batch ``j``."""
         start = j * self.batch_size
+        if self.world_size == 1:  # the whole batch (this runs once per batch: keep it short)
+            return start, min(start + self.batch_size, len(self.split.y))
         q, r = divmod(self.global_size(j), self.world_size)
         first = start + self.rank * q + min(self.rank, r)
         return first, first + q + (1 if self.rank < r else 0)

@@ -1,7 +1,11 @@
 """Live monitor: per-layer update/weight ratio, gradient norm, activation statistics.
 
-Cheap by construction: each epoch it samples ``monitor_samples`` pairs of consecutive
-steps (spread over the epoch). At the end of the first step of a pair it snapshots
+Cheap by construction: a sampled epoch samples ``monitor_samples`` pairs of consecutive
+steps (spread over the epoch), and epochs are sampled no closer than ``monitor_min_batches``
+training batches apart (``sampled_epoch``): a pair costs about one step's work, which is a
+few percent of a 17-step digits epoch but nothing on a long one, so on short epochs only
+every k-th epoch is sampled and gets a record. Which epochs are sampled follows from the
+epoch number and the loader's length alone, so it needs no state to resume. At the end of the first step of a pair it snapshots
 the layer weights and switches on forward hooks; at the end of the second it takes
 ‖Δw‖/‖w‖ and the gradient norms and switches the hooks off. Everything stays on the
 device until the epoch ends, when one ``tolist()`` reads it (one sync per epoch).
@@ -27,6 +31,14 @@ from netcoach.train.callbacks import Callback
 
 
 
+def sampled_epoch(epoch: int, num_batches: int, min_batches: int) -> bool:
+    """Whether the monitor samples ``epoch`` (1-based): the first, then every k-th with
+    k = ceil(min_batches / num_batches), so sampled epochs start at least ``min_batches``
+    batches apart (every epoch when ``min_batches`` is 0 or an epoch is that long)."""
+    every = max(1, math.ceil(min_batches / max(num_batches, 1)))
+    return (epoch - 1) % every == 0
+
+
 def sample_starts(num_batches: int, samples: int) -> set[int]:
     """Batch indices that start a sampled pair, spread evenly (a pair needs two batches)."""
     if num_batches < 2 or samples < 1:
@@ -39,9 +51,9 @@ def sample_starts(num_batches: int, samples: int) -> set[int]:
 
 
 class Monitor(Callback):
-    """Records one ``{"epoch", "layers", "warnings"}`` dict per epoch into ``records``
+    """Records one ``{"epoch", "layers", "warnings"}`` dict per sampled epoch into ``records``
     (and ``monitors.jsonl`` of ``run``). ``overhead_s`` holds the seconds spent in the
-    monitor per epoch, hooks included, for measuring its cost."""
+    monitor per epoch (sampled or not), hooks included, for measuring its cost."""
 
     state_key = "monitor"
 
@@ -82,9 +94,11 @@ class Monitor(Callback):
     def on_epoch_start(self, trainer) -> None:
         t0 = time.perf_counter()
         self.batch, self.snapshot, self.spent, self.hook_clock = 0, None, 0.0, [0.0]
+        batches = len(trainer.loaders["train"])
+        self.sampling = sampled_epoch(trainer.epoch + 1, batches, self.cfg.monitor_min_batches)
         # A model without weight layers (e.g. all functional) has nothing to sample.
-        samples = self.cfg.monitor_samples if self.layers else 0
-        self.starts = sample_starts(len(trainer.loaders["train"]), samples)
+        samples = self.cfg.monitor_samples if self.layers and self.sampling else 0
+        self.starts = sample_starts(batches, samples)
         self.pairs: list[torch.Tensor] = []  # per sampled step pair: (4, layers) norms
         self.acts: dict[str, list[torch.Tensor]] = {}
         self.in_epoch = True
@@ -112,6 +126,9 @@ class Monitor(Callback):
         t0 = time.perf_counter()
         self._stop_probe()
         self.snapshot, self.in_epoch = None, False
+        if not self.sampling:
+            self.overhead_s.append(self.spent + time.perf_counter() - t0)
+            return
         record = {"epoch": int(logs["epoch"]), "layers": self._layer_records(), "warnings": []}
         record["warnings"] = self._warnings(record["layers"])
         self.records.append(record)

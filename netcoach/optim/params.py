@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Optional
+
 from torch import nn
 
 # Module types whose parameters are scales/shifts of a normalization, not weights of a neuron.
@@ -187,3 +189,82 @@ def _all_parameters(model: nn.Module, decay_bias_norm: bool):
         for p_name, p in module.named_parameters(recurse=False):
             if decay_bias_norm or is_decayed(p_name, module):
                 yield (f"{mod_name}.{p_name}" if mod_name else p_name), p
+
+
+# Group keys that describe a group rather than configure the update: groups equal in
+# everything else update their parameters identically.
+DESCRIPTIVE_KEYS = ("params", "name", "decay")
+
+
+def group_options(group: dict) -> dict:
+    """The options of a group that the optimizer's update reads (lr, weight_decay, ...)."""
+    return {k: v for k, v in group.items() if k not in DESCRIPTIVE_KEYS}
+
+
+def _merged_name(names: list[str]) -> str:
+    """``decay`` + ``no_decay`` -> ``all``; ``head.decay`` + ``head.no_decay`` -> ``head``."""
+    parts = {n.rsplit(".", 1)[0] if "." in n else "" for n in names}
+    return (parts.pop() or "all") if len(parts) == 1 else "+".join(names)
+
+
+def merge_equal_groups(groups: list[dict]) -> list[dict]:
+    """Join each run of consecutive groups whose options are equal into one group.
+
+    torch's optimizers loop over their groups in Python, so two groups cost a second
+    pass of per-group work every step: about 13 µs of Adam's step on a small MLP, 3%
+    of a 436 µs digits step. Without weight decay (the default) the decay and no-decay
+    groups have equal options and update exactly as one group. Only consecutive groups
+    merge, with their parameters in order, so every parameter keeps its position
+    across the groups, which is what torch keys the optimizer state by (a state saved
+    with the groups apart converts with :func:`merge_saved_groups`). The merged group
+    is named after its part (``all`` for the whole model) and keeps ``decay`` only when
+    its members agree; ``optimizer.group_report`` still lists what decays.
+    """
+    merged: list[dict] = []
+    run: list[dict] = []
+    for group in [*groups, None]:
+        if run and (group is None or group_options(group) != group_options(run[0])):
+            if len(run) == 1:
+                merged.append(run[0])
+            else:
+                out = {**run[0], "params": [p for g in run for p in g["params"]]}
+                if "name" in out:
+                    out["name"] = _merged_name([str(g.get("name", "")) for g in run])
+                if len({g.get("decay") for g in run}) > 1:
+                    out.pop("decay", None)
+                merged.append(out)
+            run = []
+        if group is not None:
+            run.append(group)
+    return merged
+
+
+def merge_saved_groups(saved: list[dict], current: list[dict]) -> tuple[list[dict], Optional[list[int]]]:
+    """A saved optimizer ``state_dict``'s groups, joined as :func:`merge_equal_groups` joined
+    the live ones (a run saved before equal groups were merged), or unchanged.
+
+    Returns ``(groups, firsts)``: ``firsts`` lists, per live group, the index of the first
+    saved group it was made of (for other per-group lists, see
+    ``Schedule.merge_groups``), or is None when nothing was merged. Saved groups are joined
+    only when they are consecutive, hold exactly the live group's number of parameters
+    and have equal options; anything else is left for ``load_state_dict`` to refuse.
+    """
+    if len(saved) <= len(current):
+        return saved, None
+    out, firsts, i = [], [], 0
+    for group in current:
+        need, run = len(group["params"]), []
+        while i < len(saved) and sum(len(g["params"]) for g in run) < need:
+            run.append(saved[i])
+            i += 1
+        if not run or sum(len(g["params"]) for g in run) != need or \
+                any(group_options(g) != group_options(run[0]) for g in run):
+            return saved, None
+        joined = {**run[0], "params": [p for g in run for p in g["params"]]}
+        for key in ("name", "decay"):
+            joined.pop(key, None)
+            if key in group:
+                joined[key] = group[key]
+        out.append(joined)
+        firsts.append(i - len(run))
+    return (out, firsts) if i == len(saved) else (saved, None)

@@ -68,6 +68,12 @@ class UpdateRules:
             raise ValueError("regularize.weight_decay needs the optimizer (for its lr)")
         self.seed = config.train.seed if config is not None else 0
         self._noise_gen: dict[torch.device, torch.Generator] = {}
+        # whether a step has anything to do before / after the optimizer: in the usual case
+        # nothing, and the trainer's step then skips even the no_grad block (a few µs a step)
+        reg = self.reg
+        self._acts_before = bool(reg.weight_decay or reg.noise_eta or reg.clip_value is not None
+                                 or reg.clip_norm is not None)
+        self._acts_after = reg.max_norm is not None
 
     def penalty(self, model: nn.Module) -> torch.Tensor:
         """lambda2/(2n) sum w^2 + lambda1/n sum |w| over the decayed parameters."""
@@ -78,9 +84,13 @@ class UpdateRules:
             total = total + self.reg.l1 / self.n * sum(p.abs().sum() for p in self.decay_params)
         return total
 
-    @torch.no_grad()
     def before_step(self, step: int) -> None:
         """Decoupled decay, then gradient noise for step ``step``, then clipping."""
+        if self._acts_before:
+            with torch.no_grad():
+                self._before_step(step)
+
+    def _before_step(self, step: int) -> None:
         reg = self.reg
         if reg.weight_decay:
             self.decouple_decay()
@@ -94,10 +104,11 @@ class UpdateRules:
         if reg.clip_norm is not None:
             nn.utils.clip_grad_norm_(params, reg.clip_norm)
 
-    @torch.no_grad()
     def after_step(self) -> None:
-        if self.reg.max_norm is not None:
-            max_norm_([p for p in self.decay_params if p.requires_grad], self.reg.max_norm)
+        """The max-norm constraint on the decayed weights."""
+        if self._acts_after:
+            with torch.no_grad():
+                max_norm_([p for p in self.decay_params if p.requires_grad], self.reg.max_norm)
 
     def decouple_decay(self) -> None:
         """w <- (1 - lr * lambda) w for the model's weights (as torch.optim.AdamW), with

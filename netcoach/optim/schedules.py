@@ -84,6 +84,11 @@ class Schedule:
     # ---------------------------------------------------------------- trainer hooks
 
     def after_batch(self) -> None:
+        if self._idle_per_batch():
+            # what the general path below amounts to then: the lrs stay the inner ones
+            self.steps += 1
+            self._restore()
+            return
         self._restore()
         if self.scheduler is not None and self.per == "batch" and not self._finished():
             self.scheduler.step()
@@ -105,6 +110,12 @@ class Schedule:
         self._apply()
 
     # ---------------------------------------------------------------- lr bookkeeping
+
+    def _idle_per_batch(self) -> bool:
+        """No per-batch scheduler, no batch growth and no warmup left after this step (its
+        factor min(1, (steps + 2) / warmup_steps) is 1): a step changes no learning rate."""
+        return ((self.scheduler is None or self.per == "epoch") and not self.grow_batch
+                and self.steps + 2 >= self.warmup_steps)
 
     def _finished(self) -> bool:
         total = getattr(self.scheduler, "total_steps", None)  # OneCycleLR raises past its end
@@ -156,8 +167,26 @@ class Schedule:
         self.inner_lrs = [float(v) for v in state.get("inner_lrs", self.inner_lrs)]
         self._apply()
 
+    @staticmethod
+    def merge_groups(state: dict, firsts: list[int]) -> dict:
+        """A saved state of a run whose optimizer had groups that are one group now
+        (``params.merge_saved_groups``): each per-group list keeps the entry of the first
+        saved group of each live group (the joined groups had equal options, so equal lrs)."""
+        pick = lambda values: [values[i] for i in firsts]  # noqa: E731
+        state = dict(state)
+        if "inner_lrs" in state:
+            state["inner_lrs"] = pick(state["inner_lrs"])
+        if "scheduler" in state:
+            state["scheduler"] = {k: pick(v) if k in PER_GROUP_KEYS and isinstance(v, list) else v
+                                  for k, v in state["scheduler"].items()}
+        return state
+
     def current_lrs(self) -> list[float]:
         return [g["lr"] for g in self._groups()]
+
+
+# The per-group lists of torch's schedulers' state dicts (one entry per parameter group).
+PER_GROUP_KEYS = ("base_lrs", "_last_lr", "max_lrs", "min_lrs", "base_momentums", "max_momentums")
 
 
 def _to_json(state: dict) -> dict:

@@ -280,7 +280,7 @@ def plot_monitors(monitors: Sequence[dict], path: str | Path, names: Optional[di
             ax.axhline(UPDATE_RATIO_TARGET, color="0.3", linestyle=":", label="1e-3 rule of thumb")
         log_axis(ax)
         ax.set_ylabel(ylabel)
-        set_title(ax, f"{title}, mean of the sampled steps of each epoch{extra}")
+        set_title(ax, f"{title}, mean of the sampled steps, per sampled epoch{extra}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=LEGEND_PT, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     axes[1].set_xlabel("epoch")

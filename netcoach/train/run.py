@@ -15,7 +15,7 @@ each file::
       augment_preview.png      what the model sees after augmentation
       metrics.jsonl            one JSON object per epoch (metrics.csv: the same as CSV)
       steps.jsonl              one JSON object per optimizer step
-      monitors.jsonl           per epoch and layer: update ratios, gradient norms, dead units
+      monitors.jsonl           per sampled epoch and layer: update ratios, gradient norms, dead units
       lr_find.json             an LR sweep run for this run (``netcoach lr-find --run``)
       checkpoints/             best/last weights (safetensors) + resumable state (JSON)
       predictions.safetensors  test-set predictions of the chosen weights

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from netcoach.distributed.reduce import all_gather_state
+from netcoach.optim.params import merge_saved_groups
+from netcoach.optim.schedules import Schedule
 from netcoach.train.checkpoint import CheckpointError, cpu_state, flatten, unflatten
 
 
@@ -118,15 +120,20 @@ def _tuples_like(saved_groups: list[dict], current_groups: list[dict]) -> list[d
 def restore(trainer, state: dict) -> None:
     """Put a captured state back into ``trainer`` (and its callbacks)."""
     device = next(trainer.model.parameters()).device
+    schedule = state["schedule"]
     try:
         trainer.model.load_state_dict(state["model"])
         opt = dict(state["optimizer"])
-        opt["param_groups"] = _tuples_like(opt["param_groups"], trainer.optimizer.param_groups)
+        # a run saved while equal groups were kept apart: join them as the optimizer now does
+        groups, firsts = merge_saved_groups(opt["param_groups"], trainer.optimizer.param_groups)
+        if firsts is not None:
+            schedule = Schedule.merge_groups(schedule, firsts)
+        opt["param_groups"] = _tuples_like(groups, trainer.optimizer.param_groups)
         trainer.optimizer.load_state_dict(opt)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"checkpoint does not fit this model/optimizer: {exc}") from None
     trainer.optimizer.zero_grad(set_to_none=True)
-    trainer.schedule.load_state_dict(state["schedule"])
+    trainer.schedule.load_state_dict(schedule)
     if trainer.scaler is not None and "scaler" in state:
         trainer.scaler.load_state_dict(state["scaler"])
     trainer.epoch, trainer.step = int(state["epoch"]), int(state["step"])

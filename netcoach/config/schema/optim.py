@@ -32,6 +32,9 @@ class OptimConfig:
                                         "step is unchanged (airbench's bias_scaler 64)", above=0.0)
     decay_bias_norm: bool = opt(False, "also apply weight decay, L1/L2 and max-norm to biases and "
                                        "normalization parameters (excluded by default)")
+    fused: bool = opt(True, "adam, adamw: torch's fused kernel, one pass over all parameters (a 2x128 "
+                            "MLP on digits trains ~25% faster on the CPU); false: torch's for-loop "
+                            "step, which rounds differently in the last bits")
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,12 @@ class DiagnoseConfig:
     gradcheck_coords: int = opt(4, "coordinates checked per parameter tensor (largest gradient + random)", min=1)
     monitor: bool = opt(True, "record per-layer update ratios, gradient norms and activation "
                               "statistics during training (monitors.jsonl)")
-    monitor_samples: int = opt(1, "step pairs sampled per epoch by the monitor (cost grows with it)", min=0)
+    monitor_samples: int = opt(1, "step pairs sampled per sampled epoch by the monitor (cost grows with it)",
+                               min=0)
+    monitor_min_batches: int = opt(50, "training batches from one sampled epoch's start to the next: epoch 1 "
+                                       "is sampled, then every ceil(N / batches per epoch)-th epoch, so on "
+                                       "short epochs the monitor costs a small share of training (1 epoch "
+                                       "in 3 on digits); 0: every epoch", min=0)
     update_ratio_band: list[float] = opt([1e-4, 3e-2], "update/weight ratio band outside which the "
                                                        "monitor warns (rules of thumb: ~1e-3 to 1e-2)", above=0.0)
     dead_max: float = opt(0.5, "fraction of dead ReLU units (or saturated sigmoid/tanh outputs) "
