@@ -193,6 +193,10 @@ def test_cli_train_finishes_or_exits_2_with_one_line_and_no_run_folder(tmp_path_
     if rc == 2:
         assert len(err.strip().splitlines()) <= 2, err  # argparse adds a usage line
         assert not (tmp / "runs" / "fuzz").exists(), f"a refused run left a folder: {flags}"
+    elif rc == 1 and "diagnose.strict is true: training not started" in err:
+        # a strict preflight that FAILed stops before the run folder, in one line
+        assert len(err.strip().splitlines()) == 1, err
+        assert not (tmp / "runs" / "fuzz").exists(), f"a strict preflight refusal left a folder: {flags}"
     else:
         assert rc in (0, 1), (rc, err, flags)  # 1: training stopped (the guard), with a message
         assert (tmp / "runs" / "fuzz" / "summary.json").is_file()
