@@ -84,11 +84,6 @@ class Schedule:
     # ---------------------------------------------------------------- trainer hooks
 
     def after_batch(self) -> None:
-        if self._idle_per_batch():
-            # what the general path below amounts to then: the lrs stay the inner ones
-            self.steps += 1
-            self._restore()
-            return
         self._restore()
         if self.scheduler is not None and self.per == "batch" and not self._finished():
             self.scheduler.step()
@@ -110,12 +105,6 @@ class Schedule:
         self._apply()
 
     # ---------------------------------------------------------------- lr bookkeeping
-
-    def _idle_per_batch(self) -> bool:
-        """No per-batch scheduler, no batch growth and no warmup left after this step (its
-        factor min(1, (steps + 2) / warmup_steps) is 1): a step changes no learning rate."""
-        return ((self.scheduler is None or self.per == "epoch") and not self.grow_batch
-                and self.steps + 2 >= self.warmup_steps)
 
     def _finished(self) -> bool:
         total = getattr(self.scheduler, "total_steps", None)  # OneCycleLR raises past its end
