@@ -22,7 +22,7 @@ from netcoach.config import ConfigError
 from netcoach.experiments.recovery import is_dead
 from netcoach.experiments.space import from_mapping
 from netcoach.experiments.spec import StudySpec
-from netcoach.experiments.storage import prepare
+from netcoach.experiments.storage import ask_lock, check_folder, prepare
 from netcoach.experiments.study import run_study
 from netcoach.experiments.trial import HOST, PruningReporter
 
@@ -81,9 +81,7 @@ def test_separate_workers_on_one_journal_share_the_budget(tmp_path):
     runs = tmp_path / "runs"
     args = ["--space", str(_space(tmp_path, RANGES)), "--study", "shared", "--sampler", "random",
             "--trials", "5", "--no-report", "--run.dir", str(runs), *FAST]
-    first = _worker(args)
-    time.sleep(0.5)  # let the first create the study; the second joins it
-    second = _worker(args)
+    first, second = _worker(args), _worker(args)  # started together: one creates the study, one joins
     for proc in (first, second):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
@@ -213,6 +211,18 @@ def test_resuming_with_another_space_is_refused(tmp_path):
     other = StudySpec("s", base, from_mapping({"optim.lr": {"log_uniform": [1e-4, 1e-1]}}), trials=2)
     with pytest.raises(ConfigError, match="already exists with a different space"):
         prepare(other)
+
+
+def test_study_folder_with_only_a_starting_workers_lock_is_joined_and_a_foreign_one_refused(tmp_path):
+    base = netcoach.load_config(overrides={"run.dir": str(tmp_path / "runs"), "model.name": "mlp"})
+    spec = StudySpec("s", base, from_mapping({"optim.lr": {"log_uniform": [1e-3, 1e-1]}}), trials=2)
+    spec.folder.mkdir(parents=True)
+    with ask_lock(spec):  # a worker creating the study holds the lock; its journal is not written yet
+        check_folder(spec)
+    (spec.folder / "notes.txt").write_text("not a study")
+    with pytest.raises(ConfigError, match=r"runs/s exists and holds no study journal; choose another --study"):
+        prepare(spec)
+    assert sorted(p.name for p in spec.folder.iterdir()) == ["notes.txt"]
 
 
 def test_budget_and_storage_options_are_checked_first(tmp_path):
