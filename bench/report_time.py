@@ -1,4 +1,4 @@
-"""Report generation time vs training time for a 20-epoch digits run (issue 9).
+"""Report generation time vs training time for a 20-epoch digits run.
 
 Trains the default digits CNN for 20 epochs with the report switched off, then
 builds its report twice in the same process: the first build includes importing

@@ -115,3 +115,24 @@ def test_train_threads_option_sets_torch_threads(quick_overrides):
             netcoach.build_trainer(netcoach.load_config(overrides={**quick_overrides, "train.threads": "-1"}))
     finally:
         torch.set_num_threads(before)
+
+
+def test_epoch_logs_are_readable_while_open_and_follow_a_truncation(tmp_path):
+    from netcoach.train import RunFolder
+
+    run = RunFolder.create(tmp_path, "r", "r")
+    for epoch in (1, 2, 3):
+        run.append_metrics({"epoch": epoch, "val_loss": 1.0 / epoch})
+        run.append_steps([{"step": 2 * epoch - 1, "epoch": epoch}, {"step": 2 * epoch, "epoch": epoch}])
+    # every append is flushed: a reader (the report, a killed process's resume) sees it at once
+    assert [r["epoch"] for r in run.metrics()] == [1, 2, 3]
+    assert len(read_jsonl(run.file("steps.jsonl"))) == 6
+    # a resume cuts the logs back by replacing the files; later rows must land in the new ones
+    run.truncate_epoch_logs(1)
+    run.append_metrics({"epoch": 2, "val_loss": 0.4})
+    run.append_steps([{"step": 3, "epoch": 2}])
+    assert [(r["epoch"], r["val_loss"]) for r in run.metrics()] == [(1, 1.0), (2, 0.4)]
+    assert [r["step"] for r in read_jsonl(run.file("steps.jsonl"))] == [1, 2, 3]
+    run.release()
+    run.append_metrics({"epoch": 3, "val_loss": 0.3})  # after release a write reopens the file
+    assert [r["epoch"] for r in run.metrics()] == [1, 2, 3]

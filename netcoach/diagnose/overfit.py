@@ -46,12 +46,22 @@ def overfit_trainer(trainer: Trainer, model: nn.Module, lr: float) -> Trainer:
                    compile=trainer.compiled, guard=trainer.guard)
 
 
+def loss_target(task, initial_loss: float) -> float:
+    """The loss that counts as memorised: ``LOSS_TARGET`` for a task with an accuracy
+    (which must reach 100% too); for a task judged by its loss alone (regression,
+    autoencoders) also at most ``LOSS_TARGET`` of the batch's initial loss, since its
+    scale follows the targets': an autoencoder of [0, 1] pixels starts near 0.1."""
+    if task.accuracy_like:
+        return LOSS_TARGET
+    return min(LOSS_TARGET, LOSS_TARGET * initial_loss)
+
+
 def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, steps: int,
                         lr: float, seconds: Optional[float] = None) -> dict:
     """Train a copy of ``trainer.model`` on the batch ``(x, y)`` for at most ``steps`` Adam steps.
 
-    Pass when training accuracy on the batch reaches 100% with loss <= 0.1 (reporting the
-    step it happened); warn when it gets there only partly (100% accuracy with a higher
+    Pass when training accuracy on the batch reaches 100% with a loss at ``loss_target``
+    (reporting the step it happened); warn when it gets there only partly (100% accuracy with a higher
     loss, or the loss at least halved); fail when the loss stays above half its initial
     value. Parameters that get no gradient are reported as well. With ``seconds`` the
     check also stops when that time is spent; a model still learning then is a warning,
@@ -81,7 +91,7 @@ def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, step
             acc = _batch_accuracy(task, out.detach(), y)
             last = (step, float(loss.detach()), acc)
             first = first or last
-            if acc >= 1.0 and last[1] <= LOSS_TARGET or out_of_time:
+            if acc >= 1.0 and last[1] <= loss_target(task, first[1]) or out_of_time:
                 break
     try:
         twin.check_pending()  # on an accelerator the loss checks are asynchronous
@@ -93,7 +103,7 @@ def check_overfit_batch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, step
     details = dict(steps=step, budget=steps, batch=len(y), loss=loss_v, acc=acc,
                    initial_loss=first[1], lr=lr, params_without_grad=no_grad)
     suffix = f"; {len(no_grad)} parameter tensors get no gradient ({', '.join(no_grad[:3])})" if no_grad else ""
-    if acc >= 1.0 and loss_v <= LOSS_TARGET:
+    if acc >= 1.0 and loss_v <= loss_target(task, first[1]):
         return result(name, "warn" if no_grad else "pass",
                       f"{words.fitted} {len(y)} samples in {step} steps (loss {first[1]:.3f} -> "
                       f"{loss_v:.4f}{_acc_text(task, acc)})" + suffix, **details)

@@ -47,8 +47,8 @@ from netcoach.config import Config, NetcoachError, load_toml, to_toml
 from netcoach.data.preprocess import needs_tensors, normalizer_from
 from netcoach.train.checkpoint import (BackgroundWriter, cpu_state, load_weights, save_flat_training_state, save_state,
                                        save_training_state, save_weights)
-from netcoach.utils.io import (append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                               fsync_file, full_disk_is_clear, read_jsonl)
+from netcoach.utils.io import (AppendLog, atomic_write_bytes, atomic_write_json, atomic_write_text, fsync_file,
+                               jsonl_text, read_jsonl)
 from netcoach.utils.runtime import Runtime
 from netcoach.version import __version__
 
@@ -80,6 +80,7 @@ class RunFolder:
         self.writes = runtime is None or runtime.is_main
         self._lock_fd: Optional[int] = None
         self._writer: Optional[BackgroundWriter] = None
+        self._logs = {name: AppendLog(self.path / name) for name in EPOCH_LOGS}
 
     # ------------------------------------------------------------------ locking
     def lock(self) -> "RunFolder":
@@ -128,6 +129,7 @@ class RunFolder:
         process) has read the folder."""
         if self._writer is not None:
             self._writer.wait()
+        self._close_logs()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor drops the flock
             self._lock_fd = None
@@ -180,15 +182,15 @@ class RunFolder:
             atomic_write_json(self.path / name, obj)
 
     def _append(self, name: str, rows: list[dict]) -> None:
-        """Per-epoch rows: flushed but not fsynced (a killed process keeps them; resume cuts
-        them back to the checkpoint anyway); ``sync_epoch_logs`` makes them durable before a
-        checkpoint is committed."""
+        """Per-epoch rows, through a handle kept open until ``release``: flushed but not
+        fsynced (a killed process keeps them; resume cuts them back to the checkpoint
+        anyway); ``sync_epoch_logs`` makes them durable before a checkpoint is committed."""
         if self.writes and rows:
-            if len(rows) == 1:
-                append_jsonl(self.path / name, rows[0], sync=False)
-                return
-            with full_disk_is_clear(self.path / name), open(self.path / name, "a", encoding="utf-8") as fh:
-                fh.write("".join(json.dumps(r) + "\n" for r in rows))
+            self._logs[name].write(jsonl_text(rows))
+
+    def _close_logs(self) -> None:
+        for log in self._logs.values():
+            log.close()
 
     def write_config(self, config: Config) -> None:
         if self.writes:
@@ -248,11 +250,12 @@ class RunFolder:
         """Keep the rows of the first ``epochs`` epochs of every per-epoch log."""
         if not self.writes:
             return
+        self._close_logs()  # the files are replaced: an open handle would write to the old ones
         for name in EPOCH_LOGS:
             path = self.path / name
             if path.exists():
                 rows = [r for r in read_jsonl(path) if int(r.get("epoch", 0)) <= epochs]
-                atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+                atomic_write_text(path, jsonl_text(rows))
 
     def save_weights(self, name: str, state: dict, meta: dict, durable: bool = True) -> None:
         """``checkpoints/<name>.safetensors`` with ``meta`` in its header. ``durable=False``

@@ -88,16 +88,44 @@ def atomic_write_json(target: str | Path, obj: Any) -> None:
     atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
+def jsonl_text(rows: list) -> str:
+    """JSON lines, one per row (``json.dumps`` output: numpy/torch scalars and paths allowed)."""
+    return "".join(_LINE_ENCODER.encode(row) + "\n" for row in rows)
+
+
 def append_jsonl(target: str | Path, obj: Any, sync: bool = True) -> None:
     """Append one JSON line; a line is written with a single write call and flushed
     (``sync``: also to the disk; without it the line survives a killed process, and
     ``fsync_file`` makes it durable later)."""
-    line = json.dumps(obj, default=_json_default) + "\n"
     with full_disk_is_clear(Path(target)), open(target, "a", encoding="utf-8") as fh:
-        fh.write(line)
+        fh.write(jsonl_text([obj]))
         fh.flush()
         if sync:
             os.fsync(fh.fileno())
+
+
+class AppendLog:
+    """An append-only text file kept open between writes: opening and closing it per
+    write costs as much as encoding a row (a run appends a few rows every epoch). Every
+    write is flushed, so a killed process keeps what was written; ``fsync_file`` makes
+    it durable. ``close`` before anything replaces or truncates the file, since the
+    handle would keep writing to the replaced file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._fh = None
+
+    def write(self, text: str) -> None:
+        with full_disk_is_clear(self.path):
+            if self._fh is None:
+                self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh.write(text)
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            fh, self._fh = self._fh, None
+            fh.close()
 
 
 def fsync_file(target: str | Path) -> None:
@@ -133,3 +161,7 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+# built once: ``json.dumps`` with arguments builds an encoder per call (same output)
+_LINE_ENCODER = json.JSONEncoder(default=_json_default)
