@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from netcoach.config import ConfigError
 from netcoach.experiments.recovery import is_dead
 from netcoach.experiments.space import from_mapping
 from netcoach.experiments.spec import StudySpec
-from netcoach.experiments.storage import prepare
+from netcoach.experiments.storage import ask_lock, check_folder, prepare
 from netcoach.experiments.study import run_study
 from netcoach.experiments.trial import HOST, PruningReporter
 
@@ -80,9 +81,7 @@ def test_separate_workers_on_one_journal_share_the_budget(tmp_path):
     runs = tmp_path / "runs"
     args = ["--space", str(_space(tmp_path, RANGES)), "--study", "shared", "--sampler", "random",
             "--trials", "5", "--no-report", "--run.dir", str(runs), *FAST]
-    first = _worker(args)
-    time.sleep(0.5)  # let the first create the study; the second joins it
-    second = _worker(args)
+    first, second = _worker(args), _worker(args)  # started together: one creates the study, one joins
     for proc in (first, second):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
@@ -93,17 +92,44 @@ def test_separate_workers_on_one_journal_share_the_budget(tmp_path):
     assert _run_folders(runs, "shared") == [f"trial-000{i}-seed-0" for i in range(5)]
 
 
-def _kill_mid_trial(args: list[str], runs: Path) -> None:
-    """Start a worker, SIGKILL it after its first trial's first epoch, reap it."""
-    proc = _worker(args)
-    metrics = runs / "killed" / "trial-0000-seed-0" / "metrics.jsonl"
-    deadline = time.monotonic() + 240
-    while not (metrics.exists() and metrics.read_text().strip()):
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline, "the first trial never started"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()  # reaped: the pid is really gone
+# A worker that stops for good once trial 0 has finished its first epoch (logged, the
+# second not begun), after touching the file named by its first argument; the test kills
+# it there. The rest of the trial takes a fraction of a second, so a kill timed from
+# outside (on seeing the first epoch's row) can land after the trial completed.
+HELD_WORKER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from netcoach.cli import main
+    from netcoach.experiments.trial import PruningReporter
+
+    held = Path(sys.argv[1])
+
+    def hold(self, trainer):
+        if self.trial.number == 0 and trainer.epoch == 1:
+            held.touch()
+            time.sleep(900)  # until SIGKILLed; the bound only ends a worker whose test is gone
+
+    PruningReporter.on_epoch_start = hold
+    sys.exit(main(["search", *sys.argv[2:]]))
+""")
+
+
+def _kill_mid_trial(args: list[str], runs: Path, tmp_path: Path) -> None:
+    """Start a worker, SIGKILL it once it holds after its first trial's first epoch, reap it."""
+    held = tmp_path / "held"
+    proc = subprocess.Popen([sys.executable, "-c", HELD_WORKER, str(held), *args],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not held.exists():
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the first trial never reached its second epoch"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()  # reaped: the pid is really gone
+    assert (runs / "killed" / "trial-0000-seed-0" / "metrics.jsonl").read_text().count("\n") == 1
 
 
 @pytest.mark.parametrize("retry", [False, True], ids=["plain", "retry-failed"])
@@ -112,13 +138,12 @@ def test_sigkilled_worker_trial_fails_and_the_restart_finishes(tmp_path, retry):
     space = _space(tmp_path, RANGES)
 
     def command(trials: int) -> list[str]:
-        # 4 epochs of batch 16 take a few seconds: the kill lands inside trial 0
         return ["--space", str(space), "--study", "killed", "--sampler", "random", "--trials", str(trials),
                 "--no-report", "--heartbeat", "1", "--run.dir", str(runs), *FAST,
                 "--train.epochs", "4", "--data.batch_size", "16"]
 
     args = command(2)
-    _kill_mid_trial(args, runs)
+    _kill_mid_trial(args, runs, tmp_path)
     assert [t.state.name for t in _trials(runs, "killed")] == ["RUNNING"]  # as the kill left it
     assert not (runs / "killed" / "trial-0000-seed-0" / "summary.json").exists()
 
@@ -186,6 +211,18 @@ def test_resuming_with_another_space_is_refused(tmp_path):
     other = StudySpec("s", base, from_mapping({"optim.lr": {"log_uniform": [1e-4, 1e-1]}}), trials=2)
     with pytest.raises(ConfigError, match="already exists with a different space"):
         prepare(other)
+
+
+def test_study_folder_with_only_a_starting_workers_lock_is_joined_and_a_foreign_one_refused(tmp_path):
+    base = netcoach.load_config(overrides={"run.dir": str(tmp_path / "runs"), "model.name": "mlp"})
+    spec = StudySpec("s", base, from_mapping({"optim.lr": {"log_uniform": [1e-3, 1e-1]}}), trials=2)
+    spec.folder.mkdir(parents=True)
+    with ask_lock(spec):  # a worker creating the study holds the lock; its journal is not written yet
+        check_folder(spec)
+    (spec.folder / "notes.txt").write_text("not a study")
+    with pytest.raises(ConfigError, match=r"runs/s exists and holds no study journal; choose another --study"):
+        prepare(spec)
+    assert sorted(p.name for p in spec.folder.iterdir()) == ["notes.txt"]
 
 
 def test_budget_and_storage_options_are_checked_first(tmp_path):

@@ -25,18 +25,24 @@ from netcoach.train.run import RunFolder, RunInUseError
 ROOT = Path(__file__).resolve().parents[1]
 
 SLOW_CHILD = textwrap.dedent("""
-    import os, sys, time
+    import sys, time
+    from pathlib import Path
     import torch
     torch.set_num_threads(1)
     import netcoach
 
-    overrides, go = eval(sys.argv[1]), sys.argv[2]
+    overrides, held, go = eval(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 
     class Hold(netcoach.Callback):
-        # keeps the run mid-training (after epoch 2) until the test has tried its writers
+        # keeps the run mid-training (after epoch 2) until the test has tried its writers,
+        # however long they take on a busy machine; ``held`` tells the test it is there.
+        # The bound only ends a child whose test is gone.
         def on_epoch_end(self, trainer, logs):
-            end = time.monotonic() + 120
-            while logs["epoch"] == 2 and not os.path.exists(go) and time.monotonic() < end:
+            if logs["epoch"] != 2:
+                return
+            held.touch()
+            end = time.monotonic() + 900
+            while not go.exists() and time.monotonic() < end:
                 time.sleep(0.05)
 
     netcoach.train(netcoach.load_config(overrides=overrides), callbacks=[Hold()])
@@ -53,25 +59,29 @@ def overrides(tmp_path: Path, epochs: int = 6) -> dict:
             "report.enabled": "false", "train.threads": "1", "diagnose.monitor": "false"}
 
 
-def wait_for(path: Path, timeout: float = 60.0) -> None:
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+    """Wait until ``proc`` has written ``path``; fail at once with its stderr if it exits first."""
     end = time.monotonic() + timeout
     while not path.exists():
+        assert proc.poll() is None, f"exit {proc.returncode} before {path.name}: {proc.stderr.read()[-2000:]}"
         assert time.monotonic() < end, f"{path} never appeared"
         time.sleep(0.05)
 
 
 def test_second_writer_exits_2_with_lock_message_and_first_run_keeps_one_row_per_epoch(tmp_path):
-    go = tmp_path / "go"
-    first = subprocess.Popen([sys.executable, "-c", SLOW_CHILD, repr(overrides(tmp_path)), str(go)],
+    held, go = tmp_path / "held", tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", SLOW_CHILD, repr(overrides(tmp_path)), str(held), str(go)],
                              env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = tmp_path / "busy"
-    wait_for(run / "metrics.jsonl")  # the first epoch is done; the run is held after epoch 2
-    second = subprocess.run([sys.executable, "-m", "netcoach", "train", "--resume", str(run), "--quiet"],
-                            env=env(), capture_output=True, text=True, timeout=120)
-    report = subprocess.run([sys.executable, "-m", "netcoach", "report", str(run)],
-                            env=env(), capture_output=True, text=True, timeout=120)
-    go.touch()
-    out, err = first.communicate(timeout=180)
+    try:
+        wait_for(held, first)  # the run is held after epoch 2 until ``go``, with its lock
+        second = subprocess.run([sys.executable, "-m", "netcoach", "train", "--resume", str(run), "--quiet"],
+                                env=env(), capture_output=True, text=True, timeout=300)
+        report = subprocess.run([sys.executable, "-m", "netcoach", "report", str(run)],
+                                env=env(), capture_output=True, text=True, timeout=300)
+    finally:
+        go.touch()
+    out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-2000:]
     for proc in (second, report):
         assert proc.returncode == 2, proc.stderr[-2000:]

@@ -98,10 +98,7 @@ def prepare(spec: StudySpec, workers: int = 1):
     """Validate, then create or re-open the study; a resumed study must have the same
     space, base config, seeds and monitor. Returns the Optuna study."""
     validate(spec, workers)
-    if spec.storage is None and spec.folder.is_dir() and not (spec.folder / JOURNAL).exists():
-        if any(spec.folder.iterdir()):
-            raise ConfigError(f"{spec.folder} exists and holds no study journal; choose another "
-                              "--study name or remove the folder")
+    check_folder(spec)
     if spec.journal is not None:
         spec.journal.parent.mkdir(parents=True, exist_ok=True)
     with ask_lock(spec):  # workers starting together: one creates the tables and the study
@@ -115,6 +112,19 @@ def prepare(spec: StudySpec, workers: int = 1):
         raise ConfigError(f"study {spec.name!r} already exists with a different {', '.join(changed)}; "
                           "resume it with the same config, space and --seeds, or choose another --study")
     return study
+
+
+def check_folder(spec: StudySpec) -> None:
+    """Refuse a study folder that holds something but no journal (not a study's folder).
+
+    A folder holding only the journal's lock files is a study that another worker is
+    creating at this moment: it holds ``ask_lock`` and has not yet written the journal.
+    """
+    folder = spec.folder
+    if spec.storage is None and folder.is_dir() and not (folder / JOURNAL).exists():
+        if any(not p.name.startswith(f"{JOURNAL}.") for p in folder.iterdir()):
+            raise ConfigError(f"{folder} exists and holds no study journal; choose another "
+                              "--study name or remove the folder")
 
 
 @contextlib.contextmanager
