@@ -266,3 +266,18 @@ def test_launched_worker_stopped_by_a_usage_error_prints_it_and_exits_2_without_
     assert proc.returncode == 2, proc.stderr
     assert "unrecognized arguments: --no-such-flag" in proc.stderr
     assert "FINALIZED" not in proc.stdout
+
+
+def test_failure_line_blames_the_rank_that_raised_not_the_peer_the_launcher_then_sigtermed(tmp_path):
+    # rank 1 raises and records it; the launcher then SIGTERMs rank 0, which records nothing
+    error = tmp_path / "error1.json"
+    error.write_text(json.dumps({"message": {"message": "RuntimeError: probe failure",
+                                             "extraInfo": {"py_callstack": "...", "timestamp": "1"}}}))
+    raised = ProcessFailure(local_rank=1, pid=8, exitcode=1, error_file=str(error))
+    stopped = ProcessFailure(local_rank=0, pid=7, exitcode=-15, error_file=str(tmp_path / "none0.json"))
+    stopped.timestamp = raised.timestamp - 1  # the agent may stamp the stopped one first
+    line = failure_line(ChildFailedError("netcoach", {0: stopped, 1: raised}))
+    assert line.startswith("rank 1 (pid 8) failed: RuntimeError: probe failure;")
+    # with nothing recorded and no other signal, the SIGTERMed rank is all there is to name
+    alone = ProcessFailure(local_rank=0, pid=7, exitcode=-15, error_file=str(tmp_path / "none0.json"))
+    assert failure_line(ChildFailedError("netcoach", {0: alone})).startswith("rank 0 (pid 7) failed: Signal 15")

@@ -46,16 +46,26 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
 
 
 def root_failure(err: ChildFailedError):
-    """(rank, failure) to report: a worker killed by a signal without recording an exception
-    when there is one (its peers then fail in their collectives, record that, and may be
-    stopped by a signal too, earlier); otherwise the first worker that failed. Among the
-    silent ones, a signal other than SIGTERM comes first: SIGTERM is what the launcher
-    sends the remaining workers once one has failed (e.g. aborted with SIGABRT)."""
-    silent = sorted((f.exitcode == -signal.SIGTERM, f.timestamp, rank) for rank, f in err.failures.items()
-                    if f.exitcode is not None and f.exitcode < 0 and not os.path.isfile(f.error_file))
-    if silent:
-        rank = silent[0][2]
-        return rank, err.failures[rank]
+    """(rank, failure) to report, the likeliest cause first:
+
+    1. a worker killed by a signal other than SIGTERM without recording an exception
+       (SIGKILL, SIGABRT, SIGSEGV): its peers then fail in their collectives, record that,
+       and may be stopped earlier;
+    2. a worker that recorded an exception (the earliest);
+    3. a worker stopped by SIGTERM without one: what the launcher sends the remaining
+       workers once one has failed, so it is the cause only when nothing else is;
+    4. otherwise the first worker that failed.
+    """
+    silent, raised = [], []
+    for rank, f in err.failures.items():
+        if os.path.isfile(f.error_file):
+            raised.append((f.timestamp, rank))
+        elif f.exitcode is not None and f.exitcode < 0:
+            silent.append((f.exitcode == -signal.SIGTERM, f.timestamp, rank))
+    hard = sorted(s for s in silent if not s[0])
+    order = [s[2] for s in hard] + [r for _, r in sorted(raised)] + [s[2] for s in sorted(silent) if s[0]]
+    if order:
+        return order[0], err.failures[order[0]]
     return err.get_first_failure()
 
 
