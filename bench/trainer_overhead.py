@@ -182,13 +182,13 @@ def main() -> None:
     mnist = mnist_bundle(train=3000, val=1000)
     if mnist is not None:
         cnn = {"model.name": "cnn", "model.width": "32", "train.epochs": "2"}
-        ratios.append(measure("cnn-mnist", mnist, cnn, max(3, args.rounds // 2)))
+        ratios.append(measure("cnn-mnist", mnist, cnn, args.rounds))
     # With a run folder: metrics/steps/monitors rows every epoch, best and last checkpoints
     # when checkpoint.min_interval_s says so and when training ends.
-    ratios.append(measure("mlp-digits+run", digits, {**mlp, "train.epochs": "30"}, max(3, args.rounds // 2),
+    ratios.append(measure("mlp-digits+run", digits, {**mlp, "train.epochs": "30"}, args.rounds,
                           with_run=True))
-    measure("mlp-digits+run@4", digits, mlp, max(3, args.rounds // 2), with_run=True, run_cost=True)
-    same = measure("mlp-digits+run same-step", digits, {**mlp, "train.epochs": "30"}, max(3, args.rounds // 2),
+    measure("mlp-digits+run@4", digits, mlp, args.rounds, with_run=True, run_cost=True)
+    same = measure("mlp-digits+run same-step", digits, {**mlp, "train.epochs": "30"}, args.rounds,
                    with_run=True, hand_fused=True)
     print(f"trainer's own cost (hand loop with the same fused Adam step): ratio {same:.3f}")
     print(f"ratio (netcoach / hand loop steps/s, default callbacks, worst case): {min(ratios):.3f}")
