@@ -47,6 +47,8 @@ def assert_refused(tmp_path: Path, capsys, flags: tuple[str, ...], *needles: str
     (("--model.width", "-3"), "model.width: must be >= 1"),
     (("--model.width", "100000000"), "model.width: must be >= 1 and <= "),
     (("--data.batch_size", "0"), "data.batch_size: must be >= 1"),
+    (("--data.val_fraction", "0"), "data.val_fraction: must be > 0 and < 1, got 0.0; the validation split "
+                                   "picks the best epoch"),
     (("--optim.lr", "inf"), "optim.lr: expected a finite number"),
     (("--run.name", "../x"), "run.name: '../x' must be a plain folder name"),
     (("--run.name", "ABS"), "must be a plain folder name"),  # ABS: an absolute path in tmp_path

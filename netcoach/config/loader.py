@@ -69,7 +69,8 @@ def _check_bounds(value: Any, key: str, meta: Mapping[str, Any]) -> None:
         return
     for name, _, ok in BOUNDS:
         if name in meta and not ok(value, meta[name]):
-            raise ConfigError(f"{key}: must be {describe_bounds(meta)}, got {value!r}")
+            why = f"; {meta['bounds_why']}" if "bounds_why" in meta else ""
+            raise ConfigError(f"{key}: must be {describe_bounds(meta)}, got {value!r}{why}")
 
 
 def _coerce(value: Any, tp, key: str, choices=None, meta: Mapping[str, Any] | None = None) -> Any:

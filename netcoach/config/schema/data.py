@@ -17,7 +17,10 @@ class DataConfig:
     name: str = opt("digits", "dataset source (registry name)")
     path: Optional[str] = opt(None, "where the dataset lives (file, folder or archive)")
     val_fraction: float = opt(0.2, "fraction of the training data held out for validation "
-                                   "(stratified) when the source has no validation split", above=0.0, below=1.0)
+                                   "(stratified) when the source has no validation split", above=0.0, below=1.0,
+                        bounds_why="the validation split picks the best epoch and feeds early stopping, the "
+                                   "monitors and the doctor; to train on nearly everything give it a few "
+                                   "samples, e.g. 0.001")
     test_fraction: float = opt(0.2, "fraction held out for testing when the source has no test split", above=0.0, below=1.0)
     split_seed: int = opt(0, "seed of the train/val/test split (independent of train.seed)", min=0, max=2**32 - 1)
     batch_size: int = opt(64, "mini-batch size for training", min=1)
