@@ -13,7 +13,7 @@ import netcoach
 from netcoach.augment import build_augment
 from netcoach.augment.geometric import shift
 from netcoach.augment.preview import LABEL_PX, augmented_views, preview_png
-from netcoach.augment.tta import predict_tta, tta_views
+from netcoach.augment.tta import config_views, predict_tta, tta_views
 from netcoach.cli import main
 from netcoach.config import AugmentConfig, DataConfig
 from netcoach.data import DeviceLoader, Split, from_arrays
@@ -31,6 +31,18 @@ def test_views_are_the_configured_ones():
     assert torch.equal(views["shift_right"](x)[..., 1:], x[..., :-1])
     with pytest.raises(ValueError, match="unknown view 'spin'"):
         tta_views(["spin"])
+
+
+def test_shift_views_fill_the_border_as_the_training_translation():
+    x = torch.arange(4.).view(1, 1, 1, 4)
+    zero = dict(tta_views(["shift", "hflip_shift"], step=1))
+    assert zero["shift_right"](x).flatten().tolist() == [0.0, 0.0, 1.0, 2.0]
+    augment = netcoach.load_config(overrides={"augment.transforms": '["translate"]',
+                                              "augment.translate_fill": "reflect", "augment.tta_shift": "1",
+                                              "augment.tta_views": '["shift", "hflip_shift"]'}).augment
+    views = dict(config_views(augment))
+    assert views["shift_right"](x).flatten().tolist() == [1.0, 0.0, 1.0, 2.0]  # reflected, as trained
+    assert views["hflip_shift_left"](x).flatten().tolist() == [2.0, 1.0, 0.0, 1.0]  # mirror 3 2 1 0, moved left
 
 
 def test_predict_tta_averages_probabilities_over_views():
@@ -128,3 +140,17 @@ def test_preview_cli_and_run_folder(tmp_path, quick_overrides, capsys):
     plain = netcoach.train(netcoach.load_config(overrides=dict(overrides, **{"augment.transforms": "[]",
                                                                              "run.name": "plain"})))
     assert not (plain.run_dir / "augment_preview.png").exists()
+
+
+def test_diagonal_views_are_airbenchs_reflect_padded_crops():
+    # airbench94's tta_level 2: reflect-pad by one pixel, take the top-left and the
+    # bottom-right crop, of the image and of its mirror
+    x = torch.rand(2, 3, 8, 8)
+    views = dict(tta_views(["hflip", "diagonal", "hflip_diagonal"], step=1, fill="reflect"))
+    assert list(views) == ["identity", "hflip", "diagonal_down_right", "diagonal_up_left",
+                           "hflip_diagonal_down_right", "hflip_diagonal_up_left"]
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    assert torch.equal(views["diagonal_down_right"](x), padded[:, :, 0:8, 0:8])
+    assert torch.equal(views["diagonal_up_left"](x), padded[:, :, 2:10, 2:10])
+    mirrored = torch.nn.functional.pad(x.flip(-1), (1, 1, 1, 1), mode="reflect")
+    assert torch.equal(views["hflip_diagonal_up_left"](x), mirrored[:, :, 2:10, 2:10])

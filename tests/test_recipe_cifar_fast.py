@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -215,3 +216,18 @@ def test_test_weights_last_evaluates_the_last_epoch_not_the_best_one(tmp_path):
     tested = final.test_metrics(trainer.task, outputs, trainer.loaders["test"].split.y.cpu())
     assert tested["test_acc"] == result.summary["test"]["test_acc"]
     assert tested["test_loss"] == pytest.approx(result.summary["test"]["test_loss"], rel=1e-9)
+
+
+def test_cifar10_94_recipe_runs_whole_on_the_cpu_compiled_in_bf16(tmp_path):
+    # the GPU recipe's every setting but the device (torch.compile, bf16, channels-last,
+    # lookahead, TTA), so a GPU run cannot fail on the recipe itself
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        pytest.skip("torch.compile's CPU backend needs a C++ compiler")
+    torch.set_num_threads(1)
+    over = {"train.device": "cpu", "model.width_mult": "0.125", "train.epochs": "1", "data.batch_size": "16",
+            "data.val_fraction": "0.2", "data.test_fraction": "0.2", "train.threads": "1",
+            "run.dir": str(tmp_path), "run.name": "gpu-recipe", "report.enabled": "false"}
+    result = netcoach.train(with_overrides(get_recipe("cifar10-94").config(), over), data=_images(), progress=False)
+    config = (result.run_dir / "config.toml").read_text()
+    assert "compile = true" in config and 'precision = "bf16"' in config and "channels_last = true" in config
+    assert math.isfinite(result.summary["test"]["test_loss"]) and "test_acc_tta" in result.summary["test"]

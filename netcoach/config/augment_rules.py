@@ -33,7 +33,7 @@ TRANSFORM_FIELDS: dict[str, tuple[str, ...]] = {
     "cutmix": ("cutmix_p", "cutmix_alpha"),
 }
 
-TTA_VIEWS = ("hflip", "vflip", "shift", "hflip_shift")
+TTA_VIEWS = ("hflip", "vflip", "shift", "hflip_shift", "diagonal", "hflip_diagonal")
 FILLS = ("zero", "reflect")
 
 # (fields, condition on their values, what they must satisfy): every value the transforms reject

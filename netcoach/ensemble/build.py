@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 import torch
 from safetensors.torch import save as st_save
 
+from netcoach.augment.tta import config_views
 from netcoach.ensemble import folder
 from netcoach.ensemble.evaluate import disagreement, member_predictions, score, test_loader, weighted_mean
 from netcoach.ensemble.members import Member, MemberError, check_compatible, load_member
@@ -71,8 +72,8 @@ def evaluate_members(members: Sequence[Member], weights: Sequence[float],
                "disagreement": disagreement(task, preds)}
     views = tta_views_of(members[0], tta)
     if views is not None:
-        shift = members[0].config.augment.tta_shift
-        tta_preds = [member_predictions(m.model, task, loader, views, shift) for m in members]
+        tta_preds = [member_predictions(m.model, task, loader, config_views(members[0].config.augment))
+                     for m in members]
         for row, p in zip(rows, tta_preds):
             row["test_tta"] = score(task, p, labels)
         summary["ensemble_tta"] = score(task, weighted_mean(tta_preds, weights), labels)

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from netcoach.augment.tta import predict_tta, tta_views
+from netcoach.augment.tta import View, predict_tta
 from netcoach.data import build_data
 from netcoach.data.loader import DeviceLoader
 from netcoach.ensemble.members import Member, MemberError
@@ -42,11 +42,11 @@ def test_loader(member: Member, batch_size: Optional[int] = None) -> DeviceLoade
 
 
 def member_predictions(model: torch.nn.Module, task: Task, loader: DeviceLoader,
-                       tta: Optional[Sequence[str]] = None, tta_shift: int = 2) -> torch.Tensor:
+                       tta: Optional[list[tuple[str, View]]] = None) -> torch.Tensor:
     """``task.postprocess`` of the model's outputs on every sample of ``loader`` (CPU);
-    with ``tta`` (view names) the mean over the image and those views."""
+    with ``tta`` (views of ``augment.tta``) the mean over the image and those views."""
     if tta is not None:
-        return predict_tta(model, loader, tta_views(list(tta), tta_shift), task.postprocess)
+        return predict_tta(model, loader, tta, task.postprocess)
     return task.postprocess(predict(model, loader))
 
 

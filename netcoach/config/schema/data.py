@@ -153,8 +153,9 @@ class AugmentConfig:
     cutmix_alpha: float = opt(1.0, "cutmix's lambda ~ Beta(alpha, alpha) sizes the box")
     tta: bool = opt(False, "also evaluate the test split with test-time augmentation (test_acc_tta)")
     tta_views: list[str] = opt(["hflip"], "extra test-time views besides the image itself: hflip, "
-                                          "vflip, shift (4 shifts), hflip_shift (4 shifts of the mirror)")
-    tta_shift: int = opt(2, "pixels of each test-time shift")
+                                          "vflip, shift (4 shifts), hflip_shift (4 shifts of the mirror), "
+                                          "diagonal (2 diagonal shifts), hflip_diagonal (of the mirror)")
+    tta_shift: int = opt(2, "pixels of each test-time shift (its border filled as translate_fill)")
 
     def __post_init__(self):
         # Names and values are checked when the config is made, so a typo fails at load
