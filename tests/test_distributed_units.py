@@ -216,53 +216,54 @@ def test_failure_line_blames_the_aborted_rank_not_the_one_the_launcher_then_sigt
     assert line.startswith("rank 1 (pid 8) failed: Signal 6 (SIGABRT) received by PID 8;")
 
 
+LAUNCH_ENV = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
+
+
+def run_module_probe(body: str, launched: bool, **env) -> subprocess.CompletedProcess:
+    """``python -m netcoach`` after ``body`` (statements that set sys.argv and patch), in a
+    process that prints FINALIZED from an atexit handler if the interpreter finalizes;
+    ``launched``: with the variables torchrun gives a worker."""
+    probe = ("import atexit, runpy, sys; atexit.register(lambda: print('FINALIZED'));" + body
+             + "runpy.run_module('netcoach', run_name='__main__')")
+    full = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV}
+    full.update(PYTHONPATH=str(Path(__file__).resolve().parents[1]), **env, **(LAUNCH_ENV if launched else {}))
+    return subprocess.run([sys.executable, "-c", probe], env=full, capture_output=True, text=True, timeout=120)
+
+
 def test_launched_worker_skips_finalization_but_its_output_and_exit_code_arrive():
     # a launched worker leaves through os._exit (see netcoach/__main__.py): piped stdout is
     # block-buffered, so what it printed arrives only if it is flushed first
-    probe = ("import atexit, runpy, sys; atexit.register(lambda: print('FINALIZED'));"
-             "sys.argv = ['netcoach', 'recipes']; runpy.run_module('netcoach', run_name='__main__')")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-           "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
-    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    body = "sys.argv = ['netcoach', 'recipes'];"
+    proc = run_module_probe(body, launched=True)
     assert proc.returncode == 0, proc.stderr
     assert "mnist-fast" in proc.stdout and "cifar10-fast" in proc.stdout
     assert "FINALIZED" not in proc.stdout  # atexit handlers are part of the finalization skipped
-    outside = {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    alone = subprocess.run([sys.executable, "-c", probe], env=outside, capture_output=True, text=True, timeout=120)
+    alone = run_module_probe(body, launched=False)
     assert alone.returncode == 0 and "FINALIZED" in alone.stdout  # an ordinary process finalizes
 
 
 def test_launched_worker_failing_with_an_exception_reports_it_and_exits_1_without_finalization(tmp_path):
     # the exception path of netcoach/__main__.py: the launcher's error file and the traceback
     # are written, then the worker leaves through os._exit with the interpreter's status 1
-    probe = ("import atexit, runpy, sys; atexit.register(lambda: print('FINALIZED'));"
-             "import netcoach.cli.train_cmd as t;"
-             "t.train_here = lambda args, config: (_ for _ in ()).throw(RuntimeError('probe failure'));"
-             "sys.argv = ['netcoach', 'train', '--model.name', 'mlp'];"
-             "runpy.run_module('netcoach', run_name='__main__')")
+    body = ("import netcoach.cli.train_cmd as t;"
+            "t.train_here = lambda args, config: (_ for _ in ()).throw(RuntimeError('probe failure'));"
+            "sys.argv = ['netcoach', 'train', '--model.name', 'mlp'];")
     error_file = tmp_path / "error.json"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-           "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "TORCHELASTIC_ERROR_FILE": str(error_file)}
-    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    proc = run_module_probe(body, launched=True, TORCHELASTIC_ERROR_FILE=str(error_file))
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" in proc.stderr and proc.stderr.strip().splitlines()[-1] == "RuntimeError: probe failure"
     assert "FINALIZED" not in proc.stdout
     failure = ProcessFailure(local_rank=0, pid=7, exitcode=proc.returncode, error_file=str(error_file))
     assert failure_line(ChildFailedError("netcoach", {0: failure})).startswith(
         "rank 0 (pid 7) failed: RuntimeError: probe failure;")  # what the launcher prints
-    outside = {k: v for k, v in env.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    alone = subprocess.run([sys.executable, "-c", probe], env=outside, capture_output=True, text=True, timeout=120)
+    alone = run_module_probe(body, launched=False, TORCHELASTIC_ERROR_FILE=str(error_file))
     assert alone.returncode == 1 and "FINALIZED" in alone.stdout  # an ordinary process finalizes
     assert alone.stderr.strip().splitlines()[-1] == "RuntimeError: probe failure"
 
 
 def test_launched_worker_stopped_by_a_usage_error_prints_it_and_exits_2_without_finalization():
     # SystemExit (argparse's usage error) takes the same way out, with its own status
-    probe = ("import atexit, runpy, sys; atexit.register(lambda: print('FINALIZED'));"
-             "sys.argv = ['netcoach', 'recipes', '--no-such-flag']; runpy.run_module('netcoach', run_name='__main__')")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
-           "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
-    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    proc = run_module_probe("sys.argv = ['netcoach', 'recipes', '--no-such-flag'];", launched=True)
     assert proc.returncode == 2, proc.stderr
     assert "unrecognized arguments: --no-such-flag" in proc.stderr
     assert "FINALIZED" not in proc.stdout

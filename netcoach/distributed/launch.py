@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, record
 
@@ -56,17 +56,21 @@ def root_failure(err: ChildFailedError):
        workers once one has failed, so it is the cause only when nothing else is;
     4. otherwise the first worker that failed.
     """
-    silent, raised = [], []
-    for rank, f in err.failures.items():
-        if os.path.isfile(f.error_file):
-            raised.append((f.timestamp, rank))
-        elif f.exitcode is not None and f.exitcode < 0:
-            silent.append((f.exitcode == -signal.SIGTERM, f.timestamp, rank))
-    hard = sorted(s for s in silent if not s[0])
-    order = [s[2] for s in hard] + [r for _, r in sorted(raised)] + [s[2] for s in sorted(silent) if s[0]]
-    if order:
-        return order[0], err.failures[order[0]]
+    ranked = sorted((tier, f.timestamp, rank) for rank, f in err.failures.items()
+                    if (tier := _cause_tier(f)) is not None)
+    if ranked:
+        rank = ranked[0][2]
+        return rank, err.failures[rank]
     return err.get_first_failure()
+
+
+def _cause_tier(failure) -> Optional[int]:
+    """``root_failure``'s rank of a failure (0 first); None for an exit status without a record."""
+    if os.path.isfile(failure.error_file):
+        return 1
+    if failure.exitcode is not None and failure.exitcode < 0:
+        return 2 if failure.exitcode == -signal.SIGTERM else 0
+    return None
 
 
 def failure_line(err: ChildFailedError) -> str:

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 import torch
 from safetensors.torch import save as st_save
 
-from netcoach.augment.tta import config_views
+from netcoach.augment.tta import View, config_views
 from netcoach.ensemble import folder
 from netcoach.ensemble.evaluate import disagreement, member_predictions, score, test_loader, weighted_mean
 from netcoach.ensemble.members import Member, MemberError, check_compatible, load_member
@@ -46,14 +46,15 @@ def load_members(runs: Sequence[str | Path], which: str = "best") -> list[Member
     return members
 
 
-def tta_views_of(member: Member, tta: bool) -> Optional[list[str]]:
-    """The first member's ``augment.tta_views`` when TTA is asked for (images only)."""
+def tta_views_of(member: Member, tta: bool) -> Optional[list[tuple[str, View]]]:
+    """The member's TTA views (its ``augment.tta_views``, shifted and filled as its config
+    says) when TTA is asked for (images only)."""
     if not tta:
         return None
     if len(member.record["input_shape"]) != 3:
         raise ValueError(f"--tta needs image inputs (C, H, W); the members were trained on "
                          f"{tuple(member.record['input_shape'])}")
-    return list(member.config.augment.tta_views)
+    return config_views(member.config.augment)
 
 
 def evaluate_members(members: Sequence[Member], weights: Sequence[float],
@@ -72,12 +73,11 @@ def evaluate_members(members: Sequence[Member], weights: Sequence[float],
                "disagreement": disagreement(task, preds)}
     views = tta_views_of(members[0], tta)
     if views is not None:
-        tta_preds = [member_predictions(m.model, task, loader, config_views(members[0].config.augment))
-                     for m in members]
+        tta_preds = [member_predictions(m.model, task, loader, views) for m in members]
         for row, p in zip(rows, tta_preds):
             row["test_tta"] = score(task, p, labels)
         summary["ensemble_tta"] = score(task, weighted_mean(tta_preds, weights), labels)
-        summary["tta_views"] = ["identity", *views]
+        summary["tta_views"] = ["identity", *members[0].config.augment.tta_views]
     summary.update(best_member_gain(summary))
     return summary, mean, labels
 
